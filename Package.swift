@@ -1,0 +1,58 @@
+// swift-tools-version: 6.0
+import Foundation
+import PackageDescription
+
+// libtorch: Debian's libtorch-dev by default; LIBTORCH=/dir (with include/ and lib/) selects another one, such as
+// the libtorch inside a PyTorch install or a CUDA build.
+let environment = ProcessInfo.processInfo.environment
+var torchCxxFlags: [String] = []
+var torchLinkerFlags: [String] = []
+if let root = environment["LIBTORCH"], !root.isEmpty {
+    torchCxxFlags = ["-I\(root)/include", "-I\(root)/include/torch/csrc/api/include"]
+    torchLinkerFlags = ["-L\(root)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(root)/lib"]
+    // A CUDA build registers its kernels from libtorch_cuda at load time; nothing references it directly, so
+    // keep the linker from dropping it.
+    if FileManager.default.fileExists(atPath: "\(root)/lib/libtorch_cuda.so") {
+        torchLinkerFlags += ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-Xlinker", "--as-needed"]
+    }
+} else {
+    torchCxxFlags = ["-I/usr/include/torch/csrc/api/include"]
+}
+
+let package = Package(
+    name: "ReAlign",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "realign", targets: ["realign"]),
+        .library(name: "Torch", targets: ["Torch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(
+            name: "CTorch",
+            cxxSettings: [.unsafeFlags(torchCxxFlags + ["-Wno-c++20-extensions"])],
+            linkerSettings: [
+                .unsafeFlags(torchLinkerFlags),
+                .linkedLibrary("torch"),
+                .linkedLibrary("torch_cpu"),
+                .linkedLibrary("c10"),
+            ]
+        ),
+        .target(name: "Torch", dependencies: ["CTorch"]),
+        .executableTarget(
+            name: "realign",
+            dependencies: [
+                "Torch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "TorchTests",
+            dependencies: ["Torch"],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,77 @@
+import CTorch
+
+/// A libtorch failure (shape mismatch, bad dtype, ...) with libtorch's own message, without the C++ backtrace.
+public struct TorchError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+@inline(__always)
+func check(_ status: Int32) throws {
+    if status != 0 { throw TorchError(String(cString: ct_last_error())) }
+}
+
+/// Runs a shim call that writes one new tensor handle, and wraps it.
+@inline(__always)
+func result(_ body: (UnsafeMutablePointer<ct_tensor?>) -> Int32) throws -> Tensor {
+    var out: ct_tensor? = nil
+    try check(body(&out))
+    return Tensor(handle: out!)
+}
+
+@inline(__always)
+func result2(_ body: (UnsafeMutablePointer<ct_tensor?>, UnsafeMutablePointer<ct_tensor?>) -> Int32) throws
+    -> (Tensor, Tensor)
+{
+    var a: ct_tensor? = nil
+    var b: ct_tensor? = nil
+    try check(body(&a, &b))
+    return (Tensor(handle: a!), Tensor(handle: b!))
+}
+
+/// Runs a shim call that writes a malloc'd array of handles.
+func resultList(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<ct_tensor?>?>, UnsafeMutablePointer<Int64>) -> Int32)
+    throws -> [Tensor]
+{
+    var arr: UnsafeMutablePointer<ct_tensor?>? = nil
+    var n: Int64 = 0
+    try check(body(&arr, &n))
+    defer { ct_free_array(arr) }
+    return (0..<Int(n)).map { Tensor(handle: arr![$0]!) }
+}
+
+@inline(__always) func scalar(_ v: Double) -> ct_scalar { ct_scalar(f: v, i: 0, is_int: 0) }
+@inline(__always) func scalar(_ v: Int) -> ct_scalar { ct_scalar(f: 0, i: Int64(v), is_int: 1) }
+
+func takeString(_ p: UnsafeMutablePointer<CChar>?) -> String {
+    guard let p else { return "" }
+    defer { ct_free_string(p) }
+    return String(cString: p)
+}
+
+/// Process-wide libtorch facts and settings.
+public enum Torch {
+    /// The libtorch version the shim was compiled against ("1.13.0").
+    public static var version: String { String(cString: ct_version()) }
+    /// Path of the libtorch shared object loaded into this process.
+    public static var libraryPath: String { takeString(ct_library_path()) }
+    public static var parallelInfo: String { takeString(ct_parallel_info()) }
+    public static var buildConfig: String { takeString(ct_build_config()) }
+    public static var hasFusedAttention: Bool { ct_has_fused_sdpa() }
+
+    /// Intra-op threads. Defaults to every core unless OMP_NUM_THREADS is set.
+    public static var threads: Int { Int(ct_get_num_threads()) }
+    public static func setThreads(_ n: Int) throws { try check(ct_set_num_threads(Int32(n))) }
+    public static var interopThreads: Int { Int(ct_get_num_interop_threads()) }
+
+    public static var cudaAvailable: Bool { ct_cuda_is_available() }
+    public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
+
+    /// Seeds the default generator (what `torch.manual_seed` does for the CPU).
+    public static func manualSeed(_ seed: UInt64) throws { try check(ct_manual_seed(seed)) }
+
+    /// The default CPU generator's state, to save in a checkpoint.
+    public static func rngState() throws -> Tensor { try result { ct_generator_get_state(nil, $0) } }
+    public static func setRngState(_ state: Tensor) throws { try check(ct_generator_set_state(nil, state.handle)) }
+}

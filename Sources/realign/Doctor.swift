@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Torch
+
+/// Prints what a user needs when something is off: which native libraries were found, where, and how they run.
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the native libraries ReAlign runs on (libtorch, threads, CUDA) and whether they work.")
+
+    @Flag(help: "Also print libtorch's build configuration and parallel settings.")
+    var verbose = false
+
+    func run() throws {
+        print("libtorch \(Torch.version)")
+        print("  library: \(Torch.libraryPath)")
+        print("  intra-op threads: \(Torch.threads) (cores: \(ProcessInfo.processInfo.activeProcessorCount))")
+        print("  inter-op threads: \(Torch.interopThreads)")
+        print("  fused attention: \(Torch.hasFusedAttention ? "yes" : "no (composite path)")")
+        if Torch.cudaAvailable {
+            print("  CUDA: available, \(Torch.cudaDeviceCount) device(s)")
+        } else {
+            print("  CUDA: not available (CPU build or no GPU)")
+        }
+        // A tiny computation proves the library actually runs, not just links.
+        do {
+            let a = try Tensor([1.0, 2.0, 3.0] as [Float])
+            let s = try (a * a).sum().item()
+            print("  self-test: \(s == 14 ? "ok" : "WRONG RESULT \(s)")")
+        } catch {
+            print("  self-test: failed: \(error)")
+            throw ExitCode.failure
+        }
+        if verbose {
+            print("")
+            print(Torch.parallelInfo)
+            print(Torch.buildConfig)
+        }
+    }
+}
