@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(
             name: "TorchTests",
             dependencies: ["Torch"],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
     ],
     cxxLanguageStandard: .cxx17
