@@ -145,7 +145,7 @@ public final class Checkpoint: @unchecked Sendable {
             for name in shard { weightMap[name] = file }
         }
         let total = tensors.values.reduce(0) { $0 + $1.byteCount }
-        let entries = weightMap.keys.sorted().map { "    \(SafeTensors.jsonString($0)): \(SafeTensors.jsonString(weightMap[$0]!))" }
+        let entries = weightMap.keys.sorted().map { "    \(JSONValue.quoted($0)): \(JSONValue.quoted(weightMap[$0]!))" }
         let json = "{\n  \"metadata\": {\n    \"total_size\": \(total)\n  },\n  \"weight_map\": {\n\(entries.joined(separator: ",\n"))\n  }\n}\n"
         try json.write(toFile: (directory as NSString).appendingPathComponent(indexName), atomically: true, encoding: .utf8)
     }

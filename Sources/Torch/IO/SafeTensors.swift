@@ -146,14 +146,14 @@ public enum SafeTensors {
             header += s
         }
         if let metadata, !metadata.isEmpty {
-            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            let items = metadata.keys.sorted().map { "\(JSONValue.quoted($0)):\(JSONValue.quoted(metadata[$0]!))" }
             append("\"__metadata__\":{\(items.joined(separator: ","))}")
         }
         var offset = 0
         for name in order {
             let t = tensors[name]!
             let n = t.byteCount
-            append("\(jsonString(name)):{\"dtype\":\"\(Self.name(of: t.dtype))\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + n)]}")
+            append("\(JSONValue.quoted(name)):{\"dtype\":\"\(Self.name(of: t.dtype))\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + n)]}")
             offset += n
         }
         header += "}"
@@ -182,22 +182,6 @@ public enum SafeTensors {
             try? FileManager.default.removeItem(atPath: temporary)
             throw SafeTensorsError(path, "cannot rename temporary file into place: \(String(cString: strerror(errno)))")
         }
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 

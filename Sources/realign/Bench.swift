@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import Torch
+
+/// Benchmarks, measured against the reference on the same machine in the same run.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure ReAlign against its references on this machine.",
+        subcommands: [BenchOps.self])
+}
+
+/// Per-op overhead and matmul throughput: Swift API vs the same loop in C++ vs PyTorch eager.
+struct BenchOps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "Per-op time of a small add (Swift vs C++ vs PyTorch) and fp32 matmul GFLOP/s (Swift vs PyTorch).",
+        discussion: """
+            The C++ loop runs inside the shim against the same libtorch. PyTorch is run through `--python` \
+            (skipped when it cannot import torch). Each figure is the best of several rounds.
+            """)
+
+    @Option(help: "Iterations of the small add per round.")
+    var iterations = 200_000
+
+    @Option(help: "Elements of each add operand.")
+    var elements = 16
+
+    @Option(help: "Matrix size n for the n x n x n matmul (0 skips it).")
+    var matmul = 2048
+
+    @Option(help: "Rounds; the best round counts.")
+    var rounds = 5
+
+    @Option(help: "Intra-op threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Python interpreter with torch, for the PyTorch figures.")
+    var python = "python3"
+
+    func run() throws {
+        if let threads { try Torch.setThreads(threads) }
+        let threads = Torch.threads
+        print("libtorch \(Torch.version) at \(Torch.libraryPath), \(threads) thread(s)")
+
+        // Swift API
+        let a = try Tensor.rand([elements]), b = try Tensor.rand([elements])
+        for _ in 0..<(iterations / 10) { _ = try a + b }
+        var swiftNs = Double.infinity
+        for _ in 0..<rounds {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<iterations { _ = try a + b }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            swiftNs = min(swiftNs, Double(t1 - t0) / Double(iterations))
+        }
+        // C++ against the same libtorch
+        var cppNs = Double.infinity
+        for _ in 0..<rounds { cppNs = min(cppNs, try Benchmarks.cppAddLoop(elements: elements, iterations: iterations)) }
+
+        var swiftGflops: Double? = nil
+        if matmul > 0 {
+            let x = try Tensor.rand([matmul, matmul]), y = try Tensor.rand([matmul, matmul])
+            _ = try x.matmul(y)
+            var best = Double.infinity
+            for _ in 0..<rounds {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = try x.matmul(y)
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0))
+            }
+            swiftGflops = 2 * pow(Double(matmul), 3) / best
+        }
+
+        let py = pythonFigures(threads: threads)
+        print("")
+        print(String(format: "add of two %d-element tensors, per op:", elements))
+        print(String(format: "  Swift API        %8.3f µs", swiftNs / 1000))
+        print(String(format: "  C++ (same lib)   %8.3f µs   Swift/C++ = %.3f", cppNs / 1000, swiftNs / cppNs))
+        if let py {
+            print(String(format: "  PyTorch %@ %8.3f µs   Swift/PyTorch = %.3f", py.version.padding(toLength: 8, withPad: " ", startingAt: 0), py.addNs / 1000, swiftNs / py.addNs))
+        } else {
+            print("  PyTorch          not available (\(python) cannot import torch)")
+        }
+        if let swiftGflops {
+            print(String(format: "fp32 matmul %d³:", matmul))
+            print(String(format: "  Swift API        %8.1f GFLOP/s", swiftGflops))
+            if let g = py?.gflops {
+                print(String(format: "  PyTorch          %8.1f GFLOP/s   Swift/PyTorch = %.2f", g, swiftGflops / g))
+            }
+        }
+    }
+
+    struct PythonFigures { let version: String; let addNs: Double; let gflops: Double? }
+
+    func pythonFigures(threads: Int) -> PythonFigures? {
+        let script = """
+            import time, torch
+            torch.set_num_threads(\(threads))
+            a = torch.rand(\(elements)); b = torch.rand(\(elements))
+            for _ in range(\(iterations / 10)): a + b
+            best = float('inf')
+            for _ in range(\(rounds)):
+                t0 = time.perf_counter_ns()
+                for _ in range(\(iterations)): a + b
+                best = min(best, (time.perf_counter_ns() - t0) / \(iterations))
+            g = 0.0
+            if \(matmul) > 0:
+                x = torch.rand(\(matmul), \(matmul)); y = torch.rand(\(matmul), \(matmul)); x @ y
+                t = float('inf')
+                for _ in range(\(rounds)):
+                    t0 = time.perf_counter_ns(); x @ y; t = min(t, time.perf_counter_ns() - t0)
+                g = 2 * \(matmul) ** 3 / t
+            print(torch.__version__.split('+')[0], best, g)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, "-c", script]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return nil
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        guard fields.count == 3, let ns = Double(fields[1]), let g = Double(fields[2]) else { return nil }
+        return PythonFigures(version: String(fields[0]), addNs: ns, gflops: matmul > 0 ? g : nil)
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the system libraries ReAlign builds on, when they are missing (Debian/Ubuntu).
+#   libtorch-dev     the tensor engine (skipped when LIBTORCH points at another libtorch)
+#   libopenblas-dev  a fast BLAS behind libtorch's matmul (Debian's default reference BLAS is ~20x slower)
+set -euo pipefail
+
+packages=()
+if [ -z "${LIBTORCH:-}" ]; then
+  [ -f /usr/include/torch/csrc/api/include/torch/torch.h ] || packages+=(libtorch-dev)
+elif [ ! -d "$LIBTORCH/include" ] || [ ! -d "$LIBTORCH/lib" ]; then
+  echo "LIBTORCH=$LIBTORCH must be a folder with include/ and lib/ (a libtorch download, or <site-packages>/torch)" >&2
+  exit 1
+fi
+dpkg -s libopenblas-dev >/dev/null 2>&1 || packages+=(libopenblas-dev)
+
+if [ ${#packages[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${packages[*]}"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing system packages ${packages[*]} and no apt-get here: install them with your package manager" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install ${packages[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "installed: ${packages[*]}"
