@@ -61,8 +61,19 @@ struct ThreadDefaults {
   }
 } thread_defaults;
 
-inline at::Tensor &T(ct_tensor t) { return *reinterpret_cast<at::Tensor *>(t); }
-inline ct_tensor wrap(at::Tensor t) { return reinterpret_cast<ct_tensor>(new at::Tensor(std::move(t))); }
+// A handle is an owned TensorImpl* (one reference). An at::Tensor is exactly one intrusive pointer to its
+// TensorImpl, so a handle variable can be viewed in place as a borrowed at::Tensor: no allocation and no reference
+// count traffic per call. Entry points never assign to a borrowed tensor, only call it.
+static_assert(sizeof(at::Tensor) == sizeof(at::TensorImpl *), "at::Tensor is expected to be one pointer");
+inline at::Tensor &T(ct_tensor &t) { return *reinterpret_cast<at::Tensor *>(&t); }
+inline ct_tensor wrap(at::Tensor t) {
+  if (!t.defined()) throw std::runtime_error("libtorch returned an undefined tensor");
+  return reinterpret_cast<ct_tensor>(t.unsafeReleaseTensorImpl());
+}
+inline void release(ct_tensor t) {
+  // Takes the handle's reference back; the intrusive pointer drops it on scope exit.
+  auto p = c10::intrusive_ptr<at::TensorImpl, at::UndefinedTensorImpl>::reclaim(reinterpret_cast<at::TensorImpl *>(t));
+}
 
 inline at::ScalarType scalar_type(int dtype) {
   switch (dtype) {
@@ -118,11 +129,8 @@ inline c10::optional<at::Tensor> opt(ct_tensor t) {
 inline c10::optional<at::Generator> gen(ct_generator g) {
   return g ? c10::optional<at::Generator>(g->gen) : c10::optional<at::Generator>();
 }
-inline std::vector<at::Tensor> list(const ct_tensor *ts, int n) {
-  std::vector<at::Tensor> v;
-  v.reserve(n);
-  for (int i = 0; i < n; i++) v.push_back(T(ts[i]));
-  return v;
+inline at::TensorList list(const ct_tensor *ts, int n) {
+  return at::TensorList(reinterpret_cast<const at::Tensor *>(ts), static_cast<size_t>(n));
 }
 inline void wrap_list(const std::vector<at::Tensor> &v, ct_tensor **outs, int64_t *n) {
   auto *arr = static_cast<ct_tensor *>(std::malloc(sizeof(ct_tensor) * (v.empty() ? 1 : v.size())));
@@ -155,17 +163,32 @@ inline char *dup(const std::string &s) {
     return 1;                                         \
   }
 
-#define CT_UNARY(name, expr)                                  \
-  int ct_##name(ct_tensor a, ct_tensor *out) noexcept {       \
-    CT_TRY(const at::Tensor &x = T(a); *out = wrap(expr));    \
+// Functional (out-of-place, non-view) ops whose inputs need no gradient run below the autograd layer: autograd
+// would only pass them through (their result never requires grad), so skipping it gives the same tensor for less
+// per-call work. Ops on tensors that require grad take the full autograd path.
+inline bool needs_autograd(const at::Tensor &a) { return c10::GradMode::is_enabled() && a.requires_grad(); }
+inline bool needs_autograd(const at::Tensor &a, const at::Tensor &b) {
+  return c10::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad());
+}
+template <typename F>
+inline at::Tensor functional(bool autograd, F &&f) {
+  if (autograd) return f();
+  at::AutoDispatchBelowAutograd guard;
+  return f();
+}
+
+#define CT_UNARY(name, expr)                                                                  \
+  int ct_##name(ct_tensor a, ct_tensor *out) noexcept {                                       \
+    CT_TRY(const at::Tensor &x = T(a); *out = wrap(functional(needs_autograd(x), [&] { return expr; }))); \
   }
-#define CT_BINARY(name, fn)                                             \
-  int ct_##name(ct_tensor a, ct_tensor b, ct_tensor *out) noexcept {    \
-    CT_TRY(*out = wrap(fn(T(a), T(b))));                                \
+#define CT_BINARY(name, fn)                                                                   \
+  int ct_##name(ct_tensor a, ct_tensor b, ct_tensor *out) noexcept {                          \
+    CT_TRY(const at::Tensor &x = T(a); const at::Tensor &y = T(b);                            \
+           *out = wrap(functional(needs_autograd(x, y), [&] { return fn(x, y); })));          \
   }
-#define CT_SCALAR(name, expr)                                           \
-  int ct_##name(ct_tensor a, ct_scalar s, ct_tensor *out) noexcept {    \
-    CT_TRY(const at::Tensor &x = T(a); *out = wrap(expr));              \
+#define CT_SCALAR(name, expr)                                                                 \
+  int ct_##name(ct_tensor a, ct_scalar s, ct_tensor *out) noexcept {                          \
+    CT_TRY(const at::Tensor &x = T(a); *out = wrap(functional(needs_autograd(x), [&] { return expr; }))); \
   }
 
 extern "C" {
@@ -283,7 +306,9 @@ int ct_generator_set_state(ct_generator g, ct_tensor state) noexcept {
 
 // ---- lifecycle and information ----
 
-void ct_free(ct_tensor t) noexcept { delete reinterpret_cast<at::Tensor *>(t); }
+void ct_free(ct_tensor t) noexcept {
+  if (t) release(t);
+}
 void ct_free_array(ct_tensor *ts) noexcept { std::free(ts); }
 int ct_shallow_clone(ct_tensor t, ct_tensor *out) noexcept { CT_TRY(*out = wrap(T(t))) }
 int ct_clone(ct_tensor t, ct_tensor *out) noexcept { CT_TRY(*out = wrap(T(t).clone())) }
@@ -814,10 +839,12 @@ int ct_detach(ct_tensor t, ct_tensor *out) noexcept { CT_TRY(*out = wrap(T(t).de
 
 // ---- benchmarks ----
 
-int ct_bench_add_loop(int64_t numel, int64_t iters, double *ns_per_op) noexcept {
+int ct_bench_add_loop(int64_t numel, int64_t iters, bool below_autograd, double *ns_per_op) noexcept {
   CT_TRY({
     auto a = at::rand({numel});
     auto b = at::rand({numel});
+    c10::optional<at::AutoDispatchBelowAutograd> guard;
+    if (below_autograd) guard.emplace();
     for (int64_t i = 0; i < iters / 10 + 1; i++) {
       auto c = at::add(a, b);
     }

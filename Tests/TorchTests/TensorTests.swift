@@ -115,6 +115,15 @@ import Testing
         #expect(!z.requiresGrad)
         #expect(isGradEnabled)
         #expect(try !x.detach().requiresGrad)
+        // Results of ops on tensors that need no gradient (computed below the autograd layer) take part in
+        // later graphs like any other tensor.
+        let c = try Tensor([1, 2, 3] as [Double]) + Tensor([1, 1, 1] as [Double])
+        #expect(!c.requiresGrad)
+        let w = try Tensor([0.5, 0.5, 0.5] as [Double]).requiresGrad(true)
+        try (c * w).sum().backward()
+        #expect(try w.grad!.toArray(Double.self) == [2, 3, 4])
+        // Under withNoGrad, even inputs that require grad give results without a graph.
+        #expect(try !withNoGrad { try w * 2.0 + w }.requiresGrad)
         // backward on a non-scalar without a gradient is a libtorch error.
         #expect(throws: TorchError.self) { try (x * 2.0).backward() }
     }

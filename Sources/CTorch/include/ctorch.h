@@ -286,8 +286,9 @@ int ct_zero_grad(ct_tensor t) CT_NOEXCEPT;  /* clears the gradient (set to None,
 int ct_detach(ct_tensor t, ct_tensor *out) CT_NOEXCEPT;
 
 /* ---- benchmarks: the same loops in plain C++, against the same libtorch ---- */
-/* ns per at::add of two numel-element float tensors, averaged over iters. */
-int ct_bench_add_loop(int64_t numel, int64_t iters, double *ns_per_op) CT_NOEXCEPT;
+/* ns per at::add of two numel-element float tensors, averaged over iters; below_autograd runs the loop with
+ * the autograd dispatch keys excluded (what the shim does for ops whose inputs need no gradient). */
+int ct_bench_add_loop(int64_t numel, int64_t iters, bool below_autograd, double *ns_per_op) CT_NOEXCEPT;
 
 #ifdef __cplusplus
 }
