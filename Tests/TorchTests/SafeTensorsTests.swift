@@ -92,7 +92,7 @@ import Testing
         let dir = try temporaryDirectory()
         func write(_ bytes: [UInt8]) -> String {
             let p = dir + "/f\(bytes.count)-\(UUID().uuidString).safetensors"
-            FileManager.default.createFile(atPath: p, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
             return p
         }
         func header(_ json: String, data: Int = 0) -> [UInt8] {
@@ -152,7 +152,7 @@ import Testing
         let mutated = dir + "/mutated.safetensors"
 
         func attempt(_ bytes: [UInt8]) -> Bool {
-            FileManager.default.createFile(atPath: mutated, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: mutated, contents: Data(bytes))
             do {
                 let f = try SafeTensorsFile(path: mutated)
                 _ = try f.loadAll()
