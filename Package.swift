@@ -25,6 +25,8 @@ let package = Package(
     products: [
         .executable(name: "realign", targets: ["realign"]),
         .library(name: "Torch", targets: ["Torch"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Images", targets: ["Images"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,12 +43,31 @@ let package = Package(
             ]
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),
+        // Text and pixels in: no libtorch, so they build and test fast.
+        .target(name: "Tokenizers"),
+        .target(
+            name: "CImageIO",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]
+        ),
+        .target(name: "Images", dependencies: ["CImageIO"]),
         .executableTarget(
             name: "realign",
             dependencies: [
                 "Torch",
+                "Tokenizers",
+                "Images",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .testTarget(
+            name: "TokenizersTests",
+            dependencies: ["Tokenizers"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "ImagesTests",
+            dependencies: ["Images"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "TorchTests",

@@ -2,6 +2,7 @@
 # Installs the system libraries ReAlign builds on, when they are missing (Debian/Ubuntu).
 #   libtorch-dev     the tensor engine (skipped when LIBTORCH points at another libtorch)
 #   libopenblas-dev  a fast BLAS behind libtorch's matmul (Debian's default reference BLAS is ~20x slower)
+#   libjpeg-dev, libpng-dev  image decoding (libjpeg-turbo, libpng)
 set -euo pipefail
 
 packages=()
@@ -12,6 +13,8 @@ elif [ ! -d "$LIBTORCH/include" ] || [ ! -d "$LIBTORCH/lib" ]; then
   exit 1
 fi
 dpkg -s libopenblas-dev >/dev/null 2>&1 || packages+=(libopenblas-dev)
+[ -f /usr/include/jpeglib.h ] || packages+=(libjpeg-dev)
+[ -f /usr/include/png.h ] || packages+=(libpng-dev)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0
