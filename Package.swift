@@ -42,9 +42,10 @@ let package = Package(
                 .linkedLibrary("c10"),
             ]
         ),
-        .target(name: "Torch", dependencies: ["CTorch"]),
+        .target(name: "JSON"),
+        .target(name: "Torch", dependencies: ["CTorch", "JSON"]),
         // Text and pixels in: no libtorch, so they build and test fast.
-        .target(name: "Tokenizers"),
+        .target(name: "Tokenizers", dependencies: ["JSON"]),
         .target(
             name: "CImageIO",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]
@@ -53,6 +54,7 @@ let package = Package(
         .executableTarget(
             name: "realign",
             dependencies: [
+                "JSON",
                 "Torch",
                 "Tokenizers",
                 "Images",
@@ -61,7 +63,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenizersTests",
-            dependencies: ["Tokenizers"],
+            dependencies: ["Tokenizers", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -71,7 +73,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TorchTests",
-            dependencies: ["Torch"],
+            dependencies: ["Torch", "JSON"],
             exclude: ["Fixtures"]
         ),
     ],

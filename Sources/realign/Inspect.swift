@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Torch
 
 /// Lists the tensors of a safetensors file or a model folder and summarises its config.json.

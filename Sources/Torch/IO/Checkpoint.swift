@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// The weights of a Hugging Face model folder: `model.safetensors`, or shards listed by
 /// `model.safetensors.index.json`, or (failing both) every `*.safetensors` file in the folder.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A small strict JSON parser for untrusted headers: integers stay exact, booleans stay booleans, nesting is
 /// bounded, duplicate keys are rejected, and every failure is an error (never a trap).
 public enum JSONValue: Equatable, Sendable {
@@ -64,7 +70,40 @@ public enum JSONValue: Equatable, Sendable {
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var intValue: Int? { if case .int(let i) = self { return i } else { return nil } }
+    /// A number as Double (integers included).
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    public var isNull: Bool { self == .null }
+    /// An object's members as a dictionary (the parser already refused duplicate keys).
+    public var dictionaryValue: [String: JSONValue]? {
+        guard let o = objectValue else { return nil }
+        var d = [String: JSONValue](minimumCapacity: o.count)
+        for (k, v) in o { d[k] = v }
+        return d
+    }
+    /// The value of `key` in an object (linear in the object's size: convert large objects once with
+    /// `dictionaryValue`).
     public subscript(key: String) -> JSONValue? { objectValue?.first { $0.0 == key }?.1 }
+
+    /// Reads and parses a file.
+    public static func parse(contentsOf path: String) throws -> JSONValue {
+        guard let handle = fopen(path, "rb") else { throw ParseError(offset: 0, reason: "cannot open \(path)") }
+        defer { fclose(handle) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, handle)
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count { break }
+        }
+        return try parse(bytes)
+    }
 }
 
 private struct Parser {
