@@ -22,6 +22,8 @@ test: deps
 
 bench: build
 	$(RELEASE_BIN) bench ops
+	@test -f .build/bench/qwen2-32k/tokenizer.json || python3 tools/reference/make_bench_tokenizer.py .build/bench/qwen2-32k
+	$(RELEASE_BIN) bench tokenizer --tokenizer .build/bench/qwen2-32k
 
 # Regenerates the committed parity fixtures (needs the Python reference stack, never needed by CI).
 fixtures:

@@ -205,10 +205,10 @@ private struct Parser {
             while let c = peek, c >= 0x30, c <= 0x39 { i += 1 }
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-        if isInteger {
-            guard let v = Int(text) else { throw error("integer out of range") }
+        if isInteger, let v = Int(text) {
             return .int(v)
         }
+        // Integers beyond Int (transformers writes model_max_length = 1e30 as an integer) become doubles.
         guard let d = Double(text), d.isFinite else { throw error("invalid number") }
         return .double(d)
     }

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import Tokenizers
 import Torch
 
 /// Benchmarks, measured against the reference on the same machine in the same run.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ReAlign against its references on this machine.",
-        subcommands: [BenchOps.self])
+        subcommands: [BenchOps.self, BenchTokenizer.self])
 }
 
 /// Per-op overhead and matmul throughput: Swift API vs the same loop in C++ vs PyTorch eager.
@@ -130,5 +131,108 @@ struct BenchOps: ParsableCommand {
         let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace)
         guard fields.count == 3, let ns = Double(fields[1]), let g = Double(fields[2]) else { return nil }
         return PythonFigures(version: String(fields[0]), addNs: ns, gflops: matmul > 0 ? g : nil)
+    }
+}
+
+/// Encoding throughput of a byte-level BPE tokenizer vs the `tokenizers` library, single thread both.
+struct BenchTokenizer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenizer",
+        abstract: "Tokens/s encoding a large English text: ReAlign vs the tokenizers library (single thread).",
+        discussion: """
+            Without --text, about 10 MB of English is assembled from the machine's documentation \
+            (/usr/share/common-licenses, /usr/share/doc/*/copyright), repeated as needed. The library runs through \
+            --python with TOKENIZERS_PARALLELISM=false and RAYON_NUM_THREADS=1.
+            """)
+
+    @Option(help: "A tokenizer.json file or folder (a byte-level BPE such as Qwen2's).")
+    var tokenizer: String
+
+    @Option(help: "The text to encode (default: ~10 MB assembled from local documentation).")
+    var text: String?
+
+    @Option(help: "Size of the assembled text in MB.")
+    var megabytes = 10
+
+    @Option(help: "Rounds; the best counts.")
+    var rounds = 3
+
+    @Option(help: "Python interpreter with the tokenizers package.")
+    var python = "python3"
+
+    func run() throws {
+        let corpus = try text.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? Self.assemble(megabytes: megabytes)
+        let path = text ?? {
+            let p = FileManager.default.temporaryDirectory.appendingPathComponent("realign-bench-text.txt").path
+            try? corpus.write(toFile: p, atomically: true, encoding: .utf8)
+            return p
+        }()
+        let tok = try Tokenizer(path: tokenizer)
+        var ids: [Int] = []
+        var best = Double.infinity
+        for _ in 0..<rounds {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            ids = try tok.encode(corpus, addSpecialTokens: false)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        let bytes = corpus.utf8.count
+        print(String(format: "text: %.1f MB, %d tokens", Double(bytes) / 1e6, ids.count))
+        print(String(format: "  ReAlign      %8.2f s   %10.0f tokens/s", best, Double(ids.count) / best))
+        let script = """
+            import os, sys, time
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"
+            from tokenizers import Tokenizer
+            tok = Tokenizer.from_file(sys.argv[1])
+            text = open(sys.argv[2], encoding="utf-8").read()
+            best = float("inf")
+            for _ in range(\(rounds)):
+                t0 = time.perf_counter(); enc = tok.encode(text, add_special_tokens=False); best = min(best, time.perf_counter() - t0)
+            print(best, len(enc.ids), int(enc.ids == [int(x) for x in open(sys.argv[3]).read().split()]))
+            """
+        let idsPath = FileManager.default.temporaryDirectory.appendingPathComponent("realign-bench-ids.txt").path
+        try ids.map(String.init).joined(separator: " ").write(toFile: idsPath, atomically: true, encoding: .utf8)
+        let file = (try? FileManager.default.attributesOfItem(atPath: tokenizer)[.type] as? FileAttributeType) == .typeDirectory
+            ? (tokenizer as NSString).appendingPathComponent("tokenizer.json") : tokenizer
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["RAYON_NUM_THREADS=1", python, "-c", script, file, path, idsPath]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else {
+            print("  tokenizers   not available (\(python) cannot run)")
+            return
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        guard process.terminationStatus == 0, fields.count == 3, let seconds = Double(fields[0]) else {
+            print("  tokenizers   not available (\(python) cannot import tokenizers)")
+            return
+        }
+        print(String(format: "  tokenizers   %8.2f s   %10.0f tokens/s   ReAlign/tokenizers = %.2fx   ids identical: %@",
+                     seconds, Double(ids.count) / seconds, seconds / best, fields[2] == "1" ? "yes" : "NO"))
+    }
+
+    /// English text from local documentation, repeated up to the size asked.
+    static func assemble(megabytes: Int) throws -> String {
+        var files = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/share/common-licenses"))?.sorted().map { "/usr/share/common-licenses/" + $0 } ?? []
+        let docs = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/share/doc"))?.sorted() ?? []
+        files += docs.map { "/usr/share/doc/\($0)/copyright" }
+        var parts: [String] = []
+        var size = 0
+        for f in files {
+            guard let s = try? String(contentsOfFile: f, encoding: .utf8) else { continue }
+            parts.append(s)
+            size += s.utf8.count
+        }
+        guard size > 0 else { throw ValidationError("no local documentation to build a text from; pass --text FILE") }
+        let target = megabytes * 1_000_000
+        var out = ""
+        out.reserveCapacity(target + size)
+        while out.utf8.count < target {
+            for p in parts where out.utf8.count < target { out += p }
+        }
+        return out
     }
 }

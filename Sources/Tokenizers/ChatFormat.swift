@@ -1,0 +1,69 @@
+import JSON
+
+/// The prompt layouts of the VLM families ReAlign trains, with their image placeholder.
+public enum ChatFormat: String, CaseIterable, Sendable {
+    /// llava-hf LLaVA-1.5: `USER: <image>\n{prompt} ASSISTANT:`
+    case llava15 = "llava-1.5"
+    /// LLaVA-1.6 (LLaVA-NeXT) on Mistral: `[INST] <image>\n{prompt} [/INST]`
+    case llavaMistral = "llava-1.6-mistral"
+    /// LLaVA-1.6 on Vicuna: the Vicuna system line, then `USER: <image>\n{prompt} ASSISTANT:`
+    case llavaVicuna = "llava-1.6-vicuna"
+    /// Qwen2-VL: ChatML with the vision markers around the image pad token.
+    case qwen2VL = "qwen2-vl"
+    /// No template: `<image>\n{prompt}\n`.
+    case plain
+
+    static let vicunaSystem = "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions."
+
+    /// The model's single image token, later expanded to the number of image features.
+    public var imageToken: String { self == .qwen2VL ? "<|image_pad|>" : "<image>" }
+
+    /// What stands for the image in the prompt text.
+    var imagePlaceholder: String { self == .qwen2VL ? "<|vision_start|><|image_pad|><|vision_end|>" : "<image>\n" }
+
+    /// The full prompt for plain user text, with the image placeholder unless the text already has the image
+    /// token (then it stays where the user put it) or `image` is false. The model's answer follows it directly.
+    public func prompt(_ user: String, image: Bool = true) -> String {
+        let content = (!image || user.contains(imageToken)) ? user : imagePlaceholder + user
+        switch self {
+        case .llava15: return "USER: \(content) ASSISTANT:"
+        case .llavaMistral: return "[INST] \(content) [/INST]"
+        case .llavaVicuna: return "\(Self.vicunaSystem) USER: \(content) ASSISTANT:"
+        case .qwen2VL:
+            return "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n\(content)<|im_end|>\n<|im_start|>assistant\n"
+        case .plain: return "\(content)\n"
+        }
+    }
+
+    /// The format a model folder's config.json implies: `llava` -> LLaVA-1.5, `llava_next` -> LLaVA-1.6 on
+    /// Mistral or Vicuna by its text model, `qwen2_vl` / `qwen2_5_vl` -> Qwen2-VL; anything else -> plain.
+    public static func detect(config: JSONValue) -> ChatFormat {
+        switch config["model_type"]?.stringValue {
+        case "llava": return .llava15
+        case "llava_next": return config["text_config"]?["model_type"]?.stringValue == "mistral" ? .llavaMistral : .llavaVicuna
+        case "qwen2_vl", "qwen2_5_vl": return .qwen2VL
+        default: return .plain
+        }
+    }
+}
+
+/// Token ids of one prompt/completion pair, built as TRL builds them: the prompt encoded with the tokenizer's own
+/// special tokens (its BOS), the completion without them, then EOS appended to the completion.
+public struct PromptCompletionIDs: Equatable, Sendable {
+    public var prompt: [Int]
+    public var completion: [Int]
+    public var all: [Int] { prompt + completion }
+}
+
+extension Tokenizer {
+    /// The EOS id from the folder's configuration, else from well-known token names.
+    public var eosID: Int? {
+        specialTokenID("eos") ?? ["</s>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>"].lazy.compactMap { self.tokenToID($0) }.first
+    }
+
+    public func encodePair(prompt: String, completion: String) throws -> PromptCompletionIDs {
+        guard let eos = eosID else { throw TokenizerError("\(source): the tokenizer has no EOS token to end completions with") }
+        return PromptCompletionIDs(prompt: try encode(prompt, addSpecialTokens: true),
+                                   completion: try encode(completion, addSpecialTokens: false) + [eos])
+    }
+}
