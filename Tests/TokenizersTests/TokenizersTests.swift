@@ -7,7 +7,8 @@ func fixture(_ name: String) -> String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").appendingPathComponent(name).path
 }
 
-let tokenizerNames = ["minilm", "llama", "qwen2", "llama3", "gpt2", "metaspace", "wordlevel"]
+let tokenizerNames = ["minilm", "llama", "qwen2", "llama3", "gpt2", "metaspace", "wordlevel", "variant_splits", "variant_removed",
+                      "metaspace_always", "metaspace_never", "variant_ignore_merges"]
 
 /// Ids and decoded text identical to the `tokenizers` library on >= 300 strings per tokenizer
 /// (tools/reference/make_tokenizer_fixtures.py).

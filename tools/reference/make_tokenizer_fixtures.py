@@ -211,6 +211,49 @@ tok.enable_truncation(max_length=24, direction="right")
 tok.enable_padding(pad_id=0, pad_token="[PAD]", pad_to_multiple_of=8)
 save("wordlevel", tok)
 
+# ---- variants: the remaining components on top of the trained vocabularies ----
+def variant(base, name, **parts):
+    tok = Tokenizer.from_file(os.path.join(OUT, base, "tokenizer.json"))
+    for key, value in parts.items():
+        if key == "added":
+            tok.add_tokens(value)
+        else:
+            setattr(tok, key, value)
+    save(name, tok)
+
+
+END = tokenizers.AddedToken("<|endoftext|>", special=True)
+variant("gpt2", "variant_splits",
+        normalizer=normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase()]),
+        pre_tokenizer=pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"\s+"), behavior="merged_with_previous"),
+            pre_tokenizers.Split(",", behavior="merged_with_next"),
+            pre_tokenizers.Split(Regex(r"[0-9]+"), behavior="contiguous"),
+            pre_tokenizers.Digits(individual_digits=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False)]),
+        post_processor=processors.BertProcessing(("<|endoftext|>", 0), ("<|endoftext|>", 0)),
+        added=[tokenizers.AddedToken("<sep>", rstrip=True, special=False)])
+variant("gpt2", "variant_removed",
+        pre_tokenizer=pre_tokenizers.Sequence([
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Split(Regex(r"\p{P}"), behavior="removed"),
+            pre_tokenizers.Split(Regex(r"[aeiou]+"), behavior="isolated", invert=True),
+            pre_tokenizers.CharDelimiterSplit("x"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]),
+        post_processor=processors.Sequence([processors.ByteLevel(trim_offsets=True),
+                                            processors.TemplateProcessing(single="$A <|endoftext|>", special_tokens=[("<|endoftext|>", 0)])]))
+variant("metaspace", "metaspace_always",
+        pre_tokenizer=pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False),
+        decoder=decoders.Metaspace(replacement="\u2581", prepend_scheme="always"))
+variant("metaspace", "metaspace_never",
+        pre_tokenizer=pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                               pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="never", split=True)]),
+        decoder=decoders.Metaspace(replacement="\u2581", prepend_scheme="never"))
+ig = Tokenizer.from_file(os.path.join(OUT, "qwen2", "tokenizer.json"))
+ig_json = json.loads(ig.to_str())
+ig_json["model"]["ignore_merges"] = True
+save("variant_ignore_merges", Tokenizer.from_str(json.dumps(ig_json)))
+
 # ---- folder layouts: a transformers 5 save of the llama tokenizer ----
 from transformers import PreTrainedTokenizerFast
 fast = PreTrainedTokenizerFast(tokenizer_file=os.path.join(OUT, "llama", "tokenizer.json"), bos_token="<s>",
