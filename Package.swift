@@ -51,6 +51,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]
         ),
         .target(name: "Images", dependencies: ["CImageIO"]),
+        .target(name: "Models", dependencies: ["Torch", "Tokenizers", "Images", "JSON"]),
         .executableTarget(
             name: "realign",
             dependencies: [
@@ -58,6 +59,7 @@ let package = Package(
                 "Torch",
                 "Tokenizers",
                 "Images",
+                "Models",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -69,6 +71,11 @@ let package = Package(
         .testTarget(
             name: "ImagesTests",
             dependencies: ["Images"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "ModelsTests",
+            dependencies: ["Models", "Torch", "Tokenizers", "Images", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -462,6 +462,9 @@ int ct_masked_fill(ct_tensor t, ct_tensor mask, ct_scalar value, ct_tensor *out)
 int ct_masked_select(ct_tensor t, ct_tensor mask, ct_tensor *out) noexcept {
   CT_TRY(*out = wrap(at::masked_select(T(t), T(mask))))
 }
+int ct_masked_scatter(ct_tensor t, ct_tensor mask, ct_tensor src, ct_tensor *out) noexcept {
+  CT_TRY(*out = wrap(at::masked_scatter(T(t), T(mask), T(src))))
+}
 int ct_where(ct_tensor cond, ct_tensor a, ct_tensor b, ct_tensor *out) noexcept {
   CT_TRY(*out = wrap(at::where(T(cond), T(a), T(b))))
 }

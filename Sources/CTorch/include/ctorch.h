@@ -128,6 +128,8 @@ int ct_scatter(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor src, ct_tens
 int ct_scatter_add(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor src, ct_tensor *out) CT_NOEXCEPT;
 int ct_masked_fill(ct_tensor t, ct_tensor mask, ct_scalar value, ct_tensor *out) CT_NOEXCEPT;
 int ct_masked_select(ct_tensor t, ct_tensor mask, ct_tensor *out) CT_NOEXCEPT;
+/* Copies src's elements, in order, into the positions where mask is true (torch.Tensor.masked_scatter). */
+int ct_masked_scatter(ct_tensor t, ct_tensor mask, ct_tensor src, ct_tensor *out) CT_NOEXCEPT;
 int ct_where(ct_tensor cond, ct_tensor a, ct_tensor b, ct_tensor *out) CT_NOEXCEPT;
 int ct_nonzero(ct_tensor t, ct_tensor *out) CT_NOEXCEPT;
 int ct_cat(const ct_tensor *ts, int n, int64_t dim, ct_tensor *out) CT_NOEXCEPT;

@@ -50,6 +50,10 @@ extension Tensor {
     public func maskedFill(_ mask: Tensor, _ value: Int) throws -> Tensor {
         try result { ct_masked_fill(handle, mask.handle, scalar(value), $0) }
     }
+    /// Copies `source`'s elements, in order, into the positions where `mask` is true.
+    public func maskedScatter(_ mask: Tensor, _ source: Tensor) throws -> Tensor {
+        try result { ct_masked_scatter(handle, mask.handle, source.handle, $0) }
+    }
     public func maskedSelect(_ mask: Tensor) throws -> Tensor { try result { ct_masked_select(handle, mask.handle, $0) } }
     /// Indices of non-zero elements, [n, rank].
     public func nonzero() throws -> Tensor { try result { ct_nonzero(handle, $0) } }

@@ -10,6 +10,9 @@ open class Module: @unchecked Sendable {
 
     public init() {}
 
+    /// Checkpoint names for properties whose Swift name must differ (a keyword such as BERT's `self`).
+    open class var checkpointNames: [String: String] { [:] }
+
     /// Direct children and parameters in declaration order, found by reflection over stored properties.
     private func members() -> (parameters: [(String, Tensor)], children: [(String, Module)]) {
         var parameters: [(String, Tensor)] = []
@@ -21,9 +24,11 @@ open class Module: @unchecked Sendable {
             mirror = m.superclassMirror
         }
         // Base classes first, so inherited members come before a subclass's own.
+        let renames = type(of: self).checkpointNames
         for m in mirrors.reversed() {
             for child in m.children {
-                guard let label = child.label else { continue }
+                guard let property = child.label else { continue }
+                let label = renames[property] ?? property
                 switch child.value {
                 case let t as Tensor:
                     parameters.append((label, t))

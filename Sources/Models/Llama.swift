@@ -1,0 +1,186 @@
+import Foundation
+import Torch
+
+/// Rotary position embedding: inverse frequencies by the config's rope type, cos/sin per position.
+final class RotaryEmbedding: @unchecked Sendable {
+    let config: LlamaConfig
+    let inverseFrequencies: Buffer  // float32 [headDim / 2]
+
+    init(_ config: LlamaConfig) throws {
+        self.config = config
+        inverseFrequencies = Buffer(try Self.frequencies(config, sequenceLength: nil))
+    }
+
+    /// transformers' rope init functions (default, linear, dynamic NTK, llama3), computed in float32 as there.
+    static func frequencies(_ c: LlamaConfig, sequenceLength: Int?) throws -> Tensor {
+        let dim = c.headDim
+        var base = c.rope.theta
+        if c.rope.kind == .dynamic, let n = sequenceLength {
+            let length = Double(max(n, c.maxPositionEmbeddings))
+            let factor = c.rope.factor
+            base *= pow(factor * length / Double(c.maxPositionEmbeddings) - (factor - 1), Double(dim) / Double(dim - 2))
+        }
+        let exponents = try Tensor.arange(0, dim, step: 2).to(dtype: .float32) / Double(dim)
+        var inv = try 1.0 / exponents.rpow(base)
+        switch c.rope.kind {
+        case .default, .dynamic:
+            break
+        case .linear:
+            inv = try inv / c.rope.factor
+        case .llama3:
+            let r = c.rope
+            let lowWavelength = Double(r.originalMaxPositionEmbeddings) / r.lowFreqFactor
+            let highWavelength = Double(r.originalMaxPositionEmbeddings) / r.highFreqFactor
+            let wavelength = try (2 * Double.pi) / inv
+            let scaled = try Tensor.where(wavelength.gt(lowWavelength), inv / r.factor, inv)
+            let smooth = try (Double(r.originalMaxPositionEmbeddings) / wavelength - r.lowFreqFactor) / (r.highFreqFactor - r.lowFreqFactor)
+            let smoothed = try (1.0 - smooth) * scaled / r.factor + smooth * scaled
+            let medium = try wavelength.ge(highWavelength).logicalAnd(wavelength.le(lowWavelength))
+            inv = try Tensor.where(medium, smoothed, scaled)
+        }
+        return inv
+    }
+
+    /// cos and sin [B, L, headDim] for integer positions [B, L], in `dtype`.
+    func callAsFunction(positions: Tensor, dtype: DType) throws -> (cos: Tensor, sin: Tensor) {
+        var inv = inverseFrequencies.tensor
+        if config.rope.kind == .dynamic {
+            let longest = try positions.max().itemInt() + 1
+            if longest > config.maxPositionEmbeddings { inv = try Self.frequencies(config, sequenceLength: longest) }
+        }
+        if inv.device != positions.device { inv = try inv.to(device: positions.device) }
+        let freqs = try positions.unsqueeze(-1).to(dtype: .float32) * inv
+        let emb = try Tensor.cat([freqs, freqs], dim: -1)
+        return (try emb.cos().to(dtype: dtype), try emb.sin().to(dtype: dtype))
+    }
+}
+
+func rotateHalf(_ x: Tensor) throws -> Tensor {
+    let half = x.size(-1) / 2
+    return try Tensor.cat([x.slice(-1, half).neg(), x.slice(-1, 0, half)], dim: -1)
+}
+
+/// Grouped-query self-attention with rotary positions and an optional KV cache.
+final class LlamaAttention: Module, @unchecked Sendable {
+    let q_proj: Linear
+    let k_proj: Linear
+    let v_proj: Linear
+    let o_proj: Linear
+    let heads: Int
+    let kvHeads: Int
+    let headDim: Int
+
+    init(_ c: LlamaConfig) throws {
+        heads = c.heads
+        kvHeads = c.kvHeads
+        headDim = c.headDim
+        q_proj = try Linear(c.hiddenSize, c.heads * c.headDim, bias: c.attentionBias)
+        k_proj = try Linear(c.hiddenSize, c.kvHeads * c.headDim, bias: c.attentionBias)
+        v_proj = try Linear(c.hiddenSize, c.kvHeads * c.headDim, bias: c.attentionBias)
+        o_proj = try Linear(c.heads * c.headDim, c.hiddenSize, bias: c.attentionBias)
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: AttentionMask, cache: KVCache.Layer?) throws -> Tensor {
+        let (b, l) = (x.size(0), x.size(1))
+        let q = try q_proj(x).view(b, l, heads, headDim).transpose(1, 2)
+        var k = try k_proj(x).view(b, l, kvHeads, headDim).transpose(1, 2)
+        var v = try v_proj(x).view(b, l, kvHeads, headDim).transpose(1, 2)
+        let c = try cos.unsqueeze(1), s = try sin.unsqueeze(1)
+        let qr = try q * c + rotateHalf(q) * s
+        k = try k * c + rotateHalf(k) * s
+        if let cache { (k, v) = try cache.append(keys: k, values: v) }
+        if kvHeads != heads {
+            let repeats = heads / kvHeads
+            let t = k.size(2)
+            k = try k.unsqueeze(2).expand([b, kvHeads, repeats, t, headDim]).reshape(b, heads, t, headDim)
+            v = try v.unsqueeze(2).expand([b, kvHeads, repeats, t, headDim]).reshape(b, heads, t, headDim)
+        }
+        let attended = try F.scaledDotProductAttention(qr, k, v, mask: mask.additive, causal: mask.causal)
+        return try o_proj(attended.transpose(1, 2).reshape(b, l, heads * headDim))
+    }
+}
+
+/// down(act(gate(x)) * up(x))
+final class LlamaMLP: Module, @unchecked Sendable {
+    let gate_proj: Linear
+    let up_proj: Linear
+    let down_proj: Linear
+    let act: (Tensor) throws -> Tensor
+
+    init(_ c: LlamaConfig) throws {
+        gate_proj = try Linear(c.hiddenSize, c.intermediateSize, bias: c.mlpBias)
+        up_proj = try Linear(c.hiddenSize, c.intermediateSize, bias: c.mlpBias)
+        down_proj = try Linear(c.intermediateSize, c.hiddenSize, bias: c.mlpBias)
+        act = activation(c.hiddenAct)
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try down_proj(act(gate_proj(x)) * up_proj(x)) }
+}
+
+final class LlamaDecoderLayer: Module, @unchecked Sendable {
+    let self_attn: LlamaAttention
+    let mlp: LlamaMLP
+    let input_layernorm: RMSNorm
+    let post_attention_layernorm: RMSNorm
+
+    init(_ c: LlamaConfig) throws {
+        self_attn = try LlamaAttention(c)
+        mlp = try LlamaMLP(c)
+        input_layernorm = try RMSNorm(c.hiddenSize, eps: c.rmsNormEps)
+        post_attention_layernorm = try RMSNorm(c.hiddenSize, eps: c.rmsNormEps)
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: AttentionMask, cache: KVCache.Layer?) throws -> Tensor {
+        let h = try x + self_attn(input_layernorm(x), cos: cos, sin: sin, mask: mask, cache: cache)
+        return try h + mlp(post_attention_layernorm(h))
+    }
+}
+
+/// The decoder stack (transformers' LlamaModel): embeddings, layers, final norm.
+final class LlamaModel: Module, @unchecked Sendable {
+    let embed_tokens: Embedding
+    let layers: [LlamaDecoderLayer]
+    let norm: RMSNorm
+    let rotary: RotaryEmbedding
+
+    init(_ c: LlamaConfig) throws {
+        embed_tokens = try Embedding(c.vocabSize, c.hiddenSize)
+        layers = try (0..<c.layers).map { _ in try LlamaDecoderLayer(c) }
+        norm = try RMSNorm(c.hiddenSize, eps: c.rmsNormEps)
+        rotary = try RotaryEmbedding(c)
+        super.init()
+    }
+
+    /// Final hidden states [B, L, hidden] for input embeddings [B, L, hidden].
+    func callAsFunction(embeddings: Tensor, positions: Tensor, mask: AttentionMask, cache: KVCache?) throws -> Tensor {
+        let (cos, sin) = try rotary(positions: positions, dtype: embeddings.dtype)
+        var h = embeddings
+        for (i, layer) in layers.enumerated() {
+            h = try layer(h, cos: cos, sin: sin, mask: mask, cache: cache?.layers[i])
+        }
+        cache?.commit(h.size(1))
+        return try norm(h)
+    }
+}
+
+/// LlamaForCausalLM: the decoder and its vocabulary head (tied to the embeddings when the config says so).
+final class LlamaForCausalLM: Module, @unchecked Sendable {
+    let model: LlamaModel
+    let lm_head: Linear?
+    let config: LlamaConfig
+
+    init(_ c: LlamaConfig) throws {
+        config = c
+        model = try LlamaModel(c)
+        lm_head = c.tieWordEmbeddings ? nil : try Linear(c.hiddenSize, c.vocabSize, bias: false)
+        super.init()
+    }
+
+    /// Vocabulary logits for hidden states [..., hidden].
+    func logits(_ hidden: Tensor) throws -> Tensor {
+        try hidden.linear(lm_head?.weight ?? model.embed_tokens.weight)
+    }
+}

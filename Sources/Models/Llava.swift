@@ -1,0 +1,97 @@
+import Foundation
+import Torch
+
+/// linear_1 -> activation -> linear_2 (LLaVA-1.5's mlp2x_gelu).
+final class LlavaMultiModalProjector: Module, @unchecked Sendable {
+    let linear_1: Linear
+    let linear_2: Linear
+    let act: (Tensor) throws -> Tensor
+
+    init(_ c: LlavaConfig) throws {
+        linear_1 = try Linear(c.vision.hiddenSize * c.visionFeatureLayers.count, c.text.hiddenSize, bias: c.projectorBias)
+        linear_2 = try Linear(c.text.hiddenSize, c.text.hiddenSize, bias: c.projectorBias)
+        act = activation(c.projectorAct)
+        super.init()
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try linear_2(act(linear_1(x))) }
+}
+
+/// LlavaForConditionalGeneration: CLIP vision tower -> selected hidden layer(s) -> projector -> features placed at
+/// the image-token positions of a LLaMA-family decoder.
+public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
+    let vision_tower: CLIPVisionModel
+    let multi_modal_projector: LlavaMultiModalProjector
+    let language_model: LlamaForCausalLM
+    public let config: LlavaConfig
+
+    public init(_ c: LlavaConfig) throws {
+        config = c
+        vision_tower = try CLIPVisionModel(c.vision)
+        multi_modal_projector = try LlavaMultiModalProjector(c)
+        language_model = try LlamaForCausalLM(c.text)
+        super.init()
+    }
+
+    public var visionTower: CLIPVisionModel { vision_tower }
+    public var dtype: DType { language_model.model.embed_tokens.weight.dtype }
+    public var device: Device { language_model.model.embed_tokens.weight.device }
+
+    /// Projected image features [N, features, text hidden] for preprocessed pixels [N, 3, H, W].
+    public func imageFeatures(_ pixels: Tensor) throws -> Tensor {
+        let count = config.vision.layers + 1
+        let indices = config.visionFeatureLayers.map { $0 < 0 ? count + $0 : $0 }
+        guard let deepest = indices.max(), indices.allSatisfy({ $0 >= 0 && $0 < count }) else {
+            throw ModelError("vision_feature_layer \(config.visionFeatureLayers) is outside the vision tower's \(count) hidden states")
+        }
+        // Layers past the deepest selected one do not affect the features: they are not run.
+        let states = try vision_tower.vision_model.hiddenStates(pixels.to(device: device), through: deepest)
+        var selected = try indices.map { i -> Tensor in
+            let s = states[i]
+            return config.keepCLS ? s : try s.slice(1, 1)
+        }
+        let features = selected.count == 1 ? selected.removeFirst() : try Tensor.cat(selected, dim: -1)
+        return try multi_modal_projector(features.to(dtype: dtype))
+    }
+
+    /// Token embeddings with the image features written at the image-token positions, in order.
+    public func embed(inputIDs: Tensor, imageFeatures: Tensor?) throws -> Tensor {
+        let isImage = try inputIDs.eq(config.imageTokenID)
+        // The image token may lie outside the embedding table; its rows are replaced anyway.
+        let ids = try inputIDs.maskedFill(isImage, 0)
+        let embeddings = try language_model.model.embed_tokens(ids)
+        let positions = try isImage.sum().itemInt()
+        guard let imageFeatures else {
+            if positions > 0 { throw ModelError("the input has \(positions) image tokens but no image was given") }
+            return embeddings
+        }
+        let available = imageFeatures.size(0) * imageFeatures.size(1)
+        guard positions == available else {
+            throw ModelError("the input has \(positions) image-token positions but the images give \(available) features (\(imageFeatures.size(0)) x \(imageFeatures.size(1)))")
+        }
+        let mask = try isImage.unsqueeze(-1).expand(as: embeddings)
+        return try embeddings.maskedScatter(mask, imageFeatures.to(dtype: embeddings.dtype))
+    }
+
+    /// Final hidden states [B, L, hidden]. `attentionMask` [B, cached + L] marks real tokens with 1; `positions`
+    /// defaults to cached..<cached+L for every row.
+    public func hiddenStates(inputIDs: Tensor, imageFeatures: Tensor? = nil, attentionMask: Tensor? = nil,
+                             positions: Tensor? = nil, cache: KVCache? = nil) throws -> Tensor {
+        let embeddings = try embed(inputIDs: inputIDs, imageFeatures: imageFeatures)
+        let offset = cache?.length ?? 0
+        let (b, l) = (inputIDs.size(0), inputIDs.size(1))
+        let pos = try positions ?? (Tensor.arange(offset, offset + l, device: device).unsqueeze(0).expand([b, l]))
+        let mask = try AttentionMask.make(padding: attentionMask, queryLength: l, offset: offset, dtype: embeddings.dtype, device: device)
+        return try language_model.model(embeddings: embeddings, positions: pos, mask: mask, cache: cache)
+    }
+
+    /// Vocabulary logits for hidden states [..., hidden] (select the positions first: the vocabulary is large).
+    public func logits(_ hidden: Tensor) throws -> Tensor { try language_model.logits(hidden) }
+
+    public func makeCache(batch: Int, capacity: Int) -> KVCache { KVCache(layers: config.text.layers, capacity: capacity) }
+
+    /// Replaces each image token by `imageFeatureCount` copies, as the llava-hf processor does.
+    public func expandImageTokens(_ ids: [Int]) -> [Int] {
+        ids.flatMap { $0 == config.imageTokenID ? Array(repeating: $0, count: config.imageFeatureCount) : [$0] }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import JSON
+import Testing
+import Torch
+@testable import Models
+
+func modelFixture(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").appendingPathComponent(name).path
+}
+
+func maxAbsDifference(_ a: Tensor, _ b: Tensor) throws -> Double {
+    try (a.to(dtype: .float64) - b.to(dtype: .float64)).abs().max().item()
+}
+
+/// A tiny random LlavaForConditionalGeneration against transformers 5 (tools/reference/make_model_fixtures.py).
+@Suite struct LlavaParityTests {
+    @Test(arguments: ["tiny-llava", "tiny-llava-gqa"])
+    func logitsMatchTransformers(_ name: String) throws {
+        let model = try ModelLoader.llava(modelFixture(name))
+        let expected = try SafeTensorsFile(path: modelFixture("\(name)/expected.safetensors"))
+        let ids = try expected.tensor("input_ids"), mask = try expected.tensor("attention_mask")
+        let pixels = try expected.tensor("pixel_values")
+        try withNoGrad {
+            let features = try model.imageFeatures(pixels)
+            #expect(features.shape == [2, 256, 64])
+            let featureDiff = try maxAbsDifference(features.select(0, 0), expected.tensor("image_features"))
+            #expect(featureDiff < 1e-5, "image features differ by \(featureDiff)")
+
+            let hidden = try model.hiddenStates(inputIDs: ids, imageFeatures: features, attentionMask: mask)
+            let positions = try expected.tensor("text_positions").to(dtype: .bool)
+            let selected = try hidden.maskedSelect(positions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1))
+            let logits = try model.logits(selected)
+            let want = try expected.tensor("logits")
+            #expect(logits.shape == want.shape)
+            let diff = try maxAbsDifference(logits, want)
+            #expect(diff < 1e-4, "\(name): logits differ by \(diff)")
+        }
+    }
+
+    /// The three llava-hf key layouts load into the same parameters.
+    @Test func everyKeyLayoutLoads() throws {
+        let reference = try ModelLoader.llava(modelFixture("tiny-llava")).stateDict()
+        for layout in ["tiny-llava-legacy-keys", "tiny-llava-model-prefix"] {
+            let other = try ModelLoader.llava(modelFixture(layout)).stateDict()
+            #expect(Set(other.keys) == Set(reference.keys))
+            for (k, v) in reference { #expect(try v.detach().equal(other[k]!.detach()), "\(layout): \(k)") }
+        }
+    }
+
+    @Test func ropeFrequenciesMatchTransformers() throws {
+        let expected = try SafeTensorsFile(path: modelFixture("rope.safetensors"))
+        func config(_ json: String) throws -> LlamaConfig {
+            try LlamaConfig(ConfigReader(try JSONValue.parse(Array(json.utf8)), file: "test"))
+        }
+        let base = #""hidden_size": 64, "num_attention_heads": 2, "max_position_embeddings": 128"#
+        let cases: [(String, String)] = [
+            ("default", #"{\#(base), "rope_theta": 10000.0}"#),
+            ("linear", #"{\#(base), "rope_parameters": {"rope_type": "linear", "rope_theta": 10000.0, "factor": 4.0}}"#),
+            ("dynamic", #"{\#(base), "rope_scaling": {"type": "dynamic", "factor": 2.0}, "rope_theta": 10000.0}"#),
+            ("llama3", #"{\#(base), "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}}"#),
+        ]
+        for (name, json) in cases {
+            let inv = try RotaryEmbedding.frequencies(try config(json), sequenceLength: nil)
+            let diff = try maxAbsDifference(inv, expected.tensor(name))
+            #expect(diff < 1e-7, "\(name): inverse frequencies differ by \(diff)")
+        }
+        // Dynamic NTK beyond max_position_embeddings recomputes the frequencies for the longer sequence.
+        let rotary = try RotaryEmbedding(try config(cases[2].1))
+        let (cos, _) = try rotary(positions: Tensor.arange(0, 300).unsqueeze(0), dtype: .float32)
+        let diff = try maxAbsDifference(cos.select(0, 0), expected.tensor("dynamic.cos300"))
+        #expect(diff < 1e-5, "dynamic rope cos differs by \(diff)")
+    }
+}
