@@ -1,0 +1,167 @@
+import Foundation
+import Tokenizers
+import Torch
+
+/// How to generate: greedy by default (temperature 0, as the papers evaluate), or temperature / top-p sampling
+/// with a seed.
+public struct GenerationOptions: Sendable {
+    public var maxNewTokens: Int = 128
+    public var temperature: Double = 0
+    public var topP: Double = 1
+    public var seed: UInt64 = 0
+    /// Token ids that end a sequence (typically EOS); not included in the result.
+    public var stopTokenIDs: Set<Int> = []
+    /// Texts that end a sequence once the decoded answer contains them; the answer is cut before them.
+    public var stopStrings: [String] = []
+    /// The id fed for finished rows and used to left-pad prompts.
+    public var padTokenID: Int = 0
+
+    public init(maxNewTokens: Int = 128, temperature: Double = 0, topP: Double = 1, seed: UInt64 = 0,
+                stopTokenIDs: Set<Int> = [], stopStrings: [String] = [], padTokenID: Int = 0) {
+        self.maxNewTokens = maxNewTokens
+        self.temperature = temperature
+        self.topP = topP
+        self.seed = seed
+        self.stopTokenIDs = stopTokenIDs
+        self.stopStrings = stopStrings
+        self.padTokenID = padTokenID
+    }
+}
+
+public struct GeneratedSequence: Sendable, Equatable {
+    public enum StopReason: String, Sendable { case stopToken, stopString, length }
+    /// Generated ids, without the prompt and without a final stop token.
+    public var tokens: [Int]
+    /// The decoded answer (cut before a stop string), when a tokenizer was given.
+    public var text: String?
+    public var reason: StopReason
+}
+
+/// Autoregressive generation with a KV cache; prompts of different lengths are left-padded into one batch.
+public struct TextGenerator {
+    public let model: LlavaForConditionalGeneration
+    public let tokenizer: Tokenizer?
+
+    public init(model: LlavaForConditionalGeneration, tokenizer: Tokenizer?) {
+        self.model = model
+        self.tokenizer = tokenizer
+    }
+
+    /// `prompts`: token ids with image tokens already expanded (see `expandImageTokens`); `pixels`: one
+    /// preprocessed image per image placeholder, in order, [N, 3, H, W]. `onToken(row, id)` streams tokens.
+    public func generate(prompts: [[Int]], pixels: Tensor?, options: GenerationOptions,
+                         onToken: ((Int, Int) -> Void)? = nil) throws -> [GeneratedSequence] {
+        guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw ModelError("generation needs non-empty prompts") }
+        guard options.maxNewTokens >= 0 else { throw ModelError("max new tokens must not be negative") }
+        let batch = prompts.count
+        let length = prompts.map(\.count).max()!
+        var ids: [Int] = []
+        var maskValues: [Int] = []
+        for p in prompts {
+            ids += Array(repeating: options.padTokenID, count: length - p.count) + p
+            maskValues += Array(repeating: 0, count: length - p.count) + Array(repeating: 1, count: p.count)
+        }
+        let device = model.device
+        var mask = try Tensor(maskValues, shape: [batch, length]).to(device: device)
+        let padded = prompts.contains { $0.count < length }
+        // Positions count real tokens only (padding gets 1, as transformers' generate does).
+        var positions = try (mask.cumsum(1) - 1).maskedFill(mask.eq(0), 1)
+        var sampler = Sampler(seed: options.seed)
+        var results = (0..<batch).map { _ in GeneratedSequence(tokens: [], text: nil, reason: .length) }
+        var finished = [Bool](repeating: false, count: batch)
+
+        try withNoGrad {
+            let features = try pixels.map { try model.imageFeatures($0) }
+            let cache = model.makeCache(batch: batch, capacity: length + options.maxNewTokens)
+            var hidden = try model.hiddenStates(inputIDs: Tensor(ids, shape: [batch, length]).to(device: device),
+                                                imageFeatures: features, attentionMask: padded ? mask : nil,
+                                                positions: positions, cache: cache)
+            for step in 0..<options.maxNewTokens {
+                let logits = try model.logits(hidden.select(1, hidden.size(1) - 1)).to(dtype: .float32)
+                let next = try choose(logits, options: options, sampler: &sampler)
+                var feed: [Int] = []
+                for row in 0..<batch {
+                    guard !finished[row] else { feed.append(options.padTokenID); continue }
+                    let token = next[row]
+                    feed.append(token)
+                    if options.stopTokenIDs.contains(token) {
+                        finished[row] = true
+                        results[row].reason = .stopToken
+                        continue
+                    }
+                    results[row].tokens.append(token)
+                    onToken?(row, token)
+                    if !options.stopStrings.isEmpty, let tokenizer {
+                        let text = tokenizer.decode(results[row].tokens)
+                        if options.stopStrings.contains(where: { text.contains($0) }) {
+                            finished[row] = true
+                            results[row].reason = .stopString
+                        }
+                    }
+                }
+                if finished.allSatisfy({ $0 }) || step == options.maxNewTokens - 1 { break }
+                mask = try Tensor.cat([mask, Tensor.ones([batch, 1], dtype: .int64, device: device)], dim: 1)
+                positions = try positions.select(1, positions.size(1) - 1).unsqueeze(1) + 1
+                hidden = try model.hiddenStates(inputIDs: Tensor(feed, shape: [batch, 1]).to(device: device),
+                                                attentionMask: padded ? mask : nil, positions: positions, cache: cache)
+            }
+        }
+        if let tokenizer {
+            for row in 0..<batch {
+                var text = tokenizer.decode(results[row].tokens)
+                if results[row].reason == .stopString,
+                   let cut = options.stopStrings.compactMap({ text.range(of: $0)?.lowerBound }).min() {
+                    text = String(text[..<cut])
+                }
+                results[row].text = text
+            }
+        }
+        return results
+    }
+
+    /// The next token of each row: argmax, or a sample from the temperature-scaled, top-p-filtered distribution.
+    private func choose(_ logits: Tensor, options: GenerationOptions, sampler: inout Sampler) throws -> [Int] {
+        if options.temperature <= 0 { return try logits.argmax(-1).toArray(Int64.self).map(Int.init) }
+        let probabilities = try (logits / options.temperature).softmax(-1).to(dtype: .float64)
+        let vocabulary = logits.size(-1)
+        let values = try probabilities.flatten().toArray(Double.self)
+        return (0..<logits.size(0)).map { row in
+            sampler.sample(Array(values[(row * vocabulary)..<((row + 1) * vocabulary)]), topP: options.topP)
+        }
+    }
+}
+
+/// Seeded sampling (SplitMix64), independent of libtorch's generators so results repeat across builds.
+struct Sampler {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) / Double(1 << 53)
+    }
+
+    /// Samples from probabilities restricted to the smallest most-probable set whose mass reaches `topP`.
+    mutating func sample(_ probabilities: [Double], topP: Double) -> Int {
+        var order = Array(probabilities.indices)
+        order.sort { probabilities[$0] != probabilities[$1] ? probabilities[$0] > probabilities[$1] : $0 < $1 }
+        var kept: [Int] = []
+        var mass = 0.0
+        for i in order {
+            kept.append(i)
+            mass += probabilities[i]
+            if mass >= topP { break }
+        }
+        var r = next() * mass
+        for i in kept {
+            r -= probabilities[i]
+            if r <= 0 { return i }
+        }
+        return kept.last!
+    }
+}
