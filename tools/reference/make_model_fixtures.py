@@ -103,6 +103,11 @@ def build(name, gqa, seed):
 
 
 first = build("tiny-llava", gqa=False, seed=11)
+# A complete model folder: the LLaMA-style test tokenizer (its <image> is id 1200) and a CLIP image processor.
+for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+    shutil.copy(os.path.join("Tests", "TokenizersTests", "Fixtures", "llama", f), first)
+from transformers import CLIPImageProcessor
+CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(first)
 build("tiny-llava-gqa", gqa=True, seed=12)
 
 # The same weights under the other llava-hf key layouts: the original one (vision_tower.vision_model.*) and

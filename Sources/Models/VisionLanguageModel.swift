@@ -1,0 +1,56 @@
+import Foundation
+import Images
+import JSON
+import Tokenizers
+import Torch
+
+/// A VLM folder ready to use: the model, its tokenizer, its image processor and its chat format.
+public final class VisionLanguageModel: @unchecked Sendable {
+    public let folder: String
+    public let model: LlavaForConditionalGeneration
+    public let tokenizer: Tokenizer
+    public let processor: ImageProcessor
+    public var chatFormat: ChatFormat
+
+    /// Loads a llava-hf folder. `chatFormat` nil: chosen from config.json.
+    public init(folder: String, dtype: DType = .float32, device: Device = .cpu, chatFormat: ChatFormat? = nil) throws {
+        self.folder = folder
+        model = try ModelLoader.llava(folder, dtype: dtype, device: device)
+        tokenizer = try Tokenizer(path: folder)
+        processor = try ImageProcessor(modelFolder: URL(fileURLWithPath: folder))
+        let config = try JSONValue.parse(contentsOf: (folder as NSString).appendingPathComponent("config.json"))
+        self.chatFormat = chatFormat ?? ChatFormat.detect(config: config)
+        let imageID = tokenizer.tokenToID(self.chatFormat.imageToken)
+        guard imageID == model.config.imageTokenID else {
+            throw ModelError("\(folder): the tokenizer's \(self.chatFormat.imageToken) is \(imageID.map(String.init) ?? "missing"), config.json says image token \(model.config.imageTokenID)")
+        }
+    }
+
+    /// Pixel values [N, 3, H, W] for images, as the folder's image processor prepares them.
+    public func pixels(_ images: [RGBImage]) throws -> Tensor {
+        let p = try processor.preprocess(images)
+        return try Tensor(p.values, shape: p.shape)
+    }
+
+    /// Token ids of the chat-formatted prompt for plain user text, image tokens expanded to the feature count.
+    public func promptIDs(_ userText: String, image: Bool = true) throws -> [Int] {
+        model.expandImageTokens(try tokenizer.encode(chatFormat.prompt(userText, image: image)))
+    }
+
+    /// Greedy (or sampled) answer to a question about an image; `onText` streams the growing answer.
+    public func answer(_ question: String, image: RGBImage?, options: GenerationOptions = GenerationOptions(),
+                       onText: ((String) -> Void)? = nil) throws -> GeneratedSequence {
+        var options = options
+        if let eos = tokenizer.eosID { options.stopTokenIDs.insert(eos) }
+        if let pad = tokenizer.specialTokenID("pad") { options.padTokenID = pad }
+        let prompt = try promptIDs(question, image: image != nil)
+        let pixels = try image.map { try self.pixels([$0]) }
+        let generator = TextGenerator(model: model, tokenizer: tokenizer)
+        var streamed: [Int] = []
+        return try generator.generate(prompts: [prompt], pixels: pixels, options: options) { _, token in
+            guard let onText else { return }
+            streamed.append(token)
+            onText(self.tokenizer.decode(streamed))
+        }[0]
+    }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import Images
+import Models
+import Tokenizers
+import Torch
+
+/// Answers a question about an image with a local VLM; only the answer goes to stdout.
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer a prompt about an image with a local LLaVA model folder.",
+        discussion: """
+            --prompt is plain user text: the chat format (from the model's config.json, or --chat-format) adds the \
+            template and the image token. The answer streams to stdout as it is generated; logs go to stderr. \
+            Greedy by default (temperature 0, as the papers evaluate).
+            """)
+
+    @Option(help: "A llava-hf model folder (config.json, safetensors, tokenizer, preprocessor config).")
+    var model: String
+
+    @Option(help: "The image (JPEG or PNG).")
+    var image: String?
+
+    @Option(help: "The user's question or instruction (plain text).")
+    var prompt: String
+
+    @Option(help: "Most tokens to generate.")
+    var maxNewTokens = 256
+
+    @Option(help: "Chat format: \(ChatFormat.allCases.map(\.rawValue).joined(separator: ", ")) (default: from config.json).")
+    var chatFormat: String?
+
+    @Option(help: "Sampling temperature (0: greedy).")
+    var temperature = 0.0
+
+    @Option(help: "Nucleus sampling mass.")
+    var topP = 1.0
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Stop when the answer contains this text (repeatable).")
+    var stop: [String] = []
+
+    @Option(help: "Compute dtype: f32 or bf16.")
+    var dtype = "f32"
+
+    func run() throws {
+        guard let computeType = DType(name: dtype), computeType.isFloatingPoint else {
+            throw ValidationError("--dtype must be f32, bf16, f16 or f64")
+        }
+        let format = try chatFormat.map { name -> ChatFormat in
+            guard let f = ChatFormat(rawValue: name) else {
+                throw ValidationError("unknown chat format '\(name)' (\(ChatFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return f
+        }
+        do {
+            let vlm = try VisionLanguageModel(folder: model, dtype: computeType, chatFormat: format)
+            let picture = try image.map { try RGBImage(contentsOfFile: $0) }
+            log("model \(model) (\(vlm.chatFormat.rawValue), \(computeType)), generating up to \(maxNewTokens) tokens")
+            var printed = ""
+            let options = GenerationOptions(maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed, stopStrings: stop)
+            let result = try vlm.answer(prompt, image: picture, options: options) { text in
+                // Print what is new; hold back while a partial character is still resolving.
+                guard text.hasPrefix(printed), !text.hasSuffix("\u{FFFD}") else { return }
+                let delta = String(text.dropFirst(printed.count))
+                if !delta.isEmpty {
+                    FileHandle.standardOutput.write(Data(delta.utf8))
+                    printed = text
+                }
+            }
+            let final = result.text ?? ""
+            if final.hasPrefix(printed) {
+                FileHandle.standardOutput.write(Data((String(final.dropFirst(printed.count)) + "\n").utf8))
+            } else {
+                FileHandle.standardOutput.write(Data("\n".utf8))
+            }
+            log("\(result.tokens.count) tokens, stopped by \(result.reason.rawValue)")
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw CleanExit.message(error)
+        }
+    }
+}
+
+/// Sentence embeddings, as sentence-transformers computes them.
+struct EmbedText: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed-text",
+        abstract: "Print L2-normalized sentence embeddings (e.g. all-MiniLM-L6-v2), one line per text.",
+        discussion: "Texts are truncated at the model's sentence-transformers max_seq_length (sentence_bert_config.json).")
+
+    @Option(help: "A sentence-transformers model folder (BERT config.json, safetensors, tokenizer).")
+    var model: String
+
+    @Flag(help: "Print a JSON array of embeddings.")
+    var json = false
+
+    @Argument(help: "Texts to embed.")
+    var texts: [String]
+
+    func run() throws {
+        do {
+            let encoder = try SentenceEncoder(folder: model)
+            let embeddings = try encoder.embed(texts)
+            let rows = try (0..<texts.count).map { try embeddings.select(0, $0).toArray(Float.self) }
+            if json {
+                print("[" + rows.map { "[" + $0.map { "\($0)" }.joined(separator: ", ") + "]" }.joined(separator: ", ") + "]")
+            } else {
+                for row in rows { print(row.map { "\($0)" }.joined(separator: " ")) }
+            }
+        } catch {
+            throw CleanExit.message(error)
+        }
+    }
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data("realign: \(message)\n".utf8))
+}
