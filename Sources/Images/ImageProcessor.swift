@@ -77,11 +77,8 @@ extension ImageProcessorConfig {
         let fm = FileManager.default
         if fm.fileExists(atPath: processorFile.path) {
             let root = try ConfigJSON.parseFile(processorFile)
-            if case .object(let top) = root, let nested = top["image_processor"] {
-                guard case .object(let fields) = nested else {
-                    throw ImageError(processorFile.path, "key \"image_processor\": expected an object, got \(nested.kind)")
-                }
-                try self.init(fields: fields, source: processorFile.path, prefix: "image_processor.")
+            if case .object(let top) = root, top["image_processor"] != nil {
+                try self.init(root: root, source: processorFile.path)
                 return
             }
         }
@@ -94,33 +91,27 @@ extension ImageProcessorConfig {
     /// Reads one config file: a `preprocessor_config.json`, or a `processor_config.json` (settings nested under
     /// "image_processor").
     public init(contentsOf file: URL) throws {
-        let root = try ConfigJSON.parseFile(file)
-        guard case .object(var fields) = root else {
-            throw ImageError(file.path, "expected a JSON object at the top level, got \(root.kind)")
-        }
-        var prefix = ""
-        if let nested = fields["image_processor"] {
-            guard case .object(let inner) = nested else {
-                throw ImageError(file.path, "key \"image_processor\": expected an object, got \(nested.kind)")
-            }
-            fields = inner
-            prefix = "image_processor."
-        }
-        try self.init(fields: fields, source: file.path, prefix: prefix)
+        try self.init(root: try ConfigJSON.parseFile(file), source: file.path)
     }
 
     /// Parses config JSON held in memory; `source` names it in errors.
     public init(json: Data, source: String = "<config>") throws {
-        let root = try ConfigJSON.parse(json, source: source)
-        guard case .object(var fields) = root else {
+        try self.init(root: try ConfigJSON.parse(json, source: source), source: source)
+    }
+
+    /// A whole file's JSON: the settings themselves, or nested under "image_processor".
+    init(root: ConfigJSON, source: String) throws {
+        guard case .object(let fields) = root else {
             throw ImageError(source, "expected a JSON object at the top level, got \(root.kind)")
         }
-        var prefix = ""
-        if case .object(let inner)? = fields["image_processor"] {
-            fields = inner
-            prefix = "image_processor."
+        if let nested = fields["image_processor"] {
+            guard case .object(let inner) = nested else {
+                throw ImageError(source, "key \"image_processor\": expected an object, got \(nested.kind)")
+            }
+            try self.init(fields: inner, source: source, prefix: "image_processor.")
+        } else {
+            try self.init(fields: fields, source: source, prefix: "")
         }
-        try self.init(fields: fields, source: source, prefix: prefix)
     }
 
     init(fields: [String: ConfigJSON], source: String, prefix: String) throws {
@@ -146,9 +137,12 @@ extension ImageProcessorConfig {
         }
         func channels(_ key: String) throws -> [Double]? {
             guard let v = fields[key], v != .null else { return nil }
-            if let d = v.number { return [d] }
+            if let d = v.number {
+                guard d.isFinite else { throw fail(key, "expected a finite number") }
+                return [d]
+            }
             guard case .array(let items) = v else { throw fail(key, "expected a number or a list of 3 numbers, got \(v.kind)") }
-            guard items.count == 3 || items.count == 1 else { throw fail(key, "expected 3 values (one per RGB channel), got \(items.count)") }
+            guard items.count == 3 else { throw fail(key, "expected 3 values (one per RGB channel), got \(items.count)") }
             return try items.map { item in
                 guard let d = item.number, d.isFinite else { throw fail(key, "expected numbers, found \(item.kind)") }
                 return d
@@ -169,7 +163,7 @@ extension ImageProcessorConfig {
             guard let i = v.integer else { throw fail("resample", "expected an integer (PIL resampling filter), got \(v.kind)") }
             guard let filter = ResampleFilter(rawValue: i) else {
                 throw fail("resample", i == 0 ? "nearest-neighbour resampling (0) is not supported"
-                                              : "unknown resampling filter \(i) (expected 1...5)")
+                                              : "unknown resampling filter \(i) (expected 1...7)")
             }
             resample = filter
         }

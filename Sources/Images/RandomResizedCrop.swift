@@ -48,10 +48,12 @@ public struct TorchMersenneTwister: RandomNumberGenerator, Sendable {
 
     /// `torch.empty(1).uniform_(from, to).item()` for a float32 tensor: 24 random bits scaled to [0, 1), mapped
     /// onto [Float(from), Float(to)) in float32 arithmetic (PyTorch's accumulate type for float draws is float).
+    /// PyTorch's CPU kernels are compiled with FMA contraction, so `x * (to - from) + from` is one fused
+    /// multiply-add; an unfused version differs in the last bit for about a third of the draws.
     public mutating func uniform(from: Double, to: Double) -> Double {
         let f = Float(from), t = Float(to)
         let x = Float(next32() & 0xFF_FFFF) * (1.0 / 16_777_216.0)
-        return Double(x * (t - f) + f)
+        return Double(f.addingProduct(x, t - f))
     }
 
     /// `torch.randint(0, n, (1,)).item()`: a draw modulo n (a 64-bit draw for ranges of 2^28 or more).
@@ -86,6 +88,7 @@ public struct RandomResizedCrop: Sendable {
     /// `exp(uniform(log ratio))`, sides rounded half-to-even, accepted when they fit; then a central crop clamped to
     /// the ratio bounds (the whole image when its own ratio is within them).
     public func box(width: Int, height: Int, using rng: inout TorchMersenneTwister) -> PixelRect {
+        precondition(width > 0 && height > 0, "RandomResizedCrop needs a non-empty image, got \(width)x\(height)")
         let area = Double(width * height)
         // torch.log of a float32 tensor holding the bounds, kept as float32.
         let logLow = Double(logf(Float(ratio.lowerBound)))

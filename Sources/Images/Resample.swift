@@ -8,6 +8,9 @@ public enum ResampleFilter: Int, Sendable, CaseIterable {
     case bicubic = 3
     case box = 4
     case hamming = 5
+    /// Magic Kernel Sharp 2013 and 2021 (John Costella), added in Pillow 13.
+    case mks2013 = 6
+    case mks2021 = 7
 
     /// Half-width of the kernel at scale 1.
     var support: Double {
@@ -16,6 +19,8 @@ public enum ResampleFilter: Int, Sendable, CaseIterable {
         case .bilinear, .hamming: return 1.0
         case .bicubic: return 2.0
         case .lanczos: return 3.0
+        case .mks2013: return 2.5
+        case .mks2021: return 4.5
         }
     }
 
@@ -48,6 +53,20 @@ public enum ResampleFilter: Int, Sendable, CaseIterable {
                 return sin(t) / t
             }
             return sinc(x) * sinc(x / 3)
+        case .mks2013:
+            let t = abs(x)
+            if t < 0.5 { return 17.0 / 16.0 - 7.0 / 4.0 * (t * t) }
+            if t < 1.5 { return (1.0 - t) * (7.0 / 4.0 - t) }
+            if t < 2.5 { return -1.0 / 8.0 * ((t - 5.0 / 2.0) * (t - 5.0 / 2.0)) }
+            return 0
+        case .mks2021:
+            let t = abs(x)
+            if t < 0.5 { return 577.0 / 576.0 - 239.0 / 144.0 * (t * t) }
+            if t < 1.5 { return 35.0 / 36.0 * (t - 1.0) * (t - 239.0 / 140.0) }
+            if t < 2.5 { return 1.0 / 6.0 * (t - 2.0) * (65.0 / 24.0 - t) }
+            if t < 3.5 { return 1.0 / 36.0 * (t - 3.0) * (t - 15.0 / 4.0) }
+            if t < 4.5 { return -1.0 / 288.0 * ((t - 9.0 / 2.0) * (t - 9.0 / 2.0)) }
+            return 0
         }
     }
 }
@@ -55,8 +74,8 @@ public enum ResampleFilter: Int, Sendable, CaseIterable {
 /// Pillow's fixed-point separable resampler for 8-bit images (libImaging/Resample.c), reimplemented: for every
 /// output sample, a kernel window centred on the sample's position in the input, widened by the downscale factor
 /// (so downscaling averages, "antialias"), weights normalised to sum 1 and rounded to 22 fractional bits, an
-/// integer sum started at one half, and the result clipped to 0...255. A horizontal pass, clipped to 8 bits, then
-/// a vertical pass — so results equal `Image.resize` exactly, not just closely.
+/// integer sum started at one half, and the result clipped to 0...255. One pass per axis, the first one clipped to
+/// 8 bits before the second reads it, in Pillow's order — so results equal `Image.resize` exactly, not just closely.
 enum PillowResample {
     static let precisionBits: Int32 = 32 - 8 - 2
 
@@ -182,54 +201,58 @@ enum PillowResample {
         }
     }
 
-    /// `Image.resize((outWidth, outHeight), filter)` for an interleaved 8-bit image.
+    /// `Image.resize((outWidth, outHeight), filter)` for an interleaved 8-bit image (Pillow 13's
+    /// ImagingResampleInner): only the passes that change a size run, each one clipped to 8 bits. The horizontal
+    /// pass comes first — restricted to the rows the vertical pass will read — unless the height shrinks by more
+    /// than twice as many pixels as the width does; then the vertical pass runs first, over whole rows.
     static func resize(_ pixels: [UInt8], width: Int, height: Int, channels: Int, outWidth: Int, outHeight: Int,
                        filter: ResampleFilter) -> [UInt8] {
-        if outWidth == width && outHeight == height { return pixels }
-        // Pillow turns very tall images the other way round: vertical pass first, then horizontal.
-        if height > width * 100 && outHeight < height {
-            let tall = separable(pixels, width: width, height: height, channels: channels, outWidth: width,
-                                 outHeight: outHeight, filter: filter)
-            return separable(tall, width: width, height: outHeight, channels: channels, outWidth: outWidth,
-                             outHeight: outHeight, filter: filter)
-        }
-        return separable(pixels, width: width, height: height, channels: channels, outWidth: outWidth,
-                         outHeight: outHeight, filter: filter)
-    }
-
-    /// Pillow's ImagingResampleInner: the passes that change a size, horizontal first.
-    static func separable(_ pixels: [UInt8], width: Int, height: Int, channels: Int, outWidth: Int, outHeight: Int,
-                          filter: ResampleFilter) -> [UInt8] {
         let needHorizontal = outWidth != width
         let needVertical = outHeight != height
-        var vKernel = kernel(inSize: height, outSize: outHeight, filter: filter)
-        var current = pixels
-        var currentWidth = width
-        if needHorizontal {
-            // Only the rows the vertical pass will read.
-            let firstRow = needVertical ? vKernel.first[0] : 0
-            let lastRow = needVertical ? vKernel.first[outHeight - 1] + vKernel.count[outHeight - 1] : height
-            let hKernel = kernel(inSize: width, outSize: outWidth, filter: filter)
-            var temp = [UInt8](repeating: 0, count: outWidth * (lastRow - firstRow) * channels)
-            pixels.withUnsafeBufferPointer { s in
-                temp.withUnsafeMutableBufferPointer { d in
-                    horizontal(s.baseAddress!, inWidth: width, rowStart: firstRow, rows: lastRow - firstRow,
-                               channels: channels, kernel: hKernel, into: d.baseAddress!)
+        if !needHorizontal && !needVertical { return pixels }
+        let horizontalFirst = !(height - outHeight > 0 && height - outHeight > (width - outWidth) * 2)
+        var vKernel = needVertical ? kernel(inSize: height, outSize: outHeight, filter: filter) : nil
+        let hKernel = needHorizontal ? kernel(inSize: width, outSize: outWidth, filter: filter) : nil
+
+        func horizontalPass(_ src: [UInt8], rowStart: Int, rows: Int, kernel: Kernel) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: outWidth * rows * channels)
+            src.withUnsafeBufferPointer { s in
+                out.withUnsafeMutableBufferPointer { d in
+                    horizontal(s.baseAddress!, inWidth: width, rowStart: rowStart, rows: rows, channels: channels,
+                               kernel: kernel, into: d.baseAddress!)
                 }
             }
-            if needVertical { vKernel.first = vKernel.first.map { $0 - firstRow } }
-            current = temp
-            currentWidth = outWidth
+            return out
         }
-        guard needVertical else { return current }
-        let rowBytes = currentWidth * channels
-        var out = [UInt8](repeating: 0, count: rowBytes * outHeight)
-        current.withUnsafeBufferPointer { s in
-            out.withUnsafeMutableBufferPointer { d in
-                vertical(s.baseAddress!, rowBytes: rowBytes, kernel: vKernel, into: d.baseAddress!)
+        func verticalPass(_ src: [UInt8], rowWidth: Int, kernel: Kernel) -> [UInt8] {
+            let rowBytes = rowWidth * channels
+            var out = [UInt8](repeating: 0, count: rowBytes * outHeight)
+            src.withUnsafeBufferPointer { s in
+                out.withUnsafeMutableBufferPointer { d in
+                    vertical(s.baseAddress!, rowBytes: rowBytes, kernel: kernel, into: d.baseAddress!)
+                }
             }
+            return out
         }
-        return out
+
+        if horizontalFirst {
+            var current = pixels
+            if let hKernel {
+                // Only the rows the vertical pass will read (all of them when there is no vertical pass).
+                var firstRow = 0, lastRow = height
+                if let v = vKernel {
+                    firstRow = v.first[0]
+                    lastRow = v.first[outHeight - 1] + v.count[outHeight - 1]
+                    vKernel!.first = v.first.map { $0 - firstRow }
+                }
+                current = horizontalPass(pixels, rowStart: firstRow, rows: lastRow - firstRow, kernel: hKernel)
+            }
+            if let vKernel { current = verticalPass(current, rowWidth: needHorizontal ? outWidth : width, kernel: vKernel) }
+            return current
+        }
+        var current = verticalPass(pixels, rowWidth: width, kernel: vKernel!)
+        if let hKernel { current = horizontalPass(current, rowStart: 0, rows: outHeight, kernel: hKernel) }
+        return current
     }
 }
 
