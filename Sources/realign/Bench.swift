@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import JSON
+import Models
 import Tokenizers
 import Torch
 
@@ -7,7 +9,7 @@ import Torch
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ReAlign against its references on this machine.",
-        subcommands: [BenchOps.self, BenchTokenizer.self])
+        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self])
 }
 
 /// Per-op overhead and matmul throughput: Swift API vs the same loop in C++ vs PyTorch eager.
@@ -234,5 +236,119 @@ struct BenchTokenizer: ParsableCommand {
             for p in parts where out.utf8.count < target { out += p }
         }
         return out
+    }
+}
+
+/// Model forward, generation and sentence-encoder throughput vs transformers / sentence-transformers.
+struct BenchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "LLaVA forward and greedy generation vs transformers, MiniLM vs sentence-transformers (same threads).",
+        discussion: """
+            MODEL is a folder made by `python tools/reference/bench_models.py make DIR` (a random ~62M-parameter \
+            LLaVA with bench_inputs.safetensors: 4 x 360 tokens with 256 image tokens each, and a 360-token \
+            prompt). The forward computes logits at every position, as transformers' forward does.
+            """)
+
+    @Option(help: "The bench LLaVA folder.")
+    var model: String
+
+    @Option(help: "A sentence-transformers MiniLM folder (optional).")
+    var minilm: String?
+
+    @Option(help: "Intra-op threads for both sides.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Python interpreter with torch and transformers.")
+    var python = "python3"
+
+    @Option(help: "The reference script.")
+    var script = "tools/reference/bench_models.py"
+
+    func run() throws {
+        try Torch.setThreads(threads)
+        let llava = try ModelLoader.llava(model)
+        let inputs = try SafeTensorsFile(path: (model as NSString).appendingPathComponent("bench_inputs.safetensors"))
+        let ids = try inputs.tensor("input_ids"), pixels = try inputs.tensor("pixel_values")
+        func best(_ rounds: Int, _ body: () throws -> Void) throws -> Double {
+            try body()
+            var t = Double.infinity
+            for _ in 0..<rounds {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try body()
+                t = min(t, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            return t
+        }
+        // All positions, as transformers' forward computes them; and only the text positions (what training and
+        // scoring use: image positions never need vocabulary logits).
+        let forward = try best(3) {
+            try withNoGrad {
+                let hidden = try llava.hiddenStates(inputIDs: ids, imageFeatures: llava.imageFeatures(pixels))
+                _ = try llava.logits(hidden)
+            }
+        }
+        let textPositions = try ids.ne(llava.config.imageTokenID)
+        let forwardText = try best(3) {
+            try withNoGrad {
+                let hidden = try llava.hiddenStates(inputIDs: ids, imageFeatures: llava.imageFeatures(pixels))
+                _ = try llava.logits(hidden.maskedSelect(textPositions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1)))
+            }
+        }
+        let prompt = try inputs.tensor("prompt_ids").flatten().toArray(Int64.self).map(Int.init)
+        let promptPixels = try inputs.tensor("prompt_pixels")
+        let generator = TextGenerator(model: llava, tokenizer: nil)
+        let generation = try best(2) {
+            _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 64))
+        }
+        var sentencesPerSecond: Double? = nil
+        if let minilm {
+            let encoder = try SentenceEncoder(folder: minilm)
+            let texts = try referenceSentences()
+            sentencesPerSecond = Double(texts.count) / (try best(2) { _ = try encoder.embed(texts, batchSize: 32) })
+        }
+        let reference = referenceTimings()
+        print("threads: \(threads), parameters: \(String(format: "%.1fM", Double(llava.parameterCount) / 1e6))")
+        func line(_ name: String, _ ours: Double, _ theirs: Double?, _ unit: String, higherIsBetter: Bool) {
+            var text = String(format: "  %-30@ ReAlign %9.3f %@", name as NSString, ours, unit)
+            if let theirs {
+                text += String(format: "   reference %9.3f %@   speed-up %.2fx", theirs, unit, higherIsBetter ? ours / theirs : theirs / ours)
+            }
+            print(text)
+        }
+        line("forward 4 x 360, all logits", forward, reference?["forward_s"]?.doubleValue, "s", higherIsBetter: false)
+        line("forward 4 x 360, text logits", forwardText, reference?["forward_s"]?.doubleValue, "s", higherIsBetter: false)
+        line("greedy generation, 64 tokens", 64 / generation, reference?["generate_tokens_per_s"]?.doubleValue, "tok/s", higherIsBetter: true)
+        if let sentencesPerSecond {
+            line("MiniLM, 1000 sentences", sentencesPerSecond, reference?["minilm_sentences_per_s"]?.doubleValue, "sent/s", higherIsBetter: true)
+        }
+        if reference == nil { print("  (reference not available: \(python) \(script) failed)") }
+    }
+
+    func runPython(_ arguments: [String]) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+    }
+
+    func referenceSentences() throws -> [String] {
+        guard let text = runPython([script, "sentences"]), let list = try JSONValue.parse(Array(text.utf8)).arrayValue else {
+            throw ValidationError("cannot get the benchmark sentences from \(script)")
+        }
+        return list.compactMap(\.stringValue)
+    }
+
+    func referenceTimings() -> JSONValue? {
+        var arguments = [script, "time", model, String(threads)]
+        if let minilm { arguments.append(minilm) }
+        guard let text = runPython(arguments), let line = text.split(separator: "\n").last else { return nil }
+        return try? JSONValue.parse(Array(line.utf8))
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Images
 import Torch
 
 /// Prints what a user needs when something is off: which native libraries were found, where, and how they run.
@@ -16,6 +17,13 @@ struct Doctor: ParsableCommand {
         print("  intra-op threads: \(Torch.threads) (cores: \(ProcessInfo.processInfo.activeProcessorCount))")
         print("  inter-op threads: \(Torch.interopThreads)")
         print("  fused attention: \(Torch.hasFusedAttention ? "yes" : "no (composite path)")")
+        if let blas = Torch.blasLibrary {
+            let openmp = blas.contains("openblas-openmp")
+            let pthread = blas.contains("openblas-pthread")
+            print("  BLAS: \(blas)\(openmp ? " (OpenMP build: shares libtorch's threads)" : pthread ? " (pthreads build: its threads compete with libtorch's; install libopenblas-openmp-dev)" : "")")
+        } else {
+            print("  BLAS: none found in this process (matmul falls back to libtorch's own kernels)")
+        }
         if Torch.cudaAvailable {
             print("  CUDA: available, \(Torch.cudaDeviceCount) device(s)")
         } else {
@@ -26,6 +34,7 @@ struct Doctor: ParsableCommand {
             let a = try Tensor([1.0, 2.0, 3.0] as [Float])
             let s = try (a * a).sum().item()
             print("  self-test: \(s == 14 ? "ok" : "WRONG RESULT \(s)")")
+        print("libjpeg \(ImageLibraries.jpegVersion), libpng \(ImageLibraries.pngVersion)")
         } catch {
             print("  self-test: failed: \(error)")
             throw ExitCode.failure

@@ -1,3 +1,4 @@
+import Foundation
 import CTorch
 
 /// A libtorch failure (shape mismatch, bad dtype, ...) with libtorch's own message, without the C++ backtrace.
@@ -59,6 +60,20 @@ public enum Torch {
     public static var parallelInfo: String { takeString(ct_parallel_info()) }
     public static var buildConfig: String { takeString(ct_build_config()) }
     public static var hasFusedAttention: Bool { ct_has_fused_sdpa() }
+
+    /// The BLAS shared object loaded into this process (from /proc/self/maps), e.g. OpenBLAS's OpenMP build.
+    public static var blasLibrary: String? {
+        // procfs files report size 0: read to the end rather than by size.
+        guard let data = FileHandle(forReadingAtPath: "/proc/self/maps")?.readDataToEndOfFile() else { return nil }
+        let maps = String(decoding: data, as: UTF8.self)
+        let paths = maps.split(separator: "\n").compactMap { line -> String? in
+            guard let slash = line.firstIndex(of: "/") else { return nil }
+            let path = String(line[slash...])
+            let name = (path as NSString).lastPathComponent.lowercased()
+            return name.contains("blas") || name.contains("mkl_rt") ? path : nil
+        }
+        return paths.first { $0.contains("openblas") || $0.contains("mkl") } ?? paths.first
+    }
 
     /// Intra-op threads. Defaults to every core unless OMP_NUM_THREADS is set.
     public static var threads: Int { Int(ct_get_num_threads()) }

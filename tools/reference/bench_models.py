@@ -1,0 +1,87 @@
+"""Reference timings for `realign bench model`, with transformers on the same machine and threads.
+
+    python tools/reference/bench_models.py make FOLDER        # a random ~62M-parameter LLaVA + bench inputs
+    python tools/reference/bench_models.py time FOLDER THREADS [MINILM_FOLDER]
+`make` writes a transformers save (8-layer/512-wide LLaMA, 4-layer/256-wide CLIP at 224px/14, 256 image tokens)
+and bench_inputs.safetensors (a batch of 4 x 360 tokens with images, a 360-token prompt). `time` prints one
+JSON line: forward seconds, generation tokens/s, and MiniLM sentences/s (sentence-transformers, 1000 sentences).
+"""
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def sentences():
+    rng = random.Random(7)
+    words = ("the a red blue green small large dog cat car tree person table apple umbrella street sky "
+             "left right next to on under holding sitting standing two three image shows there is are").split()
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(6, 18))).capitalize() + "." for _ in range(1000)]
+
+
+def make(folder):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    torch.manual_seed(0)
+    text = LlamaConfig(vocab_size=32000, hidden_size=512, intermediate_size=1376, num_hidden_layers=8,
+                       num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=2048)
+    vision = CLIPVisionConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
+                              image_size=224, patch_size=14)
+    config = LlavaConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), image_token_index=31999,
+                         vision_feature_layer=-2, vision_feature_select_strategy="default")
+    model = LlavaForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    n = sum(p.numel() for p in model.parameters())
+    g = torch.Generator().manual_seed(1)
+    def row(length):
+        ids = torch.randint(3, 31000, (length,), generator=g)
+        ids[0] = 1
+        ids[4:260] = 31999
+        return ids
+    save_file({"input_ids": torch.stack([row(360) for _ in range(4)]), "pixel_values": torch.randn(4, 3, 224, 224, generator=g),
+               "prompt_ids": row(360)[None].contiguous(), "prompt_pixels": torch.randn(1, 3, 224, 224, generator=g)},
+              os.path.join(folder, "bench_inputs.safetensors"))
+    print(f"{n / 1e6:.1f}M parameters in {folder}")
+
+
+def best(f, rounds):
+    f()
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def timings(folder, threads, minilm):
+    from transformers import LlavaForConditionalGeneration
+    torch.set_num_threads(threads)
+    model = LlavaForConditionalGeneration.from_pretrained(folder).eval()
+    inputs = load_file(os.path.join(folder, "bench_inputs.safetensors"))
+    out = {}
+    with torch.no_grad():
+        out["forward_s"] = best(lambda: model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"]).logits, 3)
+        model.generation_config.eos_token_id = None
+        model.generation_config.pad_token_id = 0
+        seconds = best(lambda: model.generate(input_ids=inputs["prompt_ids"], pixel_values=inputs["prompt_pixels"],
+                                              max_new_tokens=64, do_sample=False), 2)
+        out["generate_tokens_per_s"] = 64 / seconds
+    if minilm:
+        from sentence_transformers import SentenceTransformer
+        st = SentenceTransformer(minilm, device="cpu")
+        texts = sentences()
+        out["minilm_sentences_per_s"] = 1000 / best(lambda: st.encode(texts, batch_size=32), 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "make":
+        make(sys.argv[2])
+    elif sys.argv[1] == "sentences":
+        print(json.dumps(sentences()))
+    else:
+        timings(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
