@@ -11,6 +11,9 @@
 #include <torch/version.h>
 
 #include <dlfcn.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -272,6 +275,14 @@ int ct_manual_seed(uint64_t seed) noexcept {
     std::lock_guard<std::mutex> lock(g.mutex());
     g.set_current_seed(seed);
   })
+}
+
+void ct_tune_allocator(void) noexcept {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
 }
 
 bool ct_is_grad_enabled(void) noexcept { return c10::GradMode::is_enabled(); }
@@ -601,6 +612,7 @@ int ct_equal(ct_tensor a, ct_tensor b, bool *out) noexcept {
 CT_BINARY(matmul, at::matmul)
 CT_BINARY(bmm, at::bmm)
 CT_BINARY(outer, at::outer)
+CT_BINARY(mv, at::mv)
 int ct_linear(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor *out) noexcept {
   CT_TRY(*out = wrap(at::linear(T(x), T(w), opt(b))))
 }

@@ -265,6 +265,9 @@ struct BenchModel: ParsableCommand {
     @Option(help: "The reference script.")
     var script = "tools/reference/bench_models.py"
 
+    @Flag(help: "Also time image features, prefill and one decode step.")
+    var detail = false
+
     func run() throws {
         try Torch.setThreads(threads)
         let llava = try ModelLoader.llava(model)
@@ -300,6 +303,11 @@ struct BenchModel: ParsableCommand {
         let generator = TextGenerator(model: llava, tokenizer: nil)
         let generation = try best(2) {
             _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 64))
+        }
+        if detail {
+            let prefill = try best(2) { _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 1)) }
+            let features = try best(2) { _ = try withNoGrad { try llava.imageFeatures(promptPixels) } }
+            print(String(format: "  detail: image features %.3f s, prefill+1 token %.3f s, per decode step %.4f s", features, prefill, (generation - prefill) / 63))
         }
         var sentencesPerSecond: Double? = nil
         if let minilm {

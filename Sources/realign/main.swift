@@ -10,4 +10,7 @@ struct Realign: ParsableCommand {
     )
 }
 
+// Activations of a few MB are allocated and freed at every layer: keep them in the heap (see the shim).
+Torch.tuneAllocator()
+
 Realign.main()

@@ -59,6 +59,9 @@ bool ct_cuda_is_available(void) CT_NOEXCEPT;
 int ct_cuda_device_count(void) CT_NOEXCEPT;
 int ct_manual_seed(uint64_t seed) CT_NOEXCEPT;
 bool ct_is_grad_enabled(void) CT_NOEXCEPT;
+/* Keeps blocks up to 32 MB in the malloc heap instead of mapping and unmapping fresh pages for each (glibc);
+ * a process that allocates activations layer after layer spends much less time in page faults. */
+void ct_tune_allocator(void) CT_NOEXCEPT;
 void ct_set_grad_enabled(bool enabled) CT_NOEXCEPT;
 
 /* ---- generators ---- */
@@ -216,6 +219,7 @@ int ct_matmul(ct_tensor a, ct_tensor b, ct_tensor *out) CT_NOEXCEPT;
 int ct_bmm(ct_tensor a, ct_tensor b, ct_tensor *out) CT_NOEXCEPT;
 int ct_linear(ct_tensor x, ct_tensor w, ct_tensor b /* nullable */, ct_tensor *out) CT_NOEXCEPT;
 int ct_outer(ct_tensor a, ct_tensor b, ct_tensor *out) CT_NOEXCEPT;
+int ct_mv(ct_tensor m, ct_tensor v, ct_tensor *out) CT_NOEXCEPT;
 
 /* ---- reductions (ndims == 0: over all elements) ---- */
 int ct_sum(ct_tensor t, const intptr_t *dims, int ndims, bool keepdim, int dtype /* -1: default */, ct_tensor *out) CT_NOEXCEPT;

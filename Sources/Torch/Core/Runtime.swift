@@ -83,6 +83,9 @@ public enum Torch {
     public static var cudaAvailable: Bool { ct_cuda_is_available() }
     public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
 
+    /// Tunes glibc's allocator for tensor workloads (call once, early, in an executable).
+    public static func tuneAllocator() { ct_tune_allocator() }
+
     /// Seeds the default generator (what `torch.manual_seed` does for the CPU).
     public static func manualSeed(_ seed: UInt64) throws { try check(ct_manual_seed(seed)) }
 
