@@ -178,16 +178,18 @@ public final class SentenceEncoder: @unchecked Sendable {
         }
     }
 
-    /// Normalized embeddings [N, dimension] (float32), in batches of `batchSize`.
+    /// Normalized embeddings [N, dimension] (float32), in batches of `batchSize`. Texts are batched longest
+    /// first (as sentence-transformers does) so that each batch pads little; rows come back in input order.
     public func embed(_ texts: [String], batchSize: Int = 32) throws -> Tensor {
         guard !texts.isEmpty else { return try Tensor.zeros([0, dimension]) }
+        let encoded = try texts.map { try tokenizer.encode($0, addSpecialTokens: true, maxLength: maxSequenceLength) }
+        let order = encoded.indices.sorted { encoded[$0].count != encoded[$1].count ? encoded[$0].count > encoded[$1].count : $0 < $1 }
         var parts: [Tensor] = []
-        for start in stride(from: 0, to: texts.count, by: batchSize) {
-            let batch = Array(texts[start..<min(start + batchSize, texts.count)])
-            let encoded = try batch.map { try tokenizer.encode($0, addSpecialTokens: true, maxLength: maxSequenceLength) }
-            let length = encoded.map(\.count).max()!
-            let ids = encoded.flatMap { $0 + Array(repeating: 0, count: length - $0.count) }
-            let maskValues = encoded.flatMap { Array(repeating: 1, count: $0.count) + Array(repeating: 0, count: length - $0.count) }
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let batch = order[start..<min(start + batchSize, order.count)].map { encoded[$0] }
+            let length = batch.map(\.count).max()!
+            let ids = batch.flatMap { $0 + Array(repeating: 0, count: length - $0.count) }
+            let maskValues = batch.flatMap { Array(repeating: 1, count: $0.count) + Array(repeating: 0, count: length - $0.count) }
             let idTensor = try Tensor(ids, shape: [batch.count, length])
             let mask = try Tensor(maskValues, shape: [batch.count, length])
             let pooled = try withNoGrad { () -> Tensor in
@@ -198,7 +200,11 @@ public final class SentenceEncoder: @unchecked Sendable {
             }
             parts.append(pooled)
         }
-        return parts.count == 1 ? parts[0] : try Tensor.cat(parts, dim: 0)
+        let sorted = parts.count == 1 ? parts[0] : try Tensor.cat(parts, dim: 0)
+        // Row i of `sorted` is text order[i]: invert the permutation.
+        var inverse = [Int](repeating: 0, count: order.count)
+        for (position, index) in order.enumerated() { inverse[index] = position }
+        return try sorted.indexSelect(0, Tensor(inverse))
     }
 
     /// Cosine similarity of two texts' embeddings.
