@@ -24,6 +24,8 @@ public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
     let multi_modal_projector: LlavaMultiModalProjector
     let language_model: LlamaForCausalLM
     public let config: LlavaConfig
+    /// The LoRA settings of the attached adapters, if any.
+    public internal(set) var loraConfig: LoRAConfig?
 
     public init(_ c: LlavaConfig) throws {
         config = c

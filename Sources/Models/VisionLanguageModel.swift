@@ -12,10 +12,12 @@ public final class VisionLanguageModel: @unchecked Sendable {
     public let processor: ImageProcessor
     public var chatFormat: ChatFormat
 
-    /// Loads a llava-hf folder. `chatFormat` nil: chosen from config.json.
-    public init(folder: String, dtype: DType = .float32, device: Device = .cpu, chatFormat: ChatFormat? = nil) throws {
+    /// Loads a llava-hf folder, optionally with a PEFT LoRA adapter. `chatFormat` nil: chosen from config.json.
+    public init(folder: String, adapter: String? = nil, dtype: DType = .float32, device: Device = .cpu,
+                chatFormat: ChatFormat? = nil) throws {
         self.folder = folder
         model = try ModelLoader.llava(folder, dtype: dtype, device: device)
+        if let adapter { try model.loadAdapter(from: adapter) }
         tokenizer = try Tokenizer(path: folder)
         processor = try ImageProcessor(modelFolder: URL(fileURLWithPath: folder))
         let config = try JSONValue.parse(contentsOf: (folder as NSString).appendingPathComponent("config.json"))

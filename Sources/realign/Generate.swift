@@ -18,6 +18,9 @@ struct Generate: ParsableCommand {
     @Option(help: "A llava-hf model folder (config.json, safetensors, tokenizer, preprocessor config).")
     var model: String
 
+    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) to apply.")
+    var adapter: String?
+
     @Option(help: "The image (JPEG or PNG).")
     var image: String?
 
@@ -56,7 +59,7 @@ struct Generate: ParsableCommand {
             return f
         }
         do {
-            let vlm = try VisionLanguageModel(folder: model, dtype: computeType, chatFormat: format)
+            let vlm = try VisionLanguageModel(folder: model, adapter: adapter, dtype: computeType, chatFormat: format)
             let picture = try image.map { try RGBImage(contentsOfFile: $0) }
             log("model \(model) (\(vlm.chatFormat.rawValue), \(computeType)), generating up to \(maxNewTokens) tokens")
             var printed = ""
@@ -119,4 +122,33 @@ struct EmbedText: ParsableCommand {
 
 func log(_ message: String) {
     FileHandle.standardError.write(Data("realign: \(message)\n".utf8))
+}
+
+/// Folds a LoRA adapter into its base model and writes a Hugging Face model folder.
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Merge a PEFT LoRA adapter into its base LLaVA model and export a Hugging Face folder.",
+        discussion: "The output holds model.safetensors (sharded past 5 GB), config.json and the base folder's tokenizer and processor files.")
+
+    @Option(help: "The base llava-hf model folder.")
+    var model: String
+
+    @Option(help: "The adapter folder (PEFT format).")
+    var adapter: String
+
+    @Option(help: "Where to write the merged model.")
+    var out: String
+
+    func run() throws {
+        do {
+            let llava = try ModelLoader.llava(model)
+            try llava.loadAdapter(from: adapter)
+            let count = llava.loraLinears().count
+            try llava.mergeAdapters()
+            try llava.exportModel(to: out, baseFolder: model)
+            log("merged \(count) adapted layers into \(out)")
+        } catch {
+            throw CleanExit.message(error)
+        }
+    }
 }

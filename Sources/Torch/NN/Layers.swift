@@ -3,10 +3,17 @@ import Foundation
 /// Parameters start as leaf tensors that require gradients, initialised as PyTorch initialises them.
 func parameter(_ t: Tensor) throws -> Tensor { try t.requiresGrad(true) }
 
-/// y = x Wᵀ + b, W [out, in].
+/// y = x Wᵀ + b, W [out, in]; with a LoRA adapter attached, plus scaling · B(A(dropout(x))) while enabled.
 open class Linear: Module, @unchecked Sendable {
     public let weight: Tensor
     public let bias: Tensor?
+    /// LoRA factors, named as PEFT saves them (`<module>.lora_A.weight` [r, in], `<module>.lora_B.weight` [out, r]).
+    public internal(set) var lora_A: Linear?
+    public internal(set) var lora_B: Linear?
+    public internal(set) var loraScaling: Double = 1
+    public internal(set) var loraDropout: Double = 0
+    /// Switching adapters off gives the base model (DPO's reference) without a second copy of the weights.
+    public var loraEnabled = true
 
     /// PyTorch's default initialisation: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32, generator: Generator? = nil) throws {
@@ -27,7 +34,12 @@ open class Linear: Module, @unchecked Sendable {
     public var inFeatures: Int { weight.size(1) }
     public var outFeatures: Int { weight.size(0) }
 
-    open func callAsFunction(_ x: Tensor) throws -> Tensor { try x.linear(weight, bias) }
+    open func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let y = try x.linear(weight, bias)
+        guard loraEnabled, let a = lora_A, let b = lora_B else { return y }
+        let dropped = try F.dropout(x, p: loraDropout, training: training)
+        return try y + b(a(dropped)) * loraScaling
+    }
 }
 
 /// Rows of a [count, dim] table looked up by integer ids.

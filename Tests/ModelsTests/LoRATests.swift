@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import Torch
+@testable import Models
+
+/// LoRA in PEFT's format against peft 0.21 (tools/reference/make_lora_fixtures.py).
+@Suite(.serialized) struct LoRATests {
+    let inputs = try! SafeTensorsFile(path: modelFixture("tiny-llava/expected.safetensors"))
+    let expected = try! SafeTensorsFile(path: modelFixture("lora/expected.safetensors"))
+
+    func textLogits(_ model: LlavaForConditionalGeneration) throws -> Tensor {
+        try withNoGrad {
+            let ids = try inputs.tensor("input_ids")
+            let hidden = try model.hiddenStates(inputIDs: ids, imageFeatures: model.imageFeatures(inputs.tensor("pixel_values")),
+                                                attentionMask: inputs.tensor("attention_mask"))
+            let positions = try inputs.tensor("text_positions").to(dtype: .bool)
+            return try model.logits(hidden.maskedSelect(positions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1)))
+        }
+    }
+
+    /// A peft-written adapter (with the projector in modules_to_save) loads and gives peft's logits; switched off,
+    /// the model is the base again; merged, the logits stay.
+    @Test func peftAdapterLoads() throws {
+        let model = try ModelLoader.llava(modelFixture("tiny-llava"))
+        try model.loadAdapter(from: modelFixture("lora/peft_adapter"))
+        #expect(model.loraLinears().count == 6)  // q_proj, v_proj, gate_proj x 2 layers
+        let adapted = try textLogits(model)
+        let diff = try maxAbsDifference(adapted, expected.tensor("peft_logits"))
+        #expect(diff < 1e-4, "adapted logits differ from peft by \(diff)")
+        // Disabled adapters: the projector replacement stays, so compare against a model with only that change.
+        let withoutLoRA = try model.withLoRADisabled { try textLogits(model) }
+        #expect(try maxAbsDifference(withoutLoRA, adapted) > 1e-3)
+        try model.mergeAdapters()
+        #expect(model.loraLinears().isEmpty)
+        let merged = try maxAbsDifference(textLogits(model), expected.tensor("peft_logits"))
+        #expect(merged < 1e-4, "merged logits differ by \(merged)")
+    }
+
+    /// Our adapter, saved in PEFT's format, loads in peft with the same logits as our merged model.
+    @Test func ourAdapterLoadsInPeft() throws {
+        let model = try ModelLoader.llava(modelFixture("tiny-llava"))
+        let base = try textLogits(model)
+        let names = try model.applyLoRA(LoRAConfig(r: 4, alpha: 8, dropout: 0), targets: LoRATargets(parsing: "o_proj,gate_proj,down_proj"),
+                                        generator: Generator(seed: 5))
+        #expect(names.count == 6 && names.allSatisfy { $0.hasPrefix("language_model.model.layers.") })
+        // Fresh adapters change nothing (B starts at zero); make them non-zero.
+        #expect(try maxAbsDifference(textLogits(model), base) == 0)
+        let g = try Generator(seed: 6)
+        try withNoGrad {
+            for (_, linear) in model.loraLinears() {
+                try linear.lora_B!.weight.copyFrom(Tensor.randn(linear.lora_B!.weight.shape, generator: g) * 0.3)
+            }
+        }
+        // Only the adapters train.
+        #expect(model.trainableParameters().allSatisfy { $0.0.contains(".lora_") })
+        #expect(model.trainableParameters().count == 12)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adapter-\(UUID().uuidString)").path
+        try model.saveAdapter(to: dir, baseModel: "tiny-llava")
+        if ProcessInfo.processInfo.environment["REALIGN_WRITE_FIXTURES"] != nil {
+            let target = modelFixture("lora/ours_adapter")
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: dir, toPath: target)
+        }
+        // The committed copy (which peft read) is what this code writes.
+        let committed = try SafeTensorsFile(path: modelFixture("lora/ours_adapter/adapter_model.safetensors"))
+        let written = try SafeTensorsFile(path: dir + "/adapter_model.safetensors")
+        #expect(committed.names == written.names)
+        for name in written.names { #expect(try committed.tensor(name).equal(written.tensor(name)), "\(name)") }
+        let adapted = try textLogits(model)
+        #expect(try maxAbsDifference(adapted, expected.tensor("ours_peft_logits")) < 1e-4)
+        // Reloading our own adapter gives the same model.
+        let reloaded = try ModelLoader.llava(modelFixture("tiny-llava"))
+        try reloaded.loadAdapter(from: dir)
+        #expect(try maxAbsDifference(textLogits(reloaded), adapted) < 1e-6)
+        // Merge and export a Hugging Face folder; it loads as a plain model with the same logits as peft's merge.
+        try model.mergeAdapters()
+        let exported = dir + "-merged"
+        try model.exportModel(to: exported, baseFolder: modelFixture("tiny-llava"))
+        let plain = try ModelLoader.llava(exported)
+        #expect(try maxAbsDifference(textLogits(plain), expected.tensor("ours_merged_logits")) < 1e-4)
+    }
+
+    @Test func targetSelection() throws {
+        let model = try ModelLoader.llava(modelFixture("tiny-llava"))
+        #expect(model.loraCandidates(.allLinear).count == 2 * 7)
+        #expect(model.loraCandidates(try LoRATargets(parsing: "q_proj")).count == 2 + 3)  // text and vision q_proj
+        #expect(model.loraCandidates(try LoRATargets(parsing: #"model\.language_model\.layers\.1\..*"#)).count == 7)
+        #expect(model.loraCandidates(try LoRATargets(parsing: "lm_head")).count == 1)
+        #expect(throws: TorchError.self) { try LoRATargets(parsing: "(unclosed") }
+        #expect(throws: ModelError.self) { try model.applyLoRA(LoRAConfig(r: 2, alpha: 4), targets: LoRATargets(parsing: "nothing_like_this")) }
+        let regex = LlavaForConditionalGeneration.targetRegex(["model.language_model.layers.0.self_attn.q_proj", "model.language_model.layers.1.self_attn.q_proj"])
+        #expect(LoRATargets.regex(regex).matches("model.language_model.layers.7.self_attn.q_proj"))
+        #expect(!LoRATargets.regex(regex).matches("model.language_model.layers.0.self_attn.k_proj"))
+    }
+}
