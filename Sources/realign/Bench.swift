@@ -313,7 +313,11 @@ struct BenchModel: ParsableCommand {
         if let minilm {
             let encoder = try SentenceEncoder(folder: minilm)
             let texts = try referenceSentences()
-            sentencesPerSecond = Double(texts.count) / (try best(2) { _ = try encoder.embed(texts, batchSize: 32) })
+            sentencesPerSecond = Double(texts.count) / (try best(3) { _ = try encoder.embed(texts, batchSize: 32) })
+            if detail {
+                let tokenizing = try best(2) { for t in texts { _ = try encoder.tokenizer.encode(t, addSpecialTokens: true, maxLength: 256) } }
+                print(String(format: "  detail: MiniLM tokenization of %d sentences %.3f s", texts.count, tokenizing))
+            }
         }
         let reference = referenceTimings()
         print("threads: \(threads), parameters: \(String(format: "%.1fM", Double(llava.parameterCount) / 1e6))")
