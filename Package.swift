@@ -60,6 +60,7 @@ let package = Package(
         ),
         .target(name: "Images", dependencies: ["CImageIO"]),
         .target(name: "Models", dependencies: ["Torch", "Tokenizers", "Images", "JSON"]),
+        .target(name: "Alignment", dependencies: ["Models", "Torch", "Tokenizers", "Images", "JSON"]),
         .executableTarget(
             name: "realign",
             dependencies: [
@@ -68,6 +69,7 @@ let package = Package(
                 "Tokenizers",
                 "Images",
                 "Models",
+                "Alignment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -79,6 +81,11 @@ let package = Package(
         .testTarget(
             name: "ImagesTests",
             dependencies: ["Images"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "AlignmentTests",
+            dependencies: ["Alignment", "Models", "Torch", "Tokenizers", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
