@@ -13,7 +13,7 @@ public enum ModelLoader {
 
     /// Maps the llava-hf key layouts onto ours (`language_model.model.*`, `language_model.lm_head.*`,
     /// `vision_tower.vision_model.*`, `multi_modal_projector.*`); nil drops a key that holds no parameter.
-    static func llavaKey(_ key: String, tied: Bool) -> String? {
+    public static func llavaKey(_ key: String, tied: Bool) -> String? {
         var k = key
         for (old, new) in [("model.language_model.", "language_model.model."), ("model.vision_tower.", "vision_tower."),
                            ("model.multi_modal_projector.", "multi_modal_projector.")] where k.hasPrefix(old) {

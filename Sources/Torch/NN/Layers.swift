@@ -11,7 +11,7 @@ open class Linear: Module, @unchecked Sendable {
     public internal(set) var lora_A: Linear?
     public internal(set) var lora_B: Linear?
     public internal(set) var loraScaling: Double = 1
-    public internal(set) var loraDropout: Double = 0
+    public var loraDropout: Double = 0
     /// Switching adapters off gives the base model (DPO's reference) without a second copy of the weights.
     public var loraEnabled = true
 

@@ -1,0 +1,412 @@
+import Foundation
+import Images
+import JSON
+import Models
+import Tokenizers
+import Torch
+
+/// Settings of a preference-training run; defaults follow the Re-Align paper's table.
+public struct TrainingOptions: Sendable {
+    /// Weighted objectives (e.g. rdpo + 0.1 sft).
+    public var objectives: [(Objective, Double)] = [(.rdpo, 1)]
+    public var steps: Int? = nil
+    public var epochs: Double = 1
+    public var batchSize = 1
+    public var gradientAccumulation = 8
+    public var learningRate = 1e-5
+    /// nil: the projector stays frozen.
+    public var projectorLearningRate: Double? = 2e-5
+    public var weightDecay = 0.0
+    public var warmupRatio = 0.03
+    public var schedule: LRSchedule.Kind = .cosine
+    public var beta = 0.1
+    public var labelSmoothing = 0.0
+    public var lora = LoRAConfig(r: 128, alpha: 256, dropout: 0.05)
+    public var loraTargets: LoRATargets = .allLinear
+    /// 0 disables clipping.
+    public var maxGradNorm = 1.0
+    public var seed: UInt64 = 42
+    public var checkpointEvery = 50
+    public var adapterInit: String? = nil
+    public var imageRoot: String? = nil
+    public var dtype: DType = .float32
+
+    public init() {}
+
+    var needsRejected: Bool { objectives.contains { $0.0 != .sft } }
+    var needsOtherImage: Objective? { objectives.first { $0.0 == .rdpo || $0.0 == .mdpo }?.0 }
+}
+
+/// What happened at one optimizer step (one line of metrics.jsonl).
+public struct StepReport: Sendable {
+    public var step: Int
+    public var totalSteps: Int
+    public var values: [(String, Double)]
+    public var pairsPerSecond: Double
+    public var secondsLeft: Double
+}
+
+/// LoRA preference training with AdamW, warmup schedule, gradient accumulation and clipping, reference log-probs
+/// computed once (adapters off) and cached, atomic checkpoints and exact resume.
+public final class PreferenceTrainer {
+    public let options: TrainingOptions
+    public let out: String
+    let vlm: VisionLanguageModel
+    let records: [PreferenceRecord]
+    public let problems: [RecordProblem]
+    let modelFolder: String
+
+    public init(modelFolder: String, data: String, out: String, options: TrainingOptions) throws {
+        self.options = options
+        self.out = out
+        self.modelFolder = modelFolder
+        vlm = try VisionLanguageModel(folder: modelFolder, dtype: options.dtype)
+        let loaded = try PreferenceData.load(data, imageRoot: options.imageRoot, requireRejected: options.needsRejected)
+        problems = loaded.problems
+        var usable: [PreferenceRecord] = []
+        var extra: [RecordProblem] = []
+        for r in loaded.records {
+            if options.needsOtherImage == .rdpo && r.retrievedImage == nil {
+                extra.append(RecordProblem(file: data, line: r.line, reason: "no 'retrieved_image' (rdpo needs it)"))
+            } else if r.image == nil {
+                extra.append(RecordProblem(file: data, line: r.line, reason: "no image"))
+            } else {
+                usable.append(r)
+            }
+        }
+        records = usable
+        self.problemsExtra = extra
+        guard !records.isEmpty else { throw PreferenceDataError("\(data): no usable records (\((loaded.problems + extra).count) reported)") }
+    }
+    private let problemsExtra: [RecordProblem]
+    public var allProblems: [RecordProblem] { problems + problemsExtra }
+
+    // MARK: plan
+
+    var microBatchesPerEpoch: Int { (records.count + options.batchSize - 1) / options.batchSize }
+    var stepsPerEpoch: Int { (microBatchesPerEpoch + options.gradientAccumulation - 1) / options.gradientAccumulation }
+    public var totalSteps: Int { options.steps ?? max(1, Int((Double(stepsPerEpoch) * options.epochs).rounded(.up))) }
+
+    /// The record order of one epoch (seeded shuffle), and the micro-batches of optimizer step `step`.
+    func microBatches(ofStep step: Int) -> [[PreferenceRecord]] {
+        var batches: [[PreferenceRecord]] = []
+        let perStep = options.gradientAccumulation
+        // Steps cycle through epochs; the last accumulation of an epoch may be partial.
+        let epoch = step / stepsPerEpoch
+        let within = step % stepsPerEpoch
+        var order = Array(records.indices)
+        var rng = SplitMix(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9)
+        order.shuffle(using: &rng)
+        for m in (within * perStep)..<min((within + 1) * perStep, microBatchesPerEpoch) {
+            let start = m * options.batchSize
+            batches.append(order[start..<min(start + options.batchSize, order.count)].map { records[$0] })
+        }
+        return batches
+    }
+
+    // MARK: inputs
+
+    struct Encoded {
+        var prompt: [Int]
+        var chosen: [Int]
+        var rejected: [Int]
+    }
+
+    func encode(_ r: PreferenceRecord) throws -> Encoded {
+        let tok = vlm.tokenizer
+        let prompt = vlm.model.expandImageTokens(try tok.encode(vlm.chatFormat.prompt(r.prompt)))
+        guard let eos = tok.eosID else { throw ModelError("\(modelFolder): the tokenizer has no EOS token") }
+        let chosen = try tok.encode(r.chosen, addSpecialTokens: false) + [eos]
+        let rejected = try r.rejected.map { try tok.encode($0, addSpecialTokens: false) + [eos] } ?? []
+        return Encoded(prompt: prompt, chosen: chosen, rejected: rejected)
+    }
+
+    func pixels(_ paths: [String]) throws -> Tensor {
+        try vlm.pixels(paths.map { try RGBImage(contentsOfFile: $0) })
+    }
+
+    /// mDPO's corrupted image: a random resized crop keeping 1-20 % of the area, seeded per record so that the
+    /// reference cache and resumed runs see the same crop.
+    func corruptedPixels(_ records: [PreferenceRecord]) throws -> Tensor {
+        let crops = try records.map { r -> RGBImage in
+            let image = try RGBImage(contentsOfFile: r.image!)
+            let seed = options.seed ^ UInt64(truncatingIfNeeded: r.id.hashValueStable)
+            return RandomResizedCrop.mdpo.apply(to: image, seed: seed).image
+        }
+        return try vlm.pixels(crops)
+    }
+
+    // MARK: reference log-probs (adapters off, before any update), cached on disk
+
+    struct Reference { var chosen: Double; var rejected: Double; var other: Double }
+
+    func fingerprint() -> String {
+        var h = StableHash()
+        h.add(modelFolder)
+        if let a = options.adapterInit { h.add(a) }
+        for r in records { h.add("\(r.id)|\(r.prompt)|\(r.chosen)|\(r.rejected ?? "")|\(r.image ?? "")|\(r.retrievedImage ?? "")") }
+        h.add("\(options.needsOtherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)")
+        return h.hex
+    }
+
+    func referenceLogProbs() throws -> [String: Reference] {
+        let cachePath = (out as NSString).appendingPathComponent("reference_logps.json")
+        let key = fingerprint()
+        if let cached = try? JSONValue.parse(contentsOf: cachePath), cached["fingerprint"]?.stringValue == key,
+           let entries = cached["logps"]?.dictionaryValue {
+            var result: [String: Reference] = [:]
+            for (id, v) in entries {
+                guard let a = v.arrayValue, a.count == 3, let c = a[0].doubleValue, let r = a[1].doubleValue, let o = a[2].doubleValue else { continue }
+                result[id] = Reference(chosen: c, rejected: r, other: o)
+            }
+            if result.count == records.count { return result }
+        }
+        var result: [String: Reference] = [:]
+        try vlm.model.withLoRADisabled {
+            try withNoGrad {
+                for start in stride(from: 0, to: records.count, by: max(1, options.batchSize * 2)) {
+                    let batch = Array(records[start..<min(start + max(1, options.batchSize * 2), records.count)])
+                    let lp = try logProbs(batch, needRejected: options.needsRejected)
+                    for (i, r) in batch.enumerated() {
+                        result[r.id] = Reference(chosen: try lp.chosen.select(0, i).item(),
+                                                 rejected: try lp.rejected?.select(0, i).item() ?? 0,
+                                                 other: try lp.other?.select(0, i).item() ?? 0)
+                    }
+                }
+            }
+        }
+        let body = result.keys.sorted().map { "\(JSONValue.quoted($0)): [\(result[$0]!.chosen), \(result[$0]!.rejected), \(result[$0]!.other)]" }
+        try "{\"fingerprint\": \"\(key)\", \"logps\": {\(body.joined(separator: ", "))}}\n".write(toFile: cachePath, atomically: true, encoding: .utf8)
+        return result
+    }
+
+    /// Policy (or, under withLoRADisabled, reference) log-probs of a micro-batch: chosen and rejected under the
+    /// record's image, chosen under the other image (rDPO: retrieved; mDPO: corrupted).
+    func logProbs(_ batch: [PreferenceRecord], needRejected: Bool) throws -> (chosen: Tensor, rejected: Tensor?, other: Tensor?, chosenLengths: [Int], rejectedLengths: [Int]) {
+        let encoded = try batch.map(encode)
+        let features = try vlm.model.imageFeatures(pixels(batch.map { $0.image! }))
+        let chosenRows = encoded.map { SequenceLogProbs.Row(prompt: $0.prompt, completion: $0.chosen) }
+        let chosen = try SequenceLogProbs.compute(vlm.model, rows: chosenRows, imageFeatures: features)
+        var rejected: Tensor? = nil
+        if needRejected {
+            rejected = try SequenceLogProbs.compute(vlm.model, rows: encoded.map { .init(prompt: $0.prompt, completion: $0.rejected) }, imageFeatures: features)
+        }
+        var other: Tensor? = nil
+        if let kind = options.needsOtherImage {
+            let otherPixels = kind == .rdpo ? try pixels(batch.map { $0.retrievedImage! }) : try corruptedPixels(batch)
+            other = try SequenceLogProbs.compute(vlm.model, rows: chosenRows, imageFeatures: vlm.model.imageFeatures(otherPixels))
+        }
+        return (chosen, rejected, other, encoded.map(\.chosen.count), encoded.map(\.rejected.count))
+    }
+
+    // MARK: training
+
+    struct Checkpoint {
+        static func latest(in folder: String) -> (step: Int, path: String)? {
+            let dir = (folder as NSString).appendingPathComponent("checkpoints")
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+            return names.compactMap { n -> (Int, String)? in
+                guard n.hasPrefix("step-"), let s = Int(n.dropFirst(5)),
+                      FileManager.default.fileExists(atPath: "\(dir)/\(n)/trainer_state.json") else { return nil }
+                return (s, "\(dir)/\(n)")
+            }.max { $0.0 < $1.0 }
+        }
+    }
+
+    /// Trains to the end (or resumes from the latest checkpoint). `report` sees every optimizer step.
+    public func run(resume: Bool, report: ((StepReport) throws -> Void)? = nil) throws {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try Torch.manualSeed(options.seed)
+        let model = vlm.model
+        if let adapter = options.adapterInit {
+            try model.loadAdapter(from: adapter)
+            try model.freeze()
+            try model.unfreeze { $0.contains(".lora_") }
+        } else {
+            try model.applyLoRA(options.lora, targets: options.loraTargets, generator: Generator(seed: options.seed))
+        }
+        if options.projectorLearningRate != nil { try model.unfreeze { $0.hasPrefix("multi_modal_projector.") } }
+        // As TRL does for preference objectives: no dropout (LoRA dropout included).
+        if options.objectives.allSatisfy({ $0.0 != .sft }) {
+            for (_, linear) in model.loraLinears() { linear.loraDropout = 0 }
+        }
+        model.train()
+        let reference = options.needsRejected ? try referenceLogProbs() : [:]
+
+        let trainable = model.trainableParameters()
+        let loraParams = trainable.filter { $0.0.contains(".lora_") }.map(\.1)
+        let projectorParams = trainable.filter { $0.0.hasPrefix("multi_modal_projector.") }.map(\.1)
+        var groups = [AdamW.Group(name: "lora", parameters: loraParams, lr: options.learningRate, weightDecay: options.weightDecay)]
+        if let lr = options.projectorLearningRate, !projectorParams.isEmpty {
+            groups.append(AdamW.Group(name: "projector", parameters: projectorParams, lr: lr, weightDecay: options.weightDecay))
+        }
+        let optimizer = AdamW(groups: groups)
+        let baseLRs = groups.map(\.lr)
+        let schedule = LRSchedule(options.schedule, warmupRatio: options.warmupRatio, totalSteps: totalSteps)
+
+        var startStep = 0
+        let metricsPath = (out as NSString).appendingPathComponent("metrics.jsonl")
+        if resume, let latest = Checkpoint.latest(in: out) {
+            startStep = try restore(from: latest.path, optimizer: optimizer)
+            try truncateMetrics(metricsPath, to: startStep)
+        } else {
+            try? FileManager.default.removeItem(atPath: metricsPath)
+        }
+        let started = Date()
+        var pairsDone = 0
+        for step in startStep..<totalSteps {
+            schedule.apply(to: optimizer, baseLRs: baseLRs, step: step)
+            let micro = microBatches(ofStep: step)
+            var sums: [String: Double] = [:]
+            for batch in micro {
+                let lp = try logProbs(batch, needRejected: options.needsRejected)
+                var pair = PairLogProbs(policyChosen: lp.chosen)
+                pair.policyRejected = lp.rejected
+                pair.policyChosenOtherImage = lp.other
+                pair.chosenLengths = try Tensor(lp.chosenLengths)
+                pair.rejectedLengths = try Tensor(lp.rejectedLengths)
+                if options.needsRejected {
+                    pair.referenceChosen = try Tensor(batch.map { reference[$0.id]!.chosen })
+                    pair.referenceRejected = try Tensor(batch.map { reference[$0.id]!.rejected })
+                    pair.referenceChosenOtherImage = try Tensor(batch.map { reference[$0.id]!.other })
+                }
+                var total: Tensor? = nil
+                for (objective, weight) in options.objectives {
+                    let result = try Objectives.loss(objective, pair, beta: options.beta, labelSmoothing: options.labelSmoothing)
+                    let weighted = try result.loss * weight
+                    total = try total.map { try $0 + weighted } ?? weighted
+                    for (name, t) in result.terms { sums["loss/\(name)", default: 0] += try t.item() * weight }
+                    for (k, v) in result.metrics { sums[k, default: 0] += v }
+                }
+                let loss = total!
+                let value = try loss.item()
+                guard value.isFinite else {
+                    throw ModelError("loss became \(value) at step \(step + 1); stopping (the last good checkpoint is kept)")
+                }
+                sums["loss", default: 0] += value
+                try (loss / Double(micro.count)).backward()
+                pairsDone += batch.count
+            }
+            let gradNorm = options.maxGradNorm > 0 ? try clipGradNorm(optimizer.groups.flatMap(\.parameters), maxNorm: options.maxGradNorm)
+                                                   : try clipGradNorm(optimizer.groups.flatMap(\.parameters), maxNorm: .infinity)
+            try optimizer.step()
+            try optimizer.zeroGrad()
+            var values = sums.map { ($0.key, $0.value / Double(micro.count)) }.sorted { $0.0 < $1.0 }
+            values.append(("lr", optimizer.groups[0].lr))
+            values.append(("grad_norm", gradNorm))
+            try appendMetrics(metricsPath, step: step + 1, values: values)
+            let elapsed = Date().timeIntervalSince(started)
+            let rate = Double(pairsDone) / max(elapsed, 1e-9)
+            let left = Double(totalSteps - step - 1) * elapsed / Double(step - startStep + 1)
+            if (step + 1) % options.checkpointEvery == 0 || step + 1 == totalSteps {
+                try saveCheckpoint(step: step + 1, optimizer: optimizer)
+            }
+            try report?(StepReport(step: step + 1, totalSteps: totalSteps, values: values, pairsPerSecond: rate, secondsLeft: left))
+        }
+        try model.saveAdapter(to: (out as NSString).appendingPathComponent("adapter"), baseModel: modelFolder,
+                              includeProjector: options.projectorLearningRate != nil)
+        try Charts.write(metrics: metricsPath, to: (out as NSString).appendingPathComponent("charts"))
+    }
+
+    // MARK: checkpoints
+
+    func saveCheckpoint(step: Int, optimizer: AdamW) throws {
+        let dir = (out as NSString).appendingPathComponent("checkpoints")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let final = "\(dir)/step-\(step)"
+        let temporary = "\(dir)/.step-\(step).tmp-\(getpid())"
+        try? FileManager.default.removeItem(atPath: temporary)
+        try vlm.model.saveAdapter(to: temporary + "/adapter", baseModel: modelFolder, includeProjector: options.projectorLearningRate != nil)
+        let (tensors, steps) = try optimizer.stateTensors()
+        var optimizerTensors = tensors
+        optimizerTensors["rng_state"] = try Torch.rngState()
+        try SafeTensors.write(optimizerTensors, to: temporary + "/optimizer.safetensors")
+        let stepsJSON = steps.keys.sorted().map { "\(JSONValue.quoted($0)): \(steps[$0]!)" }.joined(separator: ", ")
+        try "{\"step\": \(step), \"fingerprint\": \"\(fingerprint())\", \"optimizer_steps\": {\(stepsJSON)}}\n"
+            .write(toFile: temporary + "/trainer_state.json", atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: final)
+        try FileManager.default.moveItem(atPath: temporary, toPath: final)
+    }
+
+    func restore(from path: String, optimizer: AdamW) throws -> Int {
+        let state = try JSONValue.parse(contentsOf: path + "/trainer_state.json")
+        guard let step = state["step"]?.intValue else { throw ModelError("\(path)/trainer_state.json: no step") }
+        guard state["fingerprint"]?.stringValue == fingerprint() else {
+            throw ModelError("\(path): the checkpoint was made with other data, model or settings; start without --resume or use a new --out")
+        }
+        // Adapter weights into the live LoRA modules.
+        let adapter = try SafeTensorsFile(path: path + "/adapter/adapter_model.safetensors")
+        let params = Dictionary(vlm.model.trainableParameters(), uniquingKeysWith: { a, _ in a })
+        try withNoGrad {
+            for key in adapter.names {
+                let inner = String(key.dropFirst("base_model.model.".count))
+                guard let ours = ModelLoader.llavaKey(inner, tied: false), let p = params[ours] else {
+                    throw ModelError("\(path): checkpoint key '\(key)' has no trainable parameter")
+                }
+                try p.copyFrom(adapter.tensor(key))
+            }
+        }
+        let tensors = try SafeTensorsFile(path: path + "/optimizer.safetensors").loadAll()
+        var steps: [String: Int] = [:]
+        for (k, v) in state["optimizer_steps"]?.objectValue ?? [] { steps[k] = v.intValue }
+        try optimizer.loadState(tensors: tensors.filter { $0.key != "rng_state" }, steps: steps)
+        if let rng = tensors["rng_state"] { try Torch.setRngState(rng) }
+        return step
+    }
+
+    func appendMetrics(_ path: String, step: Int, values: [(String, Double)]) throws {
+        let fields = ["\"step\": \(step)"] + values.map { "\(JSONValue.quoted($0.0)): \($0.1.isFinite ? String($0.1) : "null")" }
+        let line = "{" + fields.joined(separator: ", ") + "}\n"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(line.utf8))
+        try handle.synchronize()
+    }
+
+    /// Keeps the metrics of steps up to `step` (a resumed run rewrites what came after its checkpoint).
+    func truncateMetrics(_ path: String, to step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
+            guard let v = try? JSONValue.parse(Array(line.utf8)), let s = v["step"]?.intValue else { return false }
+            return s <= step
+        }
+        try (kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+/// A seeded generator for data order (SplitMix64).
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// FNV-1a, stable across runs (Swift's hashValue is seeded per process).
+struct StableHash {
+    var value: UInt64 = 0xCBF2_9CE4_8422_2325
+    mutating func add(_ s: String) {
+        for b in s.utf8 {
+            value ^= UInt64(b)
+            value &*= 0x0000_0100_0000_01B3
+        }
+        value ^= 0xFF
+        value &*= 0x0000_0100_0000_01B3
+    }
+    var hex: String { String(value, radix: 16) }
+}
+
+extension String {
+    var hashValueStable: UInt64 {
+        var h = StableHash()
+        h.add(self)
+        return h.value
+    }
+}

@@ -1,0 +1,104 @@
+import Alignment
+import ArgumentParser
+import Foundation
+import Models
+import Torch
+
+/// LoRA preference training (rDPO by default) on dual-preference JSONL.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a LLaVA model with LoRA on preference pairs (rdpo, dpo, mdpo, ipo, hinge, robust, sft, or mixes).",
+        discussion: """
+            Records: {"id","prompt","chosen","rejected","image","retrieved_image"} (paths relative to the JSONL's \
+            folder unless absolute or --image-root), TRL's {"prompt","chosen","rejected","images":[...]}, or \
+            conversation lists. Bad records are reported with their line and skipped. Defaults follow the Re-Align \
+            paper: 1 epoch, lr 1e-5, projector lr 2e-5, cosine schedule, warmup 0.03, weight decay 0, accumulation 8, \
+            batch 1, LoRA r 128 / alpha 256 on every linear of the language model, beta 0.1. --objective takes \
+            one objective or a weighted mix such as "rdpo+0.1*sft". Output: metrics.jsonl, adapter/ (PEFT), \
+            checkpoints/step-N/, charts/, reference_logps.json. --resume continues from the latest checkpoint.
+            """)
+
+    @Option(help: "The base llava-hf model folder.") var model: String
+    @Option(help: "Preference JSONL.") var data: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Objective or weighted mix, e.g. rdpo, dpo, \"rdpo+0.1*sft\".") var objective = "rdpo"
+    @Option(help: "Start from this PEFT adapter instead of fresh LoRA factors.") var adapterInit: String?
+    @Option(help: "Optimizer steps (default: --epochs over the data).") var steps: Int?
+    @Option(help: "Epochs.") var epochs = 1.0
+    @Option(help: "Pairs per micro-batch.") var batchSize = 1
+    @Option(help: "Micro-batches per optimizer step.") var gradAccum = 8
+    @Option(help: "Learning rate of the LoRA factors.") var lr = 1e-5
+    @Option(help: "Learning rate of the projector (0 freezes it).") var projectorLr = 2e-5
+    @Option(help: "AdamW weight decay.") var weightDecay = 0.0
+    @Option(help: "Warmup as a fraction of the steps.") var warmupRatio = 0.03
+    @Option(help: "constant, linear or cosine.") var schedule = "cosine"
+    @Option(help: "DPO beta.") var beta = 0.1
+    @Option(help: "Label smoothing for the robust objective.") var labelSmoothing = 0.0
+    @Option(help: "LoRA rank.") var loraR = 128
+    @Option(help: "LoRA alpha.") var loraAlpha = 256.0
+    @Option(help: "LoRA dropout (off for preference objectives, as TRL).") var loraDropout = 0.05
+    @Option(help: "all-linear, comma-separated module names (suffix match), or a regex (full match).") var loraTargets = "all-linear"
+    @Flag(help: "Scale LoRA by alpha/sqrt(r).") var rslora = false
+    @Option(help: "Gradient-norm clipping (0 disables).") var maxGradNorm = 1.0
+    @Option(help: "Seed.") var seed: UInt64 = 42
+    @Option(help: "Checkpoint every N steps.") var saveSteps = 50
+    @Option(help: "Folder that image paths are relative to.") var imageRoot: String?
+    @Option(help: "Compute dtype: f32 or bf16.") var dtype = "f32"
+    @Flag(help: "Continue from the latest checkpoint in --out.") var resume = false
+
+    func parseObjectives() throws -> [(Objective, Double)] {
+        try objective.split(separator: "+").map { part in
+            let pieces = part.split(separator: "*").map { $0.trimmingCharacters(in: .whitespaces) }
+            let (weight, name): (Double, String) = pieces.count == 2 ? (Double(pieces[0]) ?? .nan, pieces[1]) : (1, pieces[0])
+            guard let o = Objective(rawValue: name), weight.isFinite else {
+                throw ValidationError("--objective: '\(part)' is not an objective (\(Objective.allCases.map(\.rawValue).joined(separator: ", "))) with an optional weight")
+            }
+            return (o, weight)
+        }
+    }
+
+    func run() throws {
+        var o = TrainingOptions()
+        o.objectives = try parseObjectives()
+        o.steps = steps
+        o.epochs = epochs
+        o.batchSize = batchSize
+        o.gradientAccumulation = gradAccum
+        o.learningRate = lr
+        o.projectorLearningRate = projectorLr > 0 ? projectorLr : nil
+        o.weightDecay = weightDecay
+        o.warmupRatio = warmupRatio
+        guard let kind = LRSchedule.Kind(rawValue: schedule) else { throw ValidationError("--schedule must be constant, linear or cosine") }
+        o.schedule = kind
+        o.beta = beta
+        o.labelSmoothing = labelSmoothing
+        o.lora = LoRAConfig(r: loraR, alpha: loraAlpha, dropout: loraDropout, rsLoRA: rslora)
+        o.loraTargets = try LoRATargets(parsing: loraTargets)
+        o.maxGradNorm = maxGradNorm
+        o.seed = seed
+        o.checkpointEvery = saveSteps
+        o.adapterInit = adapterInit
+        o.imageRoot = imageRoot
+        guard let d = DType(name: dtype), d.isFloatingPoint else { throw ValidationError("--dtype must be f32 or bf16") }
+        o.dtype = d
+        guard batchSize > 0, gradAccum > 0, saveSteps > 0 else { throw ValidationError("--batch-size, --grad-accum and --save-steps must be positive") }
+        do {
+            let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o)
+            for p in trainer.allProblems { log("skipped \(p)") }
+            log("training \(o.objectives.map { "\($0.1)*\($0.0.rawValue)" }.joined(separator: " + ")) for \(trainer.totalSteps) steps")
+            try trainer.run(resume: resume) { r in
+                let loss = r.values.first { $0.0 == "loss" }?.1 ?? .nan
+                let eta = r.secondsLeft.isFinite ? String(format: "%dm%02ds", Int(r.secondsLeft) / 60, Int(r.secondsLeft) % 60) : "?"
+                let bar = String(repeating: "#", count: r.step * 30 / max(1, r.totalSteps)).padding(toLength: 30, withPad: ".", startingAt: 0)
+                FileHandle.standardError.write(Data(String(format: "\r[%@] step %d/%d loss %.4f  %.2f pairs/s  ETA %@ ", bar, r.step, r.totalSteps, loss, r.pairsPerSecond, eta).utf8))
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            log("adapter written to \(out)/adapter")
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            FileHandle.standardError.write(Data("\n".utf8))
+            throw CleanExit.message(error)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import Torch
+@testable import Alignment
+@testable import Models
+
+func prefsFile() -> String { alignmentFixture("prefs/pairs.jsonl") }
+
+func temporaryFolder() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)").path
+}
+
+func smallOptions(_ objective: Objective = .rdpo) -> TrainingOptions {
+    var o = TrainingOptions()
+    o.objectives = [(objective, 1)]
+    o.lora = LoRAConfig(r: 4, alpha: 8, dropout: 0.05)
+    o.learningRate = 1e-3
+    o.projectorLearningRate = nil
+    o.warmupRatio = 0
+    o.gradientAccumulation = 2
+    o.checkpointEvery = 2
+    return o
+}
+
+func adapterTensors(_ folder: String) throws -> [String: Tensor] {
+    try SafeTensorsFile(path: folder + "/adapter_model.safetensors").loadAll()
+}
+
+struct Interrupted: Error {}
+
+@Suite(.serialized) struct TrainerTests {
+    @Test func readsEveryRecordFormAndReportsBadLines() throws {
+        let (records, problems) = try PreferenceData.load(prefsFile())
+        #expect(records.count == 8)
+        #expect(problems.map(\.line) == [9, 10, 11])
+        #expect(problems[0].reason.contains("not valid JSON") && problems[1].reason.contains("rejected") && problems[2].reason.contains("duplicate"))
+        let trl = records.first { $0.id == "trl" }!
+        #expect(trl.image!.hasSuffix("images/0-red-circle.png") && trl.image!.hasPrefix("/"))
+        let conversation = records.first { $0.id == "conv" }!
+        #expect(conversation.prompt == "What shape is it?" && conversation.chosen == "A square." && conversation.rejected == "A circle.")
+        // SFT does not need rejected responses.
+        #expect(try PreferenceData.load(prefsFile(), requireRejected: false).problems.count == 2)
+    }
+
+    @Test func trainsAndWritesEverything() throws {
+        let out = temporaryFolder()
+        var o = smallOptions()
+        o.steps = 3
+        o.objectives = [(.rdpo, 1), (.sft, 0.1)]
+        o.projectorLearningRate = 2e-4
+        let trainer = try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: out, options: o)
+        try trainer.run(resume: false)
+        let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3)
+        for key in ["\"loss\"", "loss/dpo", "loss/visual", "loss/sft", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "\"lr\"", "grad_norm", "logps/ref_chosen"] {
+            #expect(lines[2].contains(key), "metrics lack \(key)")
+        }
+        for chart in ["loss.svg", "reward_margins.svg", "accuracies.svg"] { #expect(FileManager.default.fileExists(atPath: out + "/charts/" + chart)) }
+        #expect(FileManager.default.fileExists(atPath: out + "/checkpoints/step-2/optimizer.safetensors"))
+        // The adapter (with the trained projector) loads into a fresh model.
+        let model = try ModelLoader.llava(tinyLlavaFolder())
+        try model.loadAdapter(from: out + "/adapter")
+        #expect(model.loraLinears().count == 14)
+    }
+
+    /// Batch 1 x accumulation 8 equals batch 8 x accumulation 1 after one optimizer step (the 8 usable records).
+    @Test func accumulationInvariance() throws {
+        func run(batch: Int, accumulation: Int) throws -> [String: Tensor] {
+            let out = temporaryFolder()
+            var o = smallOptions(.dpo)
+            o.steps = 1
+            o.batchSize = batch
+            o.gradientAccumulation = accumulation
+            let trainer = try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: out, options: o)
+            try trainer.run(resume: false)
+            return try adapterTensors(out + "/adapter")
+        }
+        let a = try run(batch: 1, accumulation: 8), b = try run(batch: 8, accumulation: 1)
+        var worst = 0.0
+        for (k, t) in a { worst = max(worst, try (t - b[k]!).abs().max().item()) }
+        #expect(worst < 1e-5, "adapters differ by \(worst)")
+        #expect(!a.isEmpty)
+    }
+
+    /// Interrupted after step 2, resumed: the final adapter equals an uninterrupted run's.
+    @Test func resumeContinuesExactly() throws {
+        var o = smallOptions(.rdpo)
+        o.steps = 4
+        let straight = temporaryFolder()
+        try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: straight, options: o).run(resume: false)
+        let interrupted = temporaryFolder()
+        #expect(throws: Interrupted.self) {
+            try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: interrupted, options: o).run(resume: false) { r in
+                if r.step == 2 { throw Interrupted() }
+            }
+        }
+        try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: interrupted, options: o).run(resume: true)
+        let a = try adapterTensors(straight + "/adapter"), b = try adapterTensors(interrupted + "/adapter")
+        #expect(Set(a.keys) == Set(b.keys))
+        for (k, t) in a { #expect(try t.equal(b[k]!), "\(k) differs after resume") }
+        let metrics = try String(contentsOfFile: interrupted + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(metrics.count == 4)
+    }
+}
