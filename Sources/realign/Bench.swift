@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Alignment
 import JSON
 import Models
 import Tokenizers
@@ -9,7 +10,7 @@ import Torch
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ReAlign against its references on this machine.",
-        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self])
+        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self])
 }
 
 /// Per-op overhead and matmul throughput: Swift API vs the same loop in C++ vs PyTorch eager.
@@ -362,5 +363,70 @@ struct BenchModel: ParsableCommand {
         if let minilm { arguments.append(minilm) }
         guard let text = runPython(arguments), let line = text.split(separator: "\n").last else { return nil }
         return try? JSONValue.parse(Array(line.utf8))
+    }
+}
+
+/// Preference-training throughput and peak memory vs transformers + peft on the same batch.
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Seconds per rdpo/dpo optimizer step (batch 2) vs transformers + peft, and peak resident memory.",
+        discussion: """
+            MODEL: a folder from `python tools/reference/bench_models.py make DIR`; DATA: pairs from \
+            `python tools/reference/bench_train.py data DIR`. Both sides: LoRA r 128 / alpha 256 on every linear of \
+            the language model, batch 2, no accumulation. ReAlign's reference log-probs come from its cache (one \
+            no-grad pass before training, reported separately); the reference recomputes them every step, as TRL \
+            does without precomputation.
+            """)
+
+    @Option(help: "The bench LLaVA folder.") var model: String
+    @Option(help: "The bench pairs.jsonl.") var data: String
+    @Option(help: "dpo or rdpo.") var objective = "rdpo"
+    @Option(help: "Intra-op threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Python interpreter with torch, transformers and peft.") var python = "python3"
+    @Option(help: "The reference script.") var script = "tools/reference/bench_train.py"
+
+    func run() throws {
+        guard let o = Objective(rawValue: objective), o == .dpo || o == .rdpo else { throw ValidationError("--objective must be dpo or rdpo") }
+        try Torch.setThreads(threads)
+        var options = TrainingOptions()
+        options.objectives = [(o, 1)]
+        options.steps = 4
+        options.batchSize = 2
+        options.gradientAccumulation = 1
+        options.projectorLearningRate = nil
+        options.warmupRatio = 0
+        options.lora = LoRAConfig(r: 128, alpha: 256, dropout: 0)
+        options.checkpointEvery = 1000
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("realign-bench-train-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: options)
+        var stamps: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        try trainer.run(resume: false) { _ in stamps.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        // Steps 2-4 (the first one includes warm-up and, before it, the reference pass).
+        let perStep = (stamps[3] - stamps[0]) / 3
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peak = Double(usage.ru_maxrss) * 1024
+        print("threads: \(threads), objective: \(objective), batch 2")
+        print(String(format: "  ReAlign      %.2f s/step  %.2f pairs/s  peak RSS %.2f GiB  (first step incl. reference pass: %.2f s)",
+                     perStep, 2 / perStep, peak / 1_073_741_824, stamps[0]))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, script, "time", model, data, objective, String(threads)]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { print("  reference    not available"); return }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard let line = text.split(separator: "\n").last, let json = try? JSONValue.parse(Array(line.utf8)),
+              let seconds = json["seconds_per_step"]?.doubleValue, let rss = json["peak_rss_bytes"]?.doubleValue else {
+            print("  reference    not available (\(python) \(script) failed)")
+            return
+        }
+        print(String(format: "  reference    %.2f s/step  %.2f pairs/s  peak RSS %.2f GiB", seconds, 2 / seconds, rss / 1_073_741_824))
+        print(String(format: "  speed-up %.2fx, memory %.2fx of the reference", seconds / perStep, peak / rss))
     }
 }

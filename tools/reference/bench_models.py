@@ -15,6 +15,8 @@ import time
 import torch
 from safetensors.torch import load_file, save_file
 
+IMAGE = 1200  # the <image> id of the test tokenizer copied into the folder
+
 
 def sentences():
     rng = random.Random(7)
@@ -30,7 +32,7 @@ def make(folder):
                        num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=2048)
     vision = CLIPVisionConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
                               image_size=224, patch_size=14)
-    config = LlavaConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), image_token_index=31999,
+    config = LlavaConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), image_token_index=IMAGE,
                          vision_feature_layer=-2, vision_feature_select_strategy="default")
     model = LlavaForConditionalGeneration(config).eval()
     model.save_pretrained(folder)
@@ -39,11 +41,18 @@ def make(folder):
     def row(length):
         ids = torch.randint(3, 31000, (length,), generator=g)
         ids[0] = 1
-        ids[4:260] = 31999
+        ids[4:260] = IMAGE
         return ids
     save_file({"input_ids": torch.stack([row(360) for _ in range(4)]), "pixel_values": torch.randn(4, 3, 224, 224, generator=g),
                "prompt_ids": row(360)[None].contiguous(), "prompt_pixels": torch.randn(1, 3, 224, 224, generator=g)},
               os.path.join(folder, "bench_inputs.safetensors"))
+    # The test tokenizer (its <image> is id 1200) and a CLIP processor make it a complete folder for training.
+    import shutil
+    from transformers import CLIPImageProcessor
+    tokenizers = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "TokenizersTests", "Fixtures", "llama")
+    for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+        shutil.copy(os.path.join(tokenizers, f), folder)
+    CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(folder)
     print(f"{n / 1e6:.1f}M parameters in {folder}")
 
 

@@ -1,0 +1,115 @@
+"""Reference for `realign bench train`: one preference-training step with transformers + peft (the objective in
+plain torch, reference log-probs with adapters disabled, as TRL computes them without precomputation).
+
+    python tools/reference/bench_train.py data OUT_FOLDER          # 8 pairs: ~32-token prompts, ~64-token responses
+    python tools/reference/bench_train.py time MODEL DATA OBJECTIVE THREADS
+`time` prints one JSON line: seconds per optimizer step (batch 2, accumulation 1, LoRA r 128 / alpha 256 on every
+linear of the language model) and the peak resident memory in bytes.
+"""
+import json
+import os
+import random
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+WORDS = ("the a red blue green small large dog cat car tree person table apple umbrella street sky left right "
+         "next to on under holding sitting standing two three image shows there is are near behind front").split()
+
+
+def data(folder):
+    from PIL import Image
+    import numpy as np
+    os.makedirs(folder, exist_ok=True)
+    rng = random.Random(1)
+    for i in range(4):
+        Image.fromarray((np.random.RandomState(i).rand(224, 224, 3) * 255).astype("uint8")).save(os.path.join(folder, f"{i}.png"))
+    def words(n):
+        return " ".join(rng.choice(WORDS) for _ in range(n))
+    with open(os.path.join(folder, "pairs.jsonl"), "w") as fh:
+        for i in range(8):
+            fh.write(json.dumps({"id": f"p{i}", "image": f"{i % 4}.png", "retrieved_image": f"{(i + 1) % 4}.png",
+                                 "prompt": words(24) + "?", "chosen": words(56) + ".", "rejected": words(56) + ".",
+                                 }) + "\n")
+
+
+def timing(model_dir, data_path, objective, threads):
+    from peft import LoraConfig, get_peft_model
+    from tokenizers import Tokenizer
+    from transformers import CLIPImageProcessor, LlavaForConditionalGeneration
+    from transformers.image_utils import load_image
+    torch.set_num_threads(threads)
+    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    proc = CLIPImageProcessor.from_pretrained(model_dir)
+    folder = os.path.dirname(data_path)
+    records = [json.loads(l) for l in open(data_path)]
+    model = LlavaForConditionalGeneration.from_pretrained(model_dir)
+    model = get_peft_model(model, LoraConfig(r=128, lora_alpha=256, lora_dropout=0.0, target_modules=
+        r"model\.language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))"))
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.0)
+
+    def prompt_ids(q):
+        ids = tok.encode(f"USER: <image>\n{q} ASSISTANT:").ids
+        return [x for i in ids for x in ([i] * 256 if i == 1200 else [i])]
+
+    def pixels(paths):
+        return proc([load_image(os.path.join(folder, p)) for p in paths], return_tensors="pt")["pixel_values"]
+
+    def logps(seqs, images):
+        length = max(len(p) + len(c) for p, c in seqs)
+        ids = torch.zeros(len(seqs), length, dtype=torch.long)
+        mask = torch.zeros(len(seqs), length, dtype=torch.long)
+        comp = torch.zeros(len(seqs), length - 1)
+        for i, (p, c) in enumerate(seqs):
+            s = p + c
+            ids[i, :len(s)] = torch.tensor(s)
+            mask[i, :len(s)] = 1
+            comp[i, len(p) - 1:len(s) - 1] = 1
+        logits = model(input_ids=ids, attention_mask=mask, pixel_values=images).logits
+        lp = logits[:, :-1].float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+        return (lp * comp).sum(-1)
+
+    def step(batch):
+        prompts = [prompt_ids(r["prompt"]) for r in batch]
+        chosen = [tok.encode(r["chosen"], add_special_tokens=False).ids + [2] for r in batch]
+        rejected = [tok.encode(r["rejected"], add_special_tokens=False).ids + [2] for r in batch]
+        img = pixels([r["image"] for r in batch])
+        seqs = list(zip(prompts, chosen)) + list(zip(prompts, rejected))
+        both = torch.cat([img, img])
+        lp = logps(seqs, both)
+        pc, pr = lp[:len(batch)], lp[len(batch):]
+        with torch.no_grad(), model.disable_adapter():
+            ref = logps(seqs, both)
+        rc, rr = ref[:len(batch)], ref[len(batch):]
+        loss = -F.logsigmoid(0.1 * ((pc - rc) - (pr - rr))).mean()
+        if objective == "rdpo":
+            other = pixels([r["retrieved_image"] for r in batch])
+            po = logps(list(zip(prompts, chosen)), other)
+            with torch.no_grad(), model.disable_adapter():
+                ro = logps(list(zip(prompts, chosen)), other)
+            loss = loss - F.logsigmoid(0.1 * ((pc - rc) - (po - ro))).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        opt.zero_grad()
+
+    batches = [records[i:i + 2] for i in range(0, len(records), 2)]
+    step(batches[0])
+    times = []
+    for b in batches[1:4]:
+        t0 = time.perf_counter()
+        step(b)
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"seconds_per_step": sum(times) / len(times),
+                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "data":
+        data(sys.argv[2])
+    else:
+        timing(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
