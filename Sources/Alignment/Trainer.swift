@@ -185,16 +185,17 @@ public final class PreferenceTrainer {
     func logProbs(_ batch: [PreferenceRecord], needRejected: Bool) throws -> (chosen: Tensor, rejected: Tensor?, other: Tensor?, chosenLengths: [Int], rejectedLengths: [Int]) {
         let encoded = try batch.map(encode)
         let features = try vlm.model.imageFeatures(pixels(batch.map { $0.image! }))
-        let chosenRows = encoded.map { SequenceLogProbs.Row(prompt: $0.prompt, completion: $0.chosen) }
-        let chosen = try SequenceLogProbs.compute(vlm.model, rows: chosenRows, imageFeatures: features)
-        var rejected: Tensor? = nil
-        if needRejected {
-            rejected = try SequenceLogProbs.compute(vlm.model, rows: encoded.map { .init(prompt: $0.prompt, completion: $0.rejected) }, imageFeatures: features)
-        }
+        let prompts = encoded.map(\.prompt)
+        // Each prompt (256 image tokens and the question) runs once for both responses.
+        let groups = needRejected ? [encoded.map(\.chosen), encoded.map(\.rejected)] : [encoded.map(\.chosen)]
+        let scored = try vlm.model.completionLogProbs(prompts: prompts, completions: groups, imageFeatures: features)
+        let chosen = scored[0]
+        let rejected: Tensor? = needRejected ? scored[1] : nil
         var other: Tensor? = nil
         if let kind = options.needsOtherImage {
             let otherPixels = kind == .rdpo ? try pixels(batch.map { $0.retrievedImage! }) : try corruptedPixels(batch)
-            other = try SequenceLogProbs.compute(vlm.model, rows: chosenRows, imageFeatures: vlm.model.imageFeatures(otherPixels))
+            other = try vlm.model.completionLogProbs(prompts: prompts, completions: [encoded.map(\.chosen)],
+                                                     imageFeatures: vlm.model.imageFeatures(otherPixels))[0]
         }
         return (chosen, rejected, other, encoded.map(\.chosen.count), encoded.map(\.rejected.count))
     }

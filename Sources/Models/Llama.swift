@@ -82,6 +82,13 @@ final class LlamaAttention: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: AttentionMask, cache: KVCache.Layer?) throws -> Tensor {
+        try attend(x, cos: cos, sin: sin, mask: mask, cache: cache, past: nil).output
+    }
+
+    /// Attention over `past` keys/values (graph-connected, e.g. a shared prompt) followed by the new positions;
+    /// returns the output and the new positions' rotated keys and values.
+    func attend(_ x: Tensor, cos: Tensor, sin: Tensor, mask: AttentionMask, cache: KVCache.Layer?,
+                past: (Tensor, Tensor)?) throws -> (output: Tensor, keys: Tensor, values: Tensor) {
         let (b, l) = (x.size(0), x.size(1))
         let q = try q_proj(x).view(b, l, heads, headDim).transpose(1, 2)
         var k = try k_proj(x).view(b, l, kvHeads, headDim).transpose(1, 2)
@@ -89,6 +96,11 @@ final class LlamaAttention: Module, @unchecked Sendable {
         let c = try cos.unsqueeze(1), s = try sin.unsqueeze(1)
         let qr = try q * c + rotateHalf(q) * s
         k = try k * c + rotateHalf(k) * s
+        let (newKeys, newValues) = (k, v)
+        if let (pk, pv) = past {
+            k = try Tensor.cat([pk, k], dim: 2)
+            v = try Tensor.cat([pv, v], dim: 2)
+        }
         if let cache { (k, v) = try cache.append(keys: k, values: v) }
         if kvHeads != heads {
             let repeats = heads / kvHeads
@@ -97,7 +109,7 @@ final class LlamaAttention: Module, @unchecked Sendable {
             v = try v.unsqueeze(2).expand([b, kvHeads, repeats, t, headDim]).reshape(b, heads, t, headDim)
         }
         let attended = try F.scaledDotProductAttention(qr, k, v, mask: mask.additive, causal: mask.causal)
-        return try o_proj(attended.transpose(1, 2).reshape(b, l, heads * headDim))
+        return (try o_proj(attended.transpose(1, 2).reshape(b, l, heads * headDim)), newKeys, newValues)
     }
 }
 
@@ -134,8 +146,14 @@ final class LlamaDecoderLayer: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: AttentionMask, cache: KVCache.Layer?) throws -> Tensor {
-        let h = try x + self_attn(input_layernorm(x), cos: cos, sin: sin, mask: mask, cache: cache)
-        return try h + mlp(post_attention_layernorm(h))
+        try layer(x, cos: cos, sin: sin, mask: mask, cache: cache, past: nil).output
+    }
+
+    func layer(_ x: Tensor, cos: Tensor, sin: Tensor, mask: AttentionMask, cache: KVCache.Layer?,
+               past: (Tensor, Tensor)?) throws -> (output: Tensor, keys: Tensor, values: Tensor) {
+        let a = try self_attn.attend(input_layernorm(x), cos: cos, sin: sin, mask: mask, cache: cache, past: past)
+        let h = try x + a.output
+        return (try h + mlp(post_attention_layernorm(h)), a.keys, a.values)
     }
 }
 
@@ -152,6 +170,21 @@ final class LlamaModel: Module, @unchecked Sendable {
         norm = try RMSNorm(c.hiddenSize, eps: c.rmsNormEps)
         rotary = try RotaryEmbedding(c)
         super.init()
+    }
+
+    /// Final hidden states after `past` keys/values per layer (graph-connected), and this call's keys/values.
+    func forward(embeddings: Tensor, positions: Tensor, mask: AttentionMask, past: [(Tensor, Tensor)]?) throws
+        -> (hidden: Tensor, keysValues: [(Tensor, Tensor)])
+    {
+        let (cos, sin) = try rotary(positions: positions, dtype: embeddings.dtype)
+        var h = embeddings
+        var collected: [(Tensor, Tensor)] = []
+        for (i, layer) in layers.enumerated() {
+            let r = try layer.layer(h, cos: cos, sin: sin, mask: mask, cache: nil, past: past?[i])
+            h = r.output
+            collected.append((r.keys, r.values))
+        }
+        return (try norm(h), collected)
     }
 
     /// Final hidden states [B, L, hidden] for input embeddings [B, L, hidden].

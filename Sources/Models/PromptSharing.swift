@@ -1,0 +1,79 @@
+import Torch
+
+extension LlavaForConditionalGeneration {
+    /// Summed log-probabilities of several completions per prompt, running each prompt (with its image) once:
+    /// prompts are left-padded and encoded with their keys and values kept in the autograd graph, then every
+    /// completion attends to its prompt's keys and values. `completions[j][i]` is completion j of prompt i; the
+    /// result holds one tensor [B] per j. Equal to scoring prompt + completion sequences one by one.
+    public func completionLogProbs(prompts: [[Int]], completions: [[[Int]]], imageFeatures: Tensor?, padID: Int = 0) throws -> [Tensor] {
+        let b = prompts.count
+        guard b > 0, !completions.isEmpty, completions.allSatisfy({ $0.count == b }) else {
+            throw ModelError("completion scoring needs one completion per prompt in every group")
+        }
+        guard prompts.allSatisfy({ !$0.isEmpty }), completions.allSatisfy({ $0.allSatisfy { !$0.isEmpty } }) else {
+            throw ModelError("prompts and completions must not be empty")
+        }
+        let lm = language_model.model
+        let p = prompts.map(\.count).max()!
+        // Prompts, left-padded; positions count real tokens only.
+        var promptIDs: [Int] = [], promptMask: [Int] = []
+        for prompt in prompts {
+            promptIDs += Array(repeating: padID, count: p - prompt.count) + prompt
+            promptMask += Array(repeating: 0, count: p - prompt.count) + Array(repeating: 1, count: prompt.count)
+        }
+        let maskP = try Tensor(promptMask, shape: [b, p]).to(device: device)
+        let positionsP = try (maskP.cumsum(1) - 1).maskedFill(maskP.eq(0), 1)
+        let embeddedP = try embed(inputIDs: Tensor(promptIDs, shape: [b, p]).to(device: device), imageFeatures: imageFeatures)
+        let prompted = try lm.forward(embeddings: embeddedP, positions: positionsP,
+                                      mask: AttentionMask.make(padding: maskP, queryLength: p, offset: 0, dtype: embeddedP.dtype, device: device),
+                                      past: nil)
+        // The last prompt position predicts every completion's first token.
+        let firstLogProbs = try language_model.logits(prompted.hidden.select(1, p - 1)).to(dtype: .float32).logSoftmax(-1)
+
+        let groups = completions.count
+        let rows = groups * b
+        let c = completions.flatMap { $0.map(\.count) }.max()!
+        var ids: [Int] = [], mask: [Int] = [], predicting: [Bool] = [], targets: [Int] = [], rowOf: [Int] = []
+        var positions: [Int] = []
+        for (j, group) in completions.enumerated() {
+            for (i, completion) in group.enumerated() {
+                let row = j * b + i
+                ids += completion + Array(repeating: padID, count: c - completion.count)
+                mask += Array(repeating: 1, count: completion.count) + Array(repeating: 0, count: c - completion.count)
+                positions += (0..<c).map { prompts[i].count + $0 }
+                for t in 0..<c {
+                    let predicts = t + 1 < completion.count
+                    predicting.append(predicts)
+                    if predicts {
+                        targets.append(completion[t + 1])
+                        rowOf.append(row)
+                    }
+                }
+            }
+        }
+        var past: [(Tensor, Tensor)] = []
+        for (k, v) in prompted.keysValues {
+            past.append((try Tensor.cat(Array(repeating: k, count: groups), dim: 0), try Tensor.cat(Array(repeating: v, count: groups), dim: 0)))
+        }
+        let fullMask = try Tensor.cat([maskP.repeating([groups, 1]), Tensor(mask, shape: [rows, c]).to(device: device)], dim: 1)
+        let embeddedC = try embed(inputIDs: Tensor(ids, shape: [rows, c]).to(device: device), imageFeatures: nil)
+        let completed = try lm.forward(embeddings: embeddedC, positions: Tensor(positions, shape: [rows, c]).to(device: device),
+                                       mask: AttentionMask.make(padding: fullMask, queryLength: c, offset: p, dtype: embeddedC.dtype, device: device),
+                                       past: past)
+        let hidden = completed.hidden
+        let select = try Tensor(predicting, shape: [rows, c]).to(device: device)
+        var sums = try Tensor.zeros([rows], device: device)
+        if !targets.isEmpty {
+            let chosen = try hidden.maskedSelect(select.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1))
+            let logProbs = try language_model.logits(chosen).to(dtype: .float32).logSoftmax(-1)
+            let values = try logProbs.gather(1, Tensor(targets).to(device: device).unsqueeze(1)).squeeze(1)
+            sums = try sums.scatterAdd(0, Tensor(rowOf).to(device: device), values)
+        }
+        // First tokens, from the prompt's last position.
+        let firsts = completions.flatMap { $0.map { $0[0] } }
+        let firstRows = try Tensor.cat(Array(repeating: firstLogProbs, count: groups), dim: 0)
+        let firstValues = try firstRows.gather(1, Tensor(firsts).to(device: device).unsqueeze(1)).squeeze(1)
+        let total = try sums + firstValues
+        return try (0..<groups).map { j in try total.narrow(0, start: j * b, length: b) }
+    }
+}
