@@ -28,6 +28,10 @@ public struct TrainingOptions: Sendable {
     public var seed: UInt64 = 42
     public var checkpointEvery = 50
     public var adapterInit: String? = nil
+    /// Full fine-tuning of the language model instead of LoRA (the reference comes from the cache).
+    public var full = false
+    /// Also train the vision tower (frozen by default), with the main learning rate.
+    public var trainVision = false
     public var imageRoot: String? = nil
     public var dtype: DType = .float32
 
@@ -145,7 +149,7 @@ public final class PreferenceTrainer {
         h.add(modelFolder)
         if let a = options.adapterInit { h.add(a) }
         for r in records { h.add("\(r.id)|\(r.prompt)|\(r.chosen)|\(r.rejected ?? "")|\(r.image ?? "")|\(r.retrievedImage ?? "")") }
-        h.add("\(options.needsOtherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)")
+        h.add("\(options.needsOtherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)|\(options.full)")
         return h.hex
     }
 
@@ -219,7 +223,10 @@ public final class PreferenceTrainer {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try Torch.manualSeed(options.seed)
         let model = vlm.model
-        if let adapter = options.adapterInit {
+        if options.full {
+            try model.freeze()
+            try model.unfreeze { $0.hasPrefix("language_model.") }
+        } else if let adapter = options.adapterInit {
             try model.loadAdapter(from: adapter)
             try model.freeze()
             try model.unfreeze { $0.contains(".lora_") }
@@ -227,6 +234,7 @@ public final class PreferenceTrainer {
             try model.applyLoRA(options.lora, targets: options.loraTargets, generator: Generator(seed: options.seed))
         }
         if options.projectorLearningRate != nil { try model.unfreeze { $0.hasPrefix("multi_modal_projector.") } }
+        if options.trainVision { try model.unfreeze { $0.hasPrefix("vision_tower.") && !$0.contains(".lora_") } }
         // As TRL does for preference objectives: no dropout (LoRA dropout included).
         if options.objectives.allSatisfy({ $0.0 != .sft }) {
             for (_, linear) in model.loraLinears() { linear.loraDropout = 0 }
@@ -235,9 +243,9 @@ public final class PreferenceTrainer {
         let reference = options.needsRejected ? try referenceLogProbs() : [:]
 
         let trainable = model.trainableParameters()
-        let loraParams = trainable.filter { $0.0.contains(".lora_") }.map(\.1)
+        let mainParams = trainable.filter { !$0.0.hasPrefix("multi_modal_projector.") }.map(\.1)
         let projectorParams = trainable.filter { $0.0.hasPrefix("multi_modal_projector.") }.map(\.1)
-        var groups = [AdamW.Group(name: "lora", parameters: loraParams, lr: options.learningRate, weightDecay: options.weightDecay)]
+        var groups = [AdamW.Group(name: options.full ? "model" : "lora", parameters: mainParams, lr: options.learningRate, weightDecay: options.weightDecay)]
         if let lr = options.projectorLearningRate, !projectorParams.isEmpty {
             groups.append(AdamW.Group(name: "projector", parameters: projectorParams, lr: lr, weightDecay: options.weightDecay))
         }
@@ -304,8 +312,12 @@ public final class PreferenceTrainer {
             }
             try report?(StepReport(step: step + 1, totalSteps: totalSteps, values: values, pairsPerSecond: rate, secondsLeft: left))
         }
-        try model.saveAdapter(to: (out as NSString).appendingPathComponent("adapter"), baseModel: modelFolder,
-                              includeProjector: options.projectorLearningRate != nil)
+        if options.full {
+            try model.exportModel(to: (out as NSString).appendingPathComponent("model"), baseFolder: modelFolder)
+        } else {
+            try model.saveAdapter(to: (out as NSString).appendingPathComponent("adapter"), baseModel: modelFolder,
+                                  includeProjector: options.projectorLearningRate != nil)
+        }
         try Charts.write(metrics: metricsPath, to: (out as NSString).appendingPathComponent("charts"))
     }
 
@@ -317,7 +329,14 @@ public final class PreferenceTrainer {
         let final = "\(dir)/step-\(step)"
         let temporary = "\(dir)/.step-\(step).tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: temporary)
-        try vlm.model.saveAdapter(to: temporary + "/adapter", baseModel: modelFolder, includeProjector: options.projectorLearningRate != nil)
+        // The trainable tensors by our names (adapter factors, or whole layers with --full), which resume restores.
+        var trainable: [String: Tensor] = [:]
+        for (name, p) in vlm.model.trainableParameters() { trainable[name] = try p.detach().contiguous() }
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        try SafeTensors.write(trainable, to: temporary + "/trainable.safetensors")
+        if !options.full {
+            try vlm.model.saveAdapter(to: temporary + "/adapter", baseModel: modelFolder, includeProjector: options.projectorLearningRate != nil)
+        }
         let (tensors, steps) = try optimizer.stateTensors()
         var optimizerTensors = tensors
         optimizerTensors["rng_state"] = try Torch.rngState()
@@ -335,17 +354,13 @@ public final class PreferenceTrainer {
         guard state["fingerprint"]?.stringValue == fingerprint() else {
             throw ModelError("\(path): the checkpoint was made with other data, model or settings; start without --resume or use a new --out")
         }
-        // Adapter weights into the live LoRA modules.
-        let adapter = try SafeTensorsFile(path: path + "/adapter/adapter_model.safetensors")
+        let saved = try SafeTensorsFile(path: path + "/trainable.safetensors")
         let params = Dictionary(vlm.model.trainableParameters(), uniquingKeysWith: { a, _ in a })
+        guard Set(saved.names) == Set(params.keys) else {
+            throw ModelError("\(path): the checkpoint's trainable tensors do not match this run's (other --full/--lora settings?)")
+        }
         try withNoGrad {
-            for key in adapter.names {
-                let inner = String(key.dropFirst("base_model.model.".count))
-                guard let ours = ModelLoader.llavaKey(inner, tied: false), let p = params[ours] else {
-                    throw ModelError("\(path): checkpoint key '\(key)' has no trainable parameter")
-                }
-                try p.copyFrom(adapter.tensor(key))
-            }
+            for name in saved.names { try params[name]!.copyFrom(saved.tensor(name)) }
         }
         let tensors = try SafeTensorsFile(path: path + "/optimizer.safetensors").loadAll()
         var steps: [String: Int] = [:]

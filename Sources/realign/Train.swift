@@ -45,6 +45,8 @@ struct Train: ParsableCommand {
     @Option(help: "Folder that image paths are relative to.") var imageRoot: String?
     @Option(help: "Compute dtype: f32 or bf16.") var dtype = "f32"
     @Flag(help: "Continue from the latest checkpoint in --out.") var resume = false
+    @Flag(help: "Full fine-tuning of the language model instead of LoRA (writes --out/model).") var full = false
+    @Flag(help: "Also train the vision tower (frozen by default).") var trainVision = false
 
     func parseObjectives() throws -> [(Objective, Double)] {
         try objective.split(separator: "+").map { part in
@@ -78,6 +80,9 @@ struct Train: ParsableCommand {
         o.seed = seed
         o.checkpointEvery = saveSteps
         o.adapterInit = adapterInit
+        o.full = full
+        o.trainVision = trainVision
+        if full && adapterInit != nil { throw ValidationError("--full and --adapter-init exclude each other") }
         o.imageRoot = imageRoot
         guard let d = DType(name: dtype), d.isFloatingPoint else { throw ValidationError("--dtype must be f32 or bf16") }
         o.dtype = d
@@ -93,7 +98,7 @@ struct Train: ParsableCommand {
                 FileHandle.standardError.write(Data(String(format: "\r[%@] step %d/%d loss %.4f  %.2f pairs/s  ETA %@ ", bar, r.step, r.totalSteps, loss, r.pairsPerSecond, eta).utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
-            log("adapter written to \(out)/adapter")
+            log(full ? "model written to \(out)/model" : "adapter written to \(out)/adapter")
         } catch let e as ValidationError {
             throw e
         } catch {

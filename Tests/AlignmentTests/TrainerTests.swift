@@ -63,6 +63,21 @@ struct Interrupted: Error {}
         #expect(model.loraLinears().count == 14)
     }
 
+    /// Full fine-tuning writes a plain model folder that loads and differs from the base; resume restores it.
+    @Test func fullFineTuning() throws {
+        var o = smallOptions(.dpo)
+        o.full = true
+        o.steps = 2
+        o.learningRate = 1e-4
+        let out = temporaryFolder()
+        try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: out, options: o).run(resume: false)
+        let tuned = try ModelLoader.llava(out + "/model").stateDict()
+        let base = try ModelLoader.llava(tinyLlavaFolder()).stateDict()
+        #expect(try !tuned["language_model.model.layers.0.mlp.up_proj.weight"]!.equal(base["language_model.model.layers.0.mlp.up_proj.weight"]!))
+        #expect(try tuned["vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight"]!.equal(base["vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight"]!))
+        #expect(FileManager.default.fileExists(atPath: out + "/checkpoints/step-2/trainable.safetensors"))
+    }
+
     /// Batch 1 x accumulation 8 equals batch 8 x accumulation 1 after one optimizer step (the 8 usable records).
     @Test func accumulationInvariance() throws {
         func run(batch: Int, accumulation: Int) throws -> [String: Tensor] {
