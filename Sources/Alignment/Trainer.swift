@@ -280,13 +280,16 @@ public final class PreferenceTrainer {
                     pair.referenceChosenOtherImage = try Tensor(batch.map { reference[$0.id]!.other })
                 }
                 var total: Tensor? = nil
+                var metrics: [String: Double] = [:]
                 for (objective, weight) in options.objectives {
                     let result = try Objectives.loss(objective, pair, beta: options.beta, labelSmoothing: options.labelSmoothing)
                     let weighted = try result.loss * weight
                     total = try total.map { try $0 + weighted } ?? weighted
                     for (name, t) in result.terms { sums["loss/\(name)", default: 0] += try t.item() * weight }
-                    for (k, v) in result.metrics { sums[k, default: 0] += v }
+                    // Objectives of a mix report the same log-probs and rewards: count each once.
+                    metrics.merge(result.metrics) { first, _ in first }
                 }
+                for (k, v) in metrics { sums[k, default: 0] += v }
                 let loss = total!
                 let value = try loss.item()
                 guard value.isFinite else {

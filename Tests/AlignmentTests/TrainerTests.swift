@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Testing
 import Torch
 @testable import Alignment
@@ -55,6 +56,9 @@ struct Interrupted: Error {}
         for key in ["\"loss\"", "loss/dpo", "loss/visual", "loss/sft", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "\"lr\"", "grad_norm", "logps/ref_chosen"] {
             #expect(lines[2].contains(key), "metrics lack \(key)")
         }
+        // With a mix, shared metrics are reported once: the policy's first-step log-probs equal the reference's.
+        let first = try JSONValue.parse(Array(lines[0].utf8))
+        #expect(abs(first["logps/chosen"]!.doubleValue! - first["logps/ref_chosen"]!.doubleValue!) < 1e-3)
         for chart in ["loss.svg", "reward_margins.svg", "accuracies.svg"] { #expect(FileManager.default.fileExists(atPath: out + "/charts/" + chart)) }
         #expect(FileManager.default.fileExists(atPath: out + "/checkpoints/step-2/optimizer.safetensors"))
         // The adapter (with the trained projector) loads into a fresh model.
