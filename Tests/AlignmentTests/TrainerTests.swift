@@ -82,6 +82,25 @@ struct Interrupted: Error {}
         #expect(FileManager.default.fileExists(atPath: out + "/checkpoints/step-2/trainable.safetensors"))
     }
 
+    /// A loss that stops being finite ends training with a clear error; the last good checkpoint stays.
+    @Test func nonFiniteLossStops() throws {
+        var o = smallOptions(.dpo)
+        o.steps = 6
+        o.learningRate = 1e30
+        o.maxGradNorm = 0
+        o.checkpointEvery = 1
+        let out = temporaryFolder()
+        #expect(performing: {
+            try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: out, options: o).run(resume: false)
+        }, throws: { "\($0)".contains("loss became") })
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: out + "/checkpoints").filter { $0.hasPrefix("step-") }
+        #expect(!checkpoints.isEmpty)
+        for c in checkpoints {
+            let t = try SafeTensorsFile(path: out + "/checkpoints/\(c)/trainable.safetensors")
+            for name in t.names { #expect(try t.tensor(name).isfinite().all().itemInt() == 1, "\(c) holds non-finite values") }
+        }
+    }
+
     /// Batch 1 x accumulation 8 equals batch 8 x accumulation 1 after one optimizer step (the 8 usable records).
     @Test func accumulationInvariance() throws {
         func run(batch: Int, accumulation: Int) throws -> [String: Tensor] {
