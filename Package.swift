@@ -27,6 +27,17 @@ if let root = environment["LIBTORCH"], !root.isEmpty {
     }
 }
 
+// FAISS's headers include <omp.h>, which clang finds in GCC's own include folder (or with libomp-dev).
+var faissCxxFlags: [String] = []
+for arch in ["x86_64", "aarch64"] {
+    let root = "/usr/lib/gcc/\(arch)-linux-gnu"
+    let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+    if let v = versions.filter({ FileManager.default.fileExists(atPath: "\(root)/\($0)/include/omp.h") }).max(by: { (Int($0) ?? 0) < (Int($1) ?? 0) }) {
+        faissCxxFlags = ["-I\(root)/\(v)/include"]
+        break
+    }
+}
+
 let package = Package(
     name: "ReAlign",
     platforms: [.macOS(.v14)],
@@ -60,6 +71,12 @@ let package = Package(
         ),
         .target(name: "Images", dependencies: ["CImageIO"]),
         .target(name: "Models", dependencies: ["Torch", "Tokenizers", "Images", "JSON"]),
+        .target(
+            name: "CFaiss",
+            cxxSettings: [.unsafeFlags(faissCxxFlags)],
+            linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("lapack"), .linkedLibrary("gomp")]
+        ),
+        .target(name: "Retrieval", dependencies: ["CFaiss", "Models", "Torch", "Images", "JSON"]),
         .target(name: "Alignment", dependencies: ["Models", "Torch", "Tokenizers", "Images", "JSON"]),
         .executableTarget(
             name: "realign",
@@ -70,6 +87,7 @@ let package = Package(
                 "Images",
                 "Models",
                 "Alignment",
+                "Retrieval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -82,6 +100,10 @@ let package = Package(
             name: "ImagesTests",
             dependencies: ["Images"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "RetrievalTests",
+            dependencies: ["Retrieval", "Models", "Torch", "JSON"]
         ),
         .testTarget(
             name: "AlignmentTests",

