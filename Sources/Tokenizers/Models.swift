@@ -9,6 +9,19 @@ protocol TokenModel: AnyObject, Sendable {
     var vocabSize: Int { get }
 }
 
+/// model.vocab as token -> id and id -> token.
+func parseVocabulary(_ json: JSONValue, path: String) throws -> ([String: Int], [Int: String]) {
+    guard let vocabJSON = json["vocab"]?.objectValue else { throw TokenizerError("\(path): model.vocab is missing or not an object") }
+    var vocab = [String: Int](minimumCapacity: vocabJSON.count)
+    var vocabR = [Int: String](minimumCapacity: vocabJSON.count)
+    for (token, v) in vocabJSON {
+        guard let id = v.intValue else { throw TokenizerError("\(path): model.vocab['\(token)'] is not an integer") }
+        vocab[token] = id
+        vocabR[id] = token
+    }
+    return (vocab, vocabR)
+}
+
 func scalarsString(_ s: some Sequence<Unicode.Scalar>) -> String {
     var v = String.UnicodeScalarView()
     v.append(contentsOf: s)
@@ -39,14 +52,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
     private static let maxCachedLength = 256
 
     init(json: JSONValue, path: String) throws {
-        guard let vocabJSON = json["vocab"]?.objectValue else { throw TokenizerError("\(path): model.vocab is missing or not an object") }
-        var vocab = [String: Int](minimumCapacity: vocabJSON.count)
-        var vocabR = [Int: String](minimumCapacity: vocabJSON.count)
-        for (token, v) in vocabJSON {
-            guard let id = v.intValue else { throw TokenizerError("\(path): model.vocab['\(token)'] is not an integer") }
-            vocab[token] = id
-            vocabR[id] = token
-        }
+        let (vocab, vocabR) = try parseVocabulary(json, path: path)
         self.vocab = vocab
         self.vocabR = vocabR
         unkToken = json["unk_token"]?.stringValue
@@ -256,14 +262,7 @@ final class WordPieceModel: TokenModel, @unchecked Sendable {
     let maxInputCharsPerWord: Int
 
     init(json: JSONValue, path: String) throws {
-        guard let vocabJSON = json["vocab"]?.objectValue else { throw TokenizerError("\(path): model.vocab is missing or not an object") }
-        var vocab = [String: Int](minimumCapacity: vocabJSON.count)
-        var vocabR = [Int: String](minimumCapacity: vocabJSON.count)
-        for (token, v) in vocabJSON {
-            guard let id = v.intValue else { throw TokenizerError("\(path): model.vocab['\(token)'] is not an integer") }
-            vocab[token] = id
-            vocabR[id] = token
-        }
+        let (vocab, vocabR) = try parseVocabulary(json, path: path)
         self.vocab = vocab
         self.vocabR = vocabR
         unkToken = json["unk_token"]?.stringValue ?? "[UNK]"
@@ -313,14 +312,7 @@ final class WordLevelModel: TokenModel, @unchecked Sendable {
     let unkToken: String
 
     init(json: JSONValue, path: String) throws {
-        guard let vocabJSON = json["vocab"]?.objectValue else { throw TokenizerError("\(path): model.vocab is missing or not an object") }
-        var vocab = [String: Int](minimumCapacity: vocabJSON.count)
-        var vocabR = [Int: String](minimumCapacity: vocabJSON.count)
-        for (token, v) in vocabJSON {
-            guard let id = v.intValue else { throw TokenizerError("\(path): model.vocab['\(token)'] is not an integer") }
-            vocab[token] = id
-            vocabR[id] = token
-        }
+        let (vocab, vocabR) = try parseVocabulary(json, path: path)
         self.vocab = vocab
         self.vocabR = vocabR
         unkToken = json["unk_token"]?.stringValue ?? "<unk>"
