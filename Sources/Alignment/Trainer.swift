@@ -99,7 +99,7 @@ public final class PreferenceTrainer {
         let epoch = step / stepsPerEpoch
         let within = step % stepsPerEpoch
         var order = Array(records.indices)
-        var rng = SplitMix(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9)
+        var rng = SplitMix64(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9)
         order.shuffle(using: &rng)
         for m in (within * perStep)..<min((within + 1) * perStep, microBatchesPerEpoch) {
             let start = m * options.batchSize
@@ -392,19 +392,6 @@ public final class PreferenceTrainer {
             return s <= step
         }
         try (kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).write(toFile: path, atomically: true, encoding: .utf8)
-    }
-}
-
-/// A seeded generator for data order (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -131,20 +131,26 @@ public struct TextGenerator {
     }
 }
 
-/// Seeded sampling (SplitMix64), independent of libtorch's generators so results repeat across builds.
-struct Sampler {
+/// SplitMix64: a small seeded generator, independent of libtorch's so results repeat across builds.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> Double {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Double(z >> 11) / Double(1 << 53)
+        return z ^ (z >> 31)
     }
+}
+
+/// Seeded sampling from a probability vector.
+struct Sampler {
+    private var generator: SplitMix64
+
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
+
+    mutating func next() -> Double { Double(generator.next() >> 11) / Double(1 << 53) }
 
     /// Samples from probabilities restricted to the smallest most-probable set whose mass reaches `topP`.
     mutating func sample(_ probabilities: [Double], topP: Double) -> Int {
