@@ -93,6 +93,9 @@ public final class VectorIndex: @unchecked Sendable {
     /// HNSW efSearch or IVF nprobe.
     public func setSearchBreadth(_ breadth: Int) throws { try checkFaiss(cf_index_set_search_breadth(handle, Int32(breadth))) }
 
+    /// HNSW efConstruction (before vectors are added).
+    public func setBuildBreadth(_ breadth: Int) throws { try checkFaiss(cf_index_set_build_breadth(handle, Int32(breadth))) }
+
     public func write(to path: String) throws { try checkFaiss(cf_index_write(handle, path), path) }
 
     public static func read(from path: String, kind: Kind) throws -> VectorIndex {

@@ -10,7 +10,7 @@ import Torch
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ReAlign against its references on this machine.",
-        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self])
+        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self, BenchIndex.self, BenchEmbed.self])
 }
 
 /// Per-op overhead and matmul throughput: Swift API vs the same loop in C++ vs PyTorch eager.

@@ -43,7 +43,13 @@ func bruteForce(_ base: [Float], _ ids: [Int64], _ query: ArraySlice<Float>, d: 
             let want = bruteForce(base, ids, queries[(q * d)..<((q + 1) * d)], d: d, k: 5)
             #expect(hits[q].map(\.id) == want.map(\.id))
             for (a, b) in zip(hits[q], want) { #expect(abs(a.score - b.score) < 1e-5) }
+            // One query at a time takes ReAlign's vectorised scan rather than FAISS's BLAS batch: same answer.
+            let single = try index.search(Array(queries[(q * d)..<((q + 1) * d)]), k: 5)[0]
+            #expect(single.map(\.id) == want.map(\.id))
+            for (a, b) in zip(single, want) { #expect(abs(a.score - b.score) < 1e-5) }
         }
+        // Asking for more than the index holds: the rest is empty.
+        #expect(try index.search(Array(queries[0..<d]), k: n + 3)[0].count == n)
     }
 
     @Test func persistsAndReportsErrors() throws {

@@ -2,6 +2,8 @@
 
     python tools/reference/bench_models.py make FOLDER        # a random ~62M-parameter LLaVA + bench inputs
     python tools/reference/bench_models.py time FOLDER THREADS [MINILM_FOLDER]
+    python tools/reference/bench_models.py images DIR           # 64 JPEG photos-like images for `bench embed`
+    python tools/reference/bench_models.py embed FOLDER IMAGES THREADS BATCH
 `make` writes a transformers save (8-layer/512-wide LLaMA, 4-layer/256-wide CLIP at 224px/14, 256 image tokens)
 and bench_inputs.safetensors (a batch of 4 x 360 tokens with images, a 360-token prompt). `time` prints one
 JSON line: forward seconds, generation tokens/s, and MiniLM sentences/s (sentence-transformers, 1000 sentences).
@@ -87,9 +89,45 @@ def timings(folder, threads, minilm):
     print(json.dumps(out))
 
 
+def images(folder):
+    """64 smooth random 640x480 JPEGs (the size of a COCO photo), seeded."""
+    import numpy as np
+    from PIL import Image
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for i in range(64):
+        small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        image = Image.fromarray(small).resize((640, 480), Image.BICUBIC)
+        image.save(os.path.join(folder, f"image_{i:03d}.jpg"), quality=90)
+
+
+def embed(folder, image_folder, threads, batch):
+    """Images/s: PIL decode + CLIPImageProcessor + the LLaVA's CLIP tower pooled output, L2-normalised."""
+    from PIL import Image
+    from transformers import CLIPImageProcessor, LlavaForConditionalGeneration
+    torch.set_num_threads(threads)
+    model = LlavaForConditionalGeneration.from_pretrained(folder).eval()
+    tower = model.model.vision_tower
+    processor = CLIPImageProcessor.from_pretrained(folder)
+    paths = sorted(os.path.join(image_folder, f) for f in os.listdir(image_folder) if f.lower().endswith((".jpg", ".jpeg", ".png")))
+
+    def run():
+        with torch.no_grad():
+            for start in range(0, len(paths), batch):
+                pictures = [Image.open(p).convert("RGB") for p in paths[start:start + batch]]
+                pixels = processor(images=pictures, return_tensors="pt")["pixel_values"]
+                pooled = tower(pixel_values=pixels).pooler_output
+                torch.nn.functional.normalize(pooled, dim=-1)
+    print(json.dumps({"images_per_s": len(paths) / best(run, 3)}))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "images":
+        images(sys.argv[2])
+    elif sys.argv[1] == "embed":
+        embed(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif sys.argv[1] == "sentences":
         print(json.dumps(sentences()))
     else:

@@ -39,6 +39,8 @@ int cf_index_search(cf_index index, const float *queries, int64_t nq, int64_t k,
 int cf_index_remove(cf_index index, const int64_t *ids, int64_t n, int64_t *removed) CF_NOEXCEPT;
 /* Search-time breadth: HNSW efSearch, IVF nprobe (ignored by kinds without it). */
 int cf_index_set_search_breadth(cf_index index, int breadth) CF_NOEXCEPT;
+/* Build-time breadth: HNSW efConstruction (set before adding; ignored by other kinds). */
+int cf_index_set_build_breadth(cf_index index, int breadth) CF_NOEXCEPT;
 int cf_index_write(cf_index index, const char *path) CF_NOEXCEPT;
 int cf_index_read(const char *path, cf_index *out) CF_NOEXCEPT;
 
