@@ -77,6 +77,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("lapack"), .linkedLibrary("gomp")]
         ),
         .target(name: "Retrieval", dependencies: ["CFaiss", "Models", "Torch", "Images", "JSON"]),
+        .target(
+            name: "Evaluation", dependencies: ["Models", "Images", "JSON"],
+            resources: [.embedInCode("Resources/coco_synonyms.txt"), .embedInCode("Resources/chair_rules.json")]),
         .target(name: "Alignment", dependencies: ["Models", "Torch", "Tokenizers", "Images", "JSON"]),
         .executableTarget(
             name: "realign",
@@ -88,6 +91,7 @@ let package = Package(
                 "Models",
                 "Alignment",
                 "Retrieval",
+                "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -99,6 +103,11 @@ let package = Package(
         .testTarget(
             name: "ImagesTests",
             dependencies: ["Images"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["Evaluation", "Models", "Images", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -276,3 +276,41 @@ private struct Parser {
         }
     }
 }
+
+extension JSONValue {
+    /// JSON text: compact on one line, or indented by two spaces per level. Doubles use the shortest text that
+    /// reads back to the same value; non-finite doubles become null (JSON has no NaN).
+    public func serialized(pretty: Bool = false) -> String {
+        var out = ""
+        write(into: &out, pretty: pretty, depth: 0)
+        return out
+    }
+
+    private func write(into out: inout String, pretty: Bool, depth: Int) {
+        let newline = pretty ? "\n" + String(repeating: "  ", count: depth + 1) : ""
+        let closing = pretty ? "\n" + String(repeating: "  ", count: depth) : ""
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .int(let i): out += String(i)
+        case .double(let d): out += d.isFinite ? "\(d)" : "null"
+        case .string(let s): out += JSONValue.quoted(s)
+        case .array(let items):
+            if items.isEmpty { out += "[]"; return }
+            out += "["
+            for (i, item) in items.enumerated() {
+                out += (i > 0 ? "," : "") + (pretty ? newline : (i > 0 ? " " : ""))
+                item.write(into: &out, pretty: pretty, depth: depth + 1)
+            }
+            out += closing + "]"
+        case .object(let fields):
+            if fields.isEmpty { out += "{}"; return }
+            out += "{"
+            for (i, (key, value)) in fields.enumerated() {
+                out += (i > 0 ? "," : "") + (pretty ? newline : (i > 0 ? " " : "")) + JSONValue.quoted(key) + ": "
+                value.write(into: &out, pretty: pretty, depth: depth + 1)
+            }
+            out += closing + "}"
+        }
+    }
+}

@@ -55,4 +55,16 @@ public final class VisionLanguageModel: @unchecked Sendable {
             onText(self.tokenizer.decode(streamed))
         }[0]
     }
+
+    /// Greedy (or sampled) answers to several questions, each about its image, generated as one left-padded batch.
+    public func answers(_ questions: [String], images: [RGBImage], options: GenerationOptions = GenerationOptions()) throws -> [String] {
+        guard questions.count == images.count else { throw ModelError("\(questions.count) questions but \(images.count) images") }
+        guard !questions.isEmpty else { return [] }
+        var options = options
+        if let eos = tokenizer.eosID { options.stopTokenIDs.insert(eos) }
+        if let pad = tokenizer.specialTokenID("pad") { options.padTokenID = pad }
+        let prompts = try questions.map { try promptIDs($0, image: true) }
+        let generator = TextGenerator(model: model, tokenizer: tokenizer)
+        return try generator.generate(prompts: prompts, pixels: pixels(images), options: options).map { $0.text ?? tokenizer.decode($0.tokens) }
+    }
 }
