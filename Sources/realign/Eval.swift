@@ -33,11 +33,11 @@ struct AnswerSource: ParsableArguments {
     func resolve(questions: String, idKeys: [String] = ["question_id", "id", "image_id"], prompt: String? = nil,
                  questionList: [Question]? = nil) throws -> String {
         if let answers {
-            guard model == nil else { throw ValidationError("give --answers or --model, not both") }
+            guard model == nil else { throw EvalError("give --answers or --model, not both") }
             return answers
         }
-        guard let model else { throw ValidationError("give --answers FILE, or --model DIR with --image-root DIR") }
-        guard let imageRoot else { throw ValidationError("--model needs --image-root (the folder the questions' images are in)") }
+        guard let model else { throw EvalError("give --answers FILE, or --model DIR with --image-root DIR") }
+        guard let imageRoot else { throw EvalError("--model needs --image-root (the folder the questions' images are in)") }
         let stem = ((questions as NSString).lastPathComponent as NSString).deletingPathExtension
         let name = [stem, (model as NSString).lastPathComponent] + (adapter.map { [($0 as NSString).lastPathComponent] } ?? [])
         let out = answersOut ?? name.joined(separator: ".") + ".answers.jsonl"
