@@ -121,21 +121,15 @@ public struct CHAIR: Sendable {
     /// `image_id` (or `question_id`) and `caption` (or `text`/`answer`).
     public func score(annotationsFile: String, captionsFile: String? = nil, answersFile: String) throws -> Result {
         var issues: [EvalIssue] = []
-        var questions: [Question] = []
         var truth: [String: Set<String>] = [:]
         if annotationsFile.hasSuffix(".json") {
             let coco = try COCOAnnotations(instances: annotationsFile, captions: captionsFile)
-            for (id, objects) in coco.objects {
-                let q = Question(line: 0, record: .object([("image_id", .string(id))]), idKeys: ["image_id"])
-                questions.append(q)
-                truth[id] = groundTruth(objects: objects, captions: coco.captions[id] ?? [])
-            }
+            for (id, objects) in coco.objects { truth[id] = groundTruth(objects: objects, captions: coco.captions[id] ?? []) }
         } else {
             let af = try JSONLines(path: annotationsFile)
             issues += af.issues
             for (line, record) in af.records {
-                let q = Question(line: line, record: record, idKeys: ["image_id", "question_id"])
-                guard let id = q.id else {
+                guard let id = record.text(["image_id", "question_id"]) else {
                     issues.append(EvalIssue(file: annotationsFile, line: line, message: "no image_id, skipped"))
                     continue
                 }
@@ -144,7 +138,6 @@ public struct CHAIR: Sendable {
                     issues.append(EvalIssue(file: annotationsFile, line: line, message: "unknown object \"\(o)\" (not a COCO category or synonym), ignored"))
                 }
                 truth[id] = groundTruth(objects: objects, captions: record["captions"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-                questions.append(q)
             }
         }
         let cf = try JSONLines(path: answersFile)
@@ -156,6 +149,10 @@ public struct CHAIR: Sendable {
         for a in answers {
             guard let id = a.id else {
                 issues.append(EvalIssue(file: answersFile, line: a.line, message: "no image_id, skipped"))
+                continue
+            }
+            if let error = a.error {
+                issues.append(EvalIssue(file: answersFile, line: a.line, message: "no caption (\(error))"))
                 continue
             }
             guard let gt = truth[id] else {

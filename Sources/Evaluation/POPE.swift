@@ -117,6 +117,14 @@ public struct POPEScorer: Sendable {
                 ("yes_bias", yesBias.json), ("issues", issuesJSON(issues)),
             ]))
         }
+
+        /// The yes-bias table alone (VaPR's analysis of any yes/no set).
+        public func yesBiasReport(rule: YesNoRule) -> Report {
+            Report(.object([
+                ("benchmark", .string("yes-bias")), ("rule", .string(rule.rawValue)), ("matched_by", .string(matchMode.rawValue)),
+                ("scored", .int(overall.count)), ("missing", .int(missing)), ("yes_bias", yesBias.json), ("issues", issuesJSON(issues)),
+            ]))
+        }
     }
 
     public func score(questionsFile: String, answersFile: String) throws -> Result {

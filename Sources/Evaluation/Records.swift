@@ -84,10 +84,13 @@ public struct Answer: Sendable {
     public var line: Int
     public var id: String?
     public var text: String
+    /// Set on the runner's record for a question it could not answer (e.g. an unreadable image).
+    public var error: String?
 
     public init(line: Int, record: JSONValue, idKeys: [String] = ["question_id"]) {
         self.line = line
         id = record.text(idKeys)
+        error = record["error"]?.stringValue
         text = record.text(["text", "answer", "prediction", "response", "output", "caption", "model_prediction"]) ?? ""
     }
 }
@@ -107,6 +110,15 @@ public struct Matched: Sendable {
 
     /// Pairs by `question_id` when every question and every answer carries one, else by order.
     public init(questions: [Question], questionsFile: String, answers: [Answer], answersFile: String, idName: String = "question_id") {
+        /// Pairs a question with its answer, unless the answer records a failure: then it counts as missing.
+        func add(_ q: Question, _ a: Answer) {
+            if let error = a.error {
+                missing += 1
+                issues.append(EvalIssue(file: answersFile, line: a.line, message: "no answer (\(error))"))
+            } else {
+                pairs.append((q, a))
+            }
+        }
         let byID = !questions.isEmpty && !answers.isEmpty && questions.allSatisfy { $0.id != nil } && answers.allSatisfy { $0.id != nil }
         mode = byID ? .questionID : .order
         if byID {
@@ -121,8 +133,8 @@ public struct Matched: Sendable {
             var used = Set<String>()
             for q in questions {
                 if let a = index[q.id!] {
-                    pairs.append((q, a))
                     used.insert(q.id!)
+                    add(q, a)
                 } else {
                     missing += 1
                     issues.append(EvalIssue(file: questionsFile, line: q.line, message: "no answer for \(idName) \(q.id!)"))
@@ -134,7 +146,7 @@ public struct Matched: Sendable {
         } else {
             for (i, q) in questions.enumerated() {
                 if i < answers.count {
-                    pairs.append((q, answers[i]))
+                    add(q, answers[i])
                 } else {
                     missing += 1
                     issues.append(EvalIssue(file: questionsFile, line: q.line, message: "no answer (the answers file has \(answers.count) lines)"))

@@ -4,8 +4,8 @@ import JSON
 import Models
 
 /// Answers a benchmark's questions with a local model, greedy and batched, appending each answer to a JSONL as
-/// it is made; a restart skips the questions already answered. Unreadable images are reported and left
-/// unanswered (the score then counts them as missing).
+/// it is made; a restart skips the questions already in the file. An unreadable image is reported and written as
+/// an error record (`"error"`, no text), which the scorers count as a missing answer; delete its line to retry.
 public struct AnswerRunner {
     public var model: VisionLanguageModel
     public var imageRoot: String
@@ -57,30 +57,40 @@ public struct AnswerRunner {
         progress?(finished, questions.count)
         for start in stride(from: 0, to: todo.count, by: max(1, batchSize)) {
             let batch = todo[start..<min(start + max(1, batchSize), todo.count)]
-            var texts: [String] = [], images: [RGBImage] = [], keys: [String] = []
+            // Questions with an image go through one batched generation; those without one (HallusionBench's
+            // visual_input 0) are asked as text. An unreadable image gets an error record, so the answer file
+            // keeps one line per question and order matching never shifts.
+            var records: [(key: String, text: String?, error: String?)] = []
+            var texts: [String] = [], images: [RGBImage] = [], slots: [Int] = []
             for (position, q) in batch {
+                let key = Self.key(q, position: position + 1)
+                let question = (prompt ?? q.text) + promptSuffix
                 guard let name = q.image else {
-                    summary.issues.append(EvalIssue(file: questionsFile, line: q.line, message: "no image field, not answered"))
+                    records.append((key, try model.answer(question, image: nil, options: options).text ?? "", nil))
                     continue
                 }
                 let path = name.hasPrefix("/") ? name : (imageRoot as NSString).appendingPathComponent(name)
                 do {
                     images.append(try RGBImage(data: Data(contentsOf: URL(fileURLWithPath: path)), name: path))
-                    texts.append((prompt ?? q.text) + promptSuffix)
-                    keys.append(Self.key(q, position: position + 1))
+                    texts.append(question)
+                    slots.append(records.count)
+                    records.append((key, nil, nil))
                 } catch {
                     summary.issues.append(EvalIssue(file: questionsFile, line: q.line, message: "\(path): \(error), not answered"))
+                    records.append((key, nil, "\(error)"))
                 }
             }
-            let answers = try model.answers(texts, images: images, options: options)
+            for (slot, answer) in zip(slots, try model.answers(texts, images: images, options: options)) { records[slot].text = answer }
             var lines = ""
-            for (key, answer) in zip(keys, answers) {
-                let id: JSONValue = Int(key).map { .int($0) } ?? .string(key)
-                lines += JSONValue.object([("question_id", id), ("text", .string(answer))]).serialized() + "\n"
+            for r in records {
+                let id: JSONValue = Int(r.key).map { .int($0) } ?? .string(r.key)
+                let fields: [(String, JSONValue)] = r.error.map { [("question_id", id), ("text", .null), ("error", .string($0))] }
+                    ?? [("question_id", id), ("text", .string(r.text ?? ""))]
+                lines += JSONValue.object(fields).serialized() + "\n"
             }
             try handle.write(contentsOf: Data(lines.utf8))
             try handle.synchronize()
-            summary.answered += answers.count
+            summary.answered += records.filter { $0.error == nil }.count
             finished += batch.count
             progress?(finished, questions.count)
         }

@@ -159,7 +159,7 @@ public final class KnowledgeBase: @unchecked Sendable {
     }
 
     func appendEmbeddings(_ values: [Float]) throws {
-        if !FileManager.default.fileExists(atPath: embeddingsPath) { FileManager.default.createFile(atPath: embeddingsPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: embeddingsPath) { _ = FileManager.default.createFile(atPath: embeddingsPath, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: embeddingsPath))
         defer { try? handle.close() }
         try handle.seekToEnd()

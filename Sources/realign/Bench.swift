@@ -13,6 +13,27 @@ struct Bench: ParsableCommand {
         subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self, BenchIndex.self, BenchEmbed.self])
 }
 
+/// Runs the Python reference through /usr/bin/env (so `--python` may be a name on PATH and leading VAR=value
+/// words set its environment); its stdout, or nil when it cannot start or fails.
+func referenceOutput(_ arguments: [String]) -> String? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+}
+
+/// The JSON object on the last line a reference script prints.
+func referenceJSON(_ arguments: [String]) -> JSONValue? {
+    guard let text = referenceOutput(arguments), let line = text.split(separator: "\n").last else { return nil }
+    return try? JSONValue.parse(Array(line.utf8))
+}
+
 /// Per-op overhead and matmul throughput: Swift API vs the same loop in C++ vs PyTorch eager.
 struct BenchOps: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -117,21 +138,8 @@ struct BenchOps: ParsableCommand {
                 g = 2 * \(matmul) ** 3 / t
             print(torch.__version__.split('+')[0], best, g)
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", script]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return nil
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        guard let text = referenceOutput([python, "-c", script]) else { return nil }
+        let fields = text.split(whereSeparator: \.isWhitespace)
         guard fields.count == 3, let ns = Double(fields[1]), let g = Double(fields[2]) else { return nil }
         return PythonFigures(version: String(fields[0]), addNs: ns, gflops: matmul > 0 ? g : nil)
     }
@@ -196,21 +204,9 @@ struct BenchTokenizer: ParsableCommand {
         try ids.map(String.init).joined(separator: " ").write(toFile: idsPath, atomically: true, encoding: .utf8)
         let file = (try? FileManager.default.attributesOfItem(atPath: tokenizer)[.type] as? FileAttributeType) == .typeDirectory
             ? (tokenizer as NSString).appendingPathComponent("tokenizer.json") : tokenizer
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["RAYON_NUM_THREADS=1", python, "-c", script, file, path, idsPath]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else {
-            print("  tokenizers   not available (\(python) cannot run)")
-            return
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-        guard process.terminationStatus == 0, fields.count == 3, let seconds = Double(fields[0]) else {
-            print("  tokenizers   not available (\(python) cannot import tokenizers)")
+        let fields = referenceOutput(["RAYON_NUM_THREADS=1", python, "-c", script, file, path, idsPath])?.split(whereSeparator: \.isWhitespace) ?? []
+        guard fields.count == 3, let seconds = Double(fields[0]) else {
+            print("  tokenizers   not available (\(python) cannot run or cannot import tokenizers)")
             return
         }
         print(String(format: "  tokenizers   %8.2f s   %10.0f tokens/s   ReAlign/tokenizers = %.2fx   ids identical: %@",
@@ -338,21 +334,8 @@ struct BenchModel: ParsableCommand {
         if reference == nil { print("  (reference not available: \(python) \(script) failed)") }
     }
 
-    func runPython(_ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
-    }
-
     func referenceSentences() throws -> [String] {
-        guard let text = runPython([script, "sentences"]), let list = try JSONValue.parse(Array(text.utf8)).arrayValue else {
+        guard let text = referenceOutput([python, script, "sentences"]), let list = try JSONValue.parse(Array(text.utf8)).arrayValue else {
             throw ValidationError("cannot get the benchmark sentences from \(script)")
         }
         return list.compactMap(\.stringValue)
@@ -361,8 +344,7 @@ struct BenchModel: ParsableCommand {
     func referenceTimings() -> JSONValue? {
         var arguments = [script, "time", model, String(threads)]
         if let minilm { arguments.append(minilm) }
-        guard let text = runPython(arguments), let line = text.split(separator: "\n").last else { return nil }
-        return try? JSONValue.parse(Array(line.utf8))
+        return referenceJSON([python] + arguments)
     }
 }
 
@@ -412,16 +394,7 @@ struct BenchTrain: ParsableCommand {
         print("threads: \(threads), objective: \(objective), batch 2")
         print(String(format: "  ReAlign      %.2f s/step  %.2f pairs/s  peak RSS %.2f GiB  (first step incl. reference pass: %.2f s)",
                      perStep, 2 / perStep, peak / 1_073_741_824, stamps[0]))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, "time", model, data, objective, String(threads)]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { print("  reference    not available"); return }
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard let line = text.split(separator: "\n").last, let json = try? JSONValue.parse(Array(line.utf8)),
+        guard let json = referenceJSON([python, script, "time", model, data, objective, String(threads)]),
               let seconds = json["seconds_per_step"]?.doubleValue, let rss = json["peak_rss_bytes"]?.doubleValue else {
             print("  reference    not available (\(python) \(script) failed)")
             return

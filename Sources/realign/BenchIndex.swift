@@ -199,21 +199,10 @@ struct BenchEmbed: ParsableCommand {
         let ours = Double(paths.count) / best
         print("threads: \(threads), \(paths.count) images, batch \(batchSize)")
         var line = String(format: "  images embedded   ReAlign %8.1f images/s", ours)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, "embed", model, images, String(threads), String(batchSize)]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        if (try? process.run()) != nil {
-            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            if let last = text.split(separator: "\n").last, let json = try? JSONValue.parse(Array(last.utf8)),
-               let theirs = json["images_per_s"]?.doubleValue {
-                line += String(format: "   transformers %8.1f images/s   speed-up %.2fx", theirs, ours / theirs)
-            } else {
-                line += "   (reference not available: \(python) \(script) failed)"
-            }
+        if let theirs = referenceJSON([python, script, "embed", model, images, String(threads), String(batchSize)])?["images_per_s"]?.doubleValue {
+            line += String(format: "   transformers %8.1f images/s   speed-up %.2fx", theirs, ours / theirs)
+        } else {
+            line += "   (reference not available: \(python) \(script) failed)"
         }
         print(line)
     }

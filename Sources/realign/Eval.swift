@@ -110,10 +110,7 @@ struct EvalYesBias: ParsableCommand {
         try runEval {
             let answers = try source.resolve(questions: questions)
             let result = try POPEScorer(rule: rule, knownCategories: nil).score(questionsFile: questions, answersFile: answers)
-            let report = Report(.object([("benchmark", .string("yes-bias")), ("rule", .string(rule.rawValue)),
-                                         ("matched_by", .string(result.matchMode.rawValue)), ("scored", .int(result.overall.count)),
-                                         ("missing", .int(result.missing)), ("yes_bias", result.yesBias.json), ("issues", .array(result.issues.map { .string($0.description) }))]))
-            try output.emit(report, issues: result.issues)
+            try output.emit(result.yesBiasReport(rule: rule), issues: result.issues)
         }
     }
 }

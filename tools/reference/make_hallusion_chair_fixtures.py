@@ -57,39 +57,14 @@ def div(a, b):
 #          YOrN_Extraction (the exact-matching judge; no LLM fallback).
 # ============================================================================================================
 
-VLM_PUNCT = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`",
-             ",", "?", "!"]
-VLM_DIGIT_COMMA = re.compile(r"(\d)(,)(\d)")
-# The original pattern is "(?!<=\d)(\.)(?!\d)": its "lookbehind" is a lookahead for the text "<=digit", which never
-# matches at a period, so every period NOT FOLLOWED by a digit goes (also one after a digit, as in "5.").
-VLM_PERIOD = re.compile(r"(?!<=\d)(\.)(?!\d)")
-
-
-def vlm_process_punctuation(in_text):
-    """misc.py process_punctuation. For each mark of VLM_PUNCT in that order: if the ORIGINAL text contains
-    'mark+space' or 'space+mark', or anywhere digit,comma,digit, the mark is deleted everywhere, else replaced
-    everywhere by one space. Then periods with no digit on either side are deleted -- only the first 32: the
-    original passes re.UNICODE (== 32) as the positional `count` of Pattern.sub. Not in the list, so left inside
-    words: ' : * # & % $ ^ ~ | and non-ASCII dashes/quotes."""
-    out = in_text
-    digit_comma = VLM_DIGIT_COMMA.search(in_text) is not None
-    for p in VLM_PUNCT:
-        if (p + " " in in_text or " " + p in in_text) or digit_comma:
-            out = out.replace(p, "")
-        else:
-            out = out.replace(p, " ")
-    return VLM_PERIOD.sub("", out, count=32)
+# The same rule as make_eval_fixtures.py's (one implementation for both fixture sets).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_eval_fixtures import vlm_extract, vlm_parsed_name  # noqa: E402
 
 
 def yorn_extraction(text):
-    """yorn.py YOrN_Extraction: lower(), process_punctuation, str.split() (any whitespace); 'yes' if the word
-    'yes' occurs and 'no' does not, 'no' for the reverse, else 'unknown'."""
-    words = vlm_process_punctuation(text.lower()).split()
-    if "yes" in words and "no" not in words:
-        return "yes"
-    if "yes" not in words and "no" in words:
-        return "no"
-    return "unknown"
+    """yorn.py YOrN_Extraction as "yes" / "no" / "unknown"."""
+    return vlm_parsed_name(vlm_extract(text))
 
 
 def hb_correct(question, parsed):
