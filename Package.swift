@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import Foundation
 import PackageDescription
 
@@ -49,6 +49,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The OpenAI-compatible server (`realign serve`); its optional traits (swift-configuration, full
+        // Foundation) are left out to keep the build small.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         .target(
@@ -81,6 +84,13 @@ let package = Package(
             name: "Evaluation", dependencies: ["Models", "Images", "JSON"],
             resources: [.embedInCode("Resources/coco_synonyms.txt"), .embedInCode("Resources/chair_rules.json")]),
         .target(name: "Alignment", dependencies: ["Models", "Torch", "Tokenizers", "Images", "JSON"]),
+        // Preference data: backends (local, OpenAI-compatible client), maskers, the Re-Align pipeline, VaPR.
+        .target(name: "Preference", dependencies: ["Models", "Retrieval", "Torch", "Tokenizers", "Images", "JSON"]),
+        // `realign serve`: a local model behind the OpenAI chat-completions API.
+        .target(name: "Serving", dependencies: [
+            "Preference", "Models", "Images", "JSON",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .executableTarget(
             name: "realign",
             dependencies: [
@@ -92,6 +102,8 @@ let package = Package(
                 "Alignment",
                 "Retrieval",
                 "Evaluation",
+                "Preference",
+                "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -108,6 +120,11 @@ let package = Package(
         .testTarget(
             name: "EvaluationTests",
             dependencies: ["Evaluation", "Models", "Images", "JSON"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "PreferenceTests",
+            dependencies: ["Preference", "Alignment", "Retrieval", "Models", "Torch", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -56,6 +56,33 @@ public final class VisionLanguageModel: @unchecked Sendable {
         }[0]
     }
 
+    /// One chat completion: the answer to `user` (with an optional image), or, with `assistantPrefix`, the
+    /// continuation of that started answer. The prefix is tokenized as training tokenizes answers (no special
+    /// tokens, after the prompt), and the returned text is what the new tokens add to it.
+    public func complete(user: String, image: RGBImage?, assistantPrefix: String? = nil,
+                         options: GenerationOptions = GenerationOptions()) throws -> (text: String, promptTokens: Int, sequence: GeneratedSequence) {
+        var options = options
+        if let eos = tokenizer.eosID { options.stopTokenIDs.insert(eos) }
+        if let pad = tokenizer.specialTokenID("pad") { options.padTokenID = pad }
+        let prefixIDs = try assistantPrefix.map { try tokenizer.encode($0, addSpecialTokens: false) } ?? []
+        let prompt = try promptIDs(user, image: image != nil) + prefixIDs
+        let pixels = try image.map { try self.pixels([$0]) }
+        let generated = try TextGenerator(model: model, tokenizer: tokenizer).generate(prompts: [prompt], pixels: pixels, options: options)[0]
+        var text = generated.text ?? tokenizer.decode(generated.tokens)
+        if !prefixIDs.isEmpty {
+            // Decoding the new tokens after the prefix keeps the space a SentencePiece piece carries.
+            let before = tokenizer.decode(prefixIDs)
+            let joined = tokenizer.decode(prefixIDs + generated.tokens)
+            if joined.hasPrefix(before) {
+                text = String(joined.dropFirst(before.count))
+                for stop in options.stopStrings where !stop.isEmpty {
+                    if let r = text.range(of: stop) { text = String(text[..<r.lowerBound]) }
+                }
+            }
+        }
+        return (text, prompt.count, generated)
+    }
+
     /// Greedy (or sampled) answers to several questions, each about its image, generated as one left-padded batch.
     public func answers(_ questions: [String], images: [RGBImage], options: GenerationOptions = GenerationOptions()) throws -> [String] {
         guard questions.count == images.count else { throw ModelError("\(questions.count) questions but \(images.count) images") }

@@ -52,12 +52,7 @@ struct Generate: ParsableCommand {
         guard let computeType = DType(name: dtype), computeType.isFloatingPoint else {
             throw ValidationError("--dtype must be f32, bf16, f16 or f64")
         }
-        let format = try chatFormat.map { name -> ChatFormat in
-            guard let f = ChatFormat(rawValue: name) else {
-                throw ValidationError("unknown chat format '\(name)' (\(ChatFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return f
-        }
+        let format = try chatFormat.map(parseChatFormat)
         do {
             let vlm = try VisionLanguageModel(folder: model, adapter: adapter, dtype: computeType, chatFormat: format)
             let picture = try image.map { try RGBImage(contentsOfFile: $0) }
@@ -118,6 +113,26 @@ struct EmbedText: ParsableCommand {
             throw CleanExit.message(error)
         }
     }
+}
+
+func parseChatFormat(_ name: String) throws -> ChatFormat {
+    guard let f = ChatFormat(rawValue: name) else {
+        throw ValidationError("unknown chat format '\(name)' (\(ChatFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    return f
+}
+
+/// Runs async work from a synchronous command: the main thread waits while the task runs on the cooperative pool.
+func blockingRun(_ body: @escaping @Sendable () async throws -> Void) throws {
+    final class Outcome: @unchecked Sendable { var error: Error? }
+    let outcome = Outcome()
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        do { try await body() } catch { outcome.error = error }
+        done.signal()
+    }
+    done.wait()
+    if let error = outcome.error { throw error }
 }
 
 func log(_ message: String) {
