@@ -25,10 +25,15 @@ public struct RecordRunner: Sendable {
         let start = Date()
         var state = Progress()
         state.total = samples.count + problems.count
-        for p in problems where !output.done.contains(p.id ?? "") { try output.write(p) }
+        let newProblems = problems.filter { !output.done.contains($0.id ?? "") }
         let todo = samples.filter { !output.done.contains($0.id) }
-        state.previously = state.total - todo.count
+        state.previously = state.total - todo.count - newProblems.count
         state.finished = state.previously
+        for p in newProblems {
+            try output.write(p)
+            state.failed += 1
+            state.finished += 1
+        }
         progress?(state)
 
         try await withThrowingTaskGroup(of: (Int, RecordOutcome).self) { group in

@@ -1,0 +1,144 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+@testable import Preference
+
+/// `realign build-prefs` and `realign serve` as a user runs them.
+@Suite(.serialized) struct CommandTests {
+    static let key = "sk-serve-KEY-93be01"
+
+    func buildPrefs(_ out: String, _ extra: [String] = [], environment: [String: String] = [:]) throws -> (status: Int32, stderr: String) {
+        try runRealign(["build-prefs", "--input", samplesFile, "--out", out, "--model", tinyLlava, "--sentence-model", try miniLMFolder(),
+                        "--concurrency", "2"] + extra, environment: environment)
+    }
+
+    /// Starts `realign serve` on a free port; returns the process and its base URL.
+    func serve(_ extra: [String] = []) throws -> (Process, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try realignExecutable())
+        p.arguments = ["serve", "--model", tinyLlava, "--port", "0", "--api-key-env", "REALIGN_SERVE_KEY"] + extra
+        var env = ProcessInfo.processInfo.environment
+        env["REALIGN_SERVE_KEY"] = Self.key
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+            if let r = text.range(of: #"listening on (http://[0-9.]+:[0-9]+/v1)"#, options: .regularExpression) {
+                let url = String(text[r].dropFirst("listening on ".count))
+                // Keep draining stderr so the server never blocks on a full pipe.
+                Thread { while !err.fileHandleForReading.availableData.isEmpty {} }.start()
+                return (p, url)
+            }
+        }
+        p.terminate()
+        throw PipelineError("realign serve did not start: \(text)")
+    }
+
+    func post(_ url: String, _ body: Data, key: String? = CommandTests.key) async throws -> (Int, String) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func servedModelGivesTheSamePairsAsTheLocalOne() async throws {
+        let folder = temporaryFolder()
+        let local = try buildPrefs(folder + "/local.jsonl")
+        #expect(local.status == 0, "\(local.stderr.suffix(400))")
+        let (server, url) = try serve()
+        defer { server.terminate(); server.waitUntilExit() }
+        let remote = try buildPrefs(folder + "/remote.jsonl", ["--inducer", "openai:\(url)", "--api-key-env", "REALIGN_CLIENT_KEY", "--index", folder + "/local.jsonl.index"],
+                                    environment: ["REALIGN_CLIENT_KEY": Self.key])
+        #expect(remote.status == 0, "\(remote.stderr.suffix(400))")
+        #expect(!remote.stderr.contains(Self.key))
+        let pairs = jsonLines(folder + "/local.jsonl")
+        #expect(pairs.count >= 6)
+        // Greedy generation over HTTP (images as base64 PNG) fills the masks exactly as in-process generation.
+        #expect(FileManager.default.contents(atPath: folder + "/local.jsonl") == FileManager.default.contents(atPath: folder + "/remote.jsonl"))
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/remote.summary.json"))) as? [String: Any])
+        let usage = try #require(summary["usage"] as? [String: [String: Int]])
+        #expect(usage.values.contains { $0["requests"] ?? 0 > 0 && $0["completion_tokens"] ?? 0 > 0 })
+    }
+
+    @Test func serverAnswersBadRequestsWith4xx() async throws {
+        let (server, url) = try serve(["--max-body-mib", "1"])
+        defer { server.terminate(); server.waitUntilExit() }
+        let chat = url + "/chat/completions"
+        let ok = Data(#"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}"#.utf8)
+        #expect(try await post(chat, ok).0 == 200)
+        #expect(try await post(chat, ok, key: nil).0 == 401)
+        #expect(try await post(chat, ok, key: "wrong").0 == 401)
+        let (status, body) = try await post(chat, Data("{\"messages\": [".utf8))
+        #expect(status == 400 && body.contains("not JSON"))
+        #expect(try await post(chat, Data(#"{"model": "other", "messages": [{"role": "user", "content": "hi"}]}"#.utf8)).0 == 404)
+        #expect(try await post(chat, Data(#"{"messages": [{"role": "user", "content": "hi"}], "stream": true}"#.utf8)).0 == 400)
+        #expect(try await post(chat, Data(#"{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://example.com/x.png"}}]}]}"#.utf8)).0 == 400)
+        #expect(try await post(chat, Data(#"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}"#.utf8)).0 == 400)
+        let huge = Data(("{\"messages\": [{\"role\": \"user\", \"content\": \"" + String(repeating: "a", count: 2 << 20) + "\"}]}").utf8)
+        #expect(try await post(chat, huge).0 == 413)
+        var models = URLRequest(url: URL(string: url + "/models")!)
+        models.setValue("Bearer \(Self.key)", forHTTPHeaderField: "Authorization")
+        let (data, _) = try await URLSession.shared.data(for: models)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"id\": \"tiny-llava\""))
+    }
+
+    @Test func failingServerLeavesRecordedFailuresNotACrash() throws {
+        let server = try ScriptedServer { _, r in
+            .init(status: 500, body: "{\"error\": {\"message\": \"overloaded (\(r.headers["authorization"] ?? ""))\"}}")
+        }
+        let folder = temporaryFolder()
+        let run = try buildPrefs(folder + "/out.jsonl", ["--inducer", "openai:\(server.baseURL)", "--api-key-env", "REALIGN_CLIENT_KEY", "--retries", "1", "--k", "2"],
+                                 environment: ["REALIGN_CLIENT_KEY": Self.key])
+        #expect(run.status == 0, "\(run.stderr.suffix(400))")
+        #expect(!run.stderr.contains(Self.key))
+        let skipped = jsonLines(folder + "/out.skipped.jsonl")
+        #expect(skipped.count == 12)
+        #expect(skipped.allSatisfy { ($0["reason"] as? String)?.contains("HTTP 500") == true && ($0["kind"] as? String) == "failed" })
+        #expect(!(try String(contentsOfFile: folder + "/out.skipped.jsonl", encoding: .utf8)).contains(Self.key))
+        #expect(jsonLines(folder + "/out.jsonl").isEmpty)
+        // Each record: one request, one retry.
+        #expect(server.requests.count == 24)
+    }
+
+    /// SIGKILL the pipeline at 20 random moments, restarting each time: every id ends up exactly once, and the
+    /// files equal an uninterrupted run's.
+    @Test func sigkillTwentyTimesThenFinish() throws {
+        let folder = temporaryFolder()
+        let straight = folder + "/straight.jsonl"
+        #expect(try buildPrefs(straight).status == 0)
+        let index = straight + ".index"
+        let killed = folder + "/killed.jsonl"
+        var rng = SystemRandomNumberGenerator()
+        var kills = 0
+        for _ in 0..<20 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try realignExecutable())
+            p.arguments = ["build-prefs", "--input", samplesFile, "--out", killed, "--model", tinyLlava, "--sentence-model", try miniLMFolder(),
+                           "--index", index, "--concurrency", "2"]
+            p.standardError = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32.random(in: 200_000...1_500_000, using: &rng))
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
+            p.waitUntilExit()
+        }
+        #expect(try buildPrefs(killed, ["--index", index]).status == 0)
+        #expect(kills >= 5, "only \(kills) runs were killed before they finished")
+        let ids = jsonLines(killed).map { $0["id"] as! String } + jsonLines(folder + "/killed.skipped.jsonl").map { $0["id"] as! String }
+        #expect(ids.count == 12 && Set(ids).count == 12)
+        #expect(FileManager.default.contents(atPath: killed) == FileManager.default.contents(atPath: straight))
+        #expect(FileManager.default.contents(atPath: folder + "/killed.skipped.jsonl") == FileManager.default.contents(atPath: folder + "/straight.skipped.jsonl"))
+    }
+}
