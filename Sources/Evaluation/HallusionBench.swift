@@ -9,8 +9,18 @@ public struct HallusionBenchScorer: Sendable {
     /// (the official way; verdicts come from the judge client as answers already reduced to yes/no).
     public var judge: @Sendable (String, String) -> YesNo
 
+    /// An LLM judge's verdict on a question row (with its reference answer) and an answer: correct, incorrect,
+    /// or nil for unclear (counted wrong, as the official evaluation counts it). Replaces `judge` when set.
+    public var correctness: (@Sendable (_ question: JSONValue, _ answer: String) -> Bool?)?
+
     public init(judge: @escaping @Sendable (_ question: String, _ answer: String) -> YesNo = { _, answer in YesNoRule.vlmevalkit.parse(answer) }) {
         self.judge = judge
+    }
+
+    /// The reference answer a judge compares with: `gt_answer_details` when the row has it, else Yes/No.
+    public static func reference(_ question: JSONValue) -> String {
+        if let details = question["gt_answer_details"]?.stringValue, !details.isEmpty { return details }
+        return question["gt_answer"]?.stringValue == "1" ? "Yes" : "No"
     }
 
     struct Row {
@@ -87,9 +97,18 @@ public struct HallusionBenchScorer: Sendable {
         var parsed: [YesNo] = []
         for (q, a) in matched.pairs {
             let r = q.record
-            let verdict = judge(q.text, a.text)
-            parsed.append(verdict)
             let truth: YesNo = r.text(["gt_answer"]) == "1" ? .yes : .no
+            let verdict: YesNo
+            if let correctness {
+                switch correctness(r, a.text) {
+                case true?: verdict = truth
+                case false?: verdict = truth == .yes ? .no : .yes
+                case nil: verdict = .unknown
+                }
+            } else {
+                verdict = judge(q.text, a.text)
+            }
+            parsed.append(verdict)
             rows.append(Row(category: r.text(["category"])!, subcategory: r.text(["subcategory"])!, setID: r.text(["set_id"])!,
                             figureID: r.text(["figure_id"])!, questionID: r.text(["question_id"])!, visualInput: r.text(["visual_input"])!,
                             correct: verdict == truth))

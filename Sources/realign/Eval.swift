@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import JSON
 import Models
+import Preference
 
 /// Hallucination benchmarks: build POPE, score answer files as the standard harnesses do, answer with a local
 /// model (resumable), compare runs.
@@ -122,13 +123,63 @@ struct EvalHallusionBench: ParsableCommand {
     @Option(help: "HallusionBench questions JSONL.") var questions: String
     @OptionGroup var source: AnswerSource
     @OptionGroup var output: ReportOutput
+    @Option(help: "Judge answers with an LLM as the official evaluation does (GPT-4): openai:BASE_URL[#model] or local:DIR.") var judge: String?
+    @Option(help: "Environment variable holding the judge's API key.") var apiKeyEnv: String?
+    @Option(help: "Judge requests in flight at once.") var concurrency = 8
+    @Option(help: "Verdict cache (default: <answers>.judge.jsonl); a re-run asks only what is not in it.") var judgeCache: String?
 
     func run() throws {
         try runEval {
             let answers = try source.resolve(questions: questions, idKeys: ["id"])
-            let result = try HallusionBenchScorer().score(questionsFile: questions, answersFile: answers)
-            try output.emit(result.report(rule: "vlmevalkit-yorn"), issues: result.issues)
+            guard let judge else {
+                let result = try HallusionBenchScorer().score(questionsFile: questions, answersFile: answers)
+                try output.emit(result.report(rule: "vlmevalkit-yorn"), issues: result.issues)
+                return
+            }
+            // First pass: collect what the judge must read; then ask it; then score with its verdicts.
+            let collected = Collected()
+            var scorer = HallusionBenchScorer()
+            scorer.correctness = { row, answer in collected.add(row, answer); return nil }
+            _ = try scorer.score(questionsFile: questions, answersFile: answers)
+            let items = collected.items.map { (question: $0.0["question"]?.stringValue ?? "", reference: HallusionBenchScorer.reference($0.0), prediction: $0.1) }
+            let backend = try makeJudgeBackend(judge)
+            let cache = judgeCache ?? URL(fileURLWithPath: answers).deletingPathExtension().path + ".judge.jsonl"
+            let answerJudge = AnswerJudge(backend: backend, cachePath: cache)
+            log("judging \(items.count) answers with \(backend.name) (verdicts cached in \(cache))")
+            let result = Collected()
+            try blockingRun {
+                let (verdicts, failures) = await answerJudge.verdicts(items)
+                for f in failures.prefix(5) { log("judge: \(f)") }
+                if failures.count > 5 { log("judge: \(failures.count - 5) more failures (counted as unclear)") }
+                for (item, v) in zip(items, verdicts) { result.verdicts[[item.question, item.reference, item.prediction].joined(separator: "\u{1F}")] = v }
+            }
+            scorer.correctness = { row, answer in
+                result.verdicts[[row["question"]?.stringValue ?? "", HallusionBenchScorer.reference(row), answer].joined(separator: "\u{1F}")] ?? nil
+            }
+            let scored = try scorer.score(questionsFile: questions, answersFile: answers)
+            try output.emit(scored.report(rule: "llm-judge \(backend.name)"), issues: scored.issues)
         }
+    }
+
+    func makeJudgeBackend(_ text: String) throws -> any ChatBackend {
+        switch try BackendSpec(parsing: text) {
+        case .local(let folder):
+            return LocalBackend(model: try VisionLanguageModel(folder: folder), worker: TorchWorker())
+        case .openai(let url, let model):
+            var options = OpenAIClient.Options()
+            options.concurrency = concurrency
+            let client = try OpenAIClient(baseURL: url, model: model, apiKeyVariable: apiKeyEnv, options: options)
+            client.onRetry = { log($0) }
+            return client
+        }
+    }
+
+    /// Rows and answers seen by the first pass; verdicts for the second.
+    final class Collected: @unchecked Sendable {
+        var items: [(JSONValue, String)] = []
+        var verdicts: [String: Bool?] = [:]
+        private let lock = NSLock()
+        func add(_ row: JSONValue, _ answer: String) { lock.withLock { items.append((row, answer)) } }
     }
 }
 

@@ -1,0 +1,77 @@
+import Foundation
+import JSON
+
+/// HallusionBench's official GPT judge: a chat model reads the question, the reference answer and the prediction
+/// and says correct, incorrect or unclear (prompt as tianyi-lab/HallusionBench's evaluate_by_chatgpt). Verdicts
+/// are cached in a JSONL file, appended one at a time, so an interrupted evaluation asks nothing twice.
+public final class AnswerJudge: @unchecked Sendable {
+    public let backend: any ChatBackend
+    let cachePath: String?
+    private let lock = NSLock()
+    private var cache: [String: String] = [:]
+
+    public init(backend: any ChatBackend, cachePath: String?) {
+        self.backend = backend
+        self.cachePath = cachePath
+        if let cachePath, let data = FileManager.default.contents(atPath: cachePath) {
+            for line in data.split(separator: UInt8(ascii: "\n")) {
+                if let json = try? JSONValue.parse(Array(line)), let key = json["key"]?.stringValue, let v = json["verdict"]?.stringValue { cache[key] = v }
+            }
+        }
+    }
+
+    static func prompt(question: String, reference: String, prediction: String) -> String {
+        "Imagine you are an intelligent teacher. Thoroughly read the question, reference answer and the prediction answer to ensure a clear understanding of the information provided. Assess the correctness of the predictions. If the prediction answer does not conflict with the reference answer, please generate \u{201C}correct\u{201D}. If the prediction answer conflict with the reference answer, please generate \u{201C}incorrect\u{201D}. If the prediction answer is unclear about the answer, please generate \"unclear\". \n\n Question:"
+            + question + "\nReference answer: " + reference + "\nPrediction answer:" + prediction + "\nOutput:"
+    }
+
+    /// "incorrect" is looked for first, since it contains "correct" (as the official script does).
+    static func parse(_ output: String) -> String {
+        let o = output.lowercased()
+        return o.contains("incorrect") ? "incorrect" : o.contains("correct") ? "correct" : "unclear"
+    }
+
+    /// true: correct, false: incorrect, nil: unclear.
+    public func verdict(question: String, reference: String, prediction: String) async throws -> Bool? {
+        let key = [question, reference, prediction].joined(separator: "\u{1F}")
+        let cached = lock.withLock { cache[key] }
+        let v: String
+        if let cached {
+            v = cached
+        } else {
+            let reply = try await backend.complete(ChatRequest(user: Self.prompt(question: question, reference: reference, prediction: prediction), maxTokens: 8))
+            v = Self.parse(reply.text)
+            try lock.withLock {
+                cache[key] = v
+                if let cachePath {
+                    if !FileManager.default.fileExists(atPath: cachePath) { FileManager.default.createFile(atPath: cachePath, contents: nil) }
+                    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: cachePath))
+                    defer { try? handle.close() }
+                    try handle.seekToEnd()
+                    let line = JSONValue.object([("key", .string(key)), ("verdict", .string(v))]).serialized() + "\n"
+                    try handle.write(contentsOf: Data(line.utf8))
+                }
+            }
+        }
+        return v == "correct" ? true : v == "incorrect" ? false : nil
+    }
+
+    /// Verdicts for many items at once (the backend bounds its own concurrency); failures stay nil and are returned.
+    public func verdicts(_ items: [(question: String, reference: String, prediction: String)]) async -> (verdicts: [Bool?], failures: [String]) {
+        await withTaskGroup(of: (Int, Bool?, String?).self) { group in
+            for (i, item) in items.enumerated() {
+                group.addTask {
+                    do { return (i, try await self.verdict(question: item.question, reference: item.reference, prediction: item.prediction), nil) }
+                    catch { return (i, nil, "\(error)") }
+                }
+            }
+            var out = [Bool?](repeating: nil, count: items.count)
+            var failures: [String] = []
+            for await (i, v, failure) in group {
+                out[i] = v
+                if let failure { failures.append(failure) }
+            }
+            return (out, failures)
+        }
+    }
+}
