@@ -53,6 +53,9 @@ public struct TextGenerator {
                          onToken: ((Int, Int) -> Void)? = nil) throws -> [GeneratedSequence] {
         guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw ModelError("generation needs non-empty prompts") }
         guard options.maxNewTokens >= 0 else { throw ModelError("max new tokens must not be negative") }
+        if pixels == nil, prompts.contains(where: { $0.contains(model.config.imageTokenID) }) {
+            throw ModelError("the prompt has image tokens but no image was given")
+        }
         let batch = prompts.count
         let length = prompts.map(\.count).max()!
         var ids: [Int] = []

@@ -59,14 +59,17 @@ public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
     /// Token embeddings with the image features written at the image-token positions, in order.
     public func embed(inputIDs: Tensor, imageFeatures: Tensor?) throws -> Tensor {
         let isImage = try inputIDs.eq(config.imageTokenID)
-        // The image token may lie outside the embedding table; its rows are replaced anyway.
-        let ids = try inputIDs.maskedFill(isImage, 0)
-        let embeddings = try language_model.model.embed_tokens(ids)
         let positions = try isImage.sum().itemInt()
         guard let imageFeatures else {
-            if positions > 0 { throw ModelError("the input has \(positions) image tokens but no image was given") }
-            return embeddings
+            // Without images an image token is an ordinary token, as in transformers (a model may generate it,
+            // an answer text may contain it) — where the embedding table has a row for it.
+            if positions > 0 && config.imageTokenID >= language_model.model.embed_tokens.weight.size(0) {
+                throw ModelError("the input has \(positions) image tokens but no image was given")
+            }
+            return try language_model.model.embed_tokens(inputIDs)
         }
+        // The image token may lie outside the embedding table; its rows are replaced anyway.
+        let embeddings = try language_model.model.embed_tokens(inputIDs.maskedFill(isImage, 0))
         let available = imageFeatures.size(0) * imageFeatures.size(1)
         guard positions == available else {
             throw ModelError("the input has \(positions) image-token positions but the images give \(available) features (\(imageFeatures.size(0)) x \(imageFeatures.size(1)))")

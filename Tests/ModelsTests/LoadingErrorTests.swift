@@ -68,3 +68,19 @@ import Images
         #expect(answer.tokens.count <= 3)
     }
 }
+
+/// A generated (or answer-text) image token without an image is an ordinary token, as in transformers; a prompt
+/// that asks for an image it does not get is refused.
+@Suite struct ImageTokenWithoutImageTests {
+    @Test func embedsAsATokenButAPromptNeedsItsImage() throws {
+        let model = try ModelLoader.llava(modelFixture("tiny-llava"))
+        let id = model.config.imageTokenID
+        let embedded = try withNoGrad { try model.embed(inputIDs: Tensor([5, id], shape: [1, 2]), imageFeatures: nil) }
+        let table = try withNoGrad { try model.language_model.model.embed_tokens(Tensor([5, id], shape: [1, 2])) }
+        #expect(try embedded.toArray(Float.self) == table.toArray(Float.self))
+        let generator = TextGenerator(model: model, tokenizer: nil)
+        #expect(throws: ModelError.self) {
+            try generator.generate(prompts: [[1, id, 7]], pixels: nil, options: GenerationOptions(maxNewTokens: 2))
+        }
+    }
+}
