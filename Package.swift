@@ -107,6 +107,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Helpers shared by the test targets (the built executable, the MiniLM folder); not a product.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "TokenizersTests",
             dependencies: ["Tokenizers", "JSON"],
@@ -124,21 +126,21 @@ let package = Package(
         ),
         .testTarget(
             name: "PreferenceTests",
-            dependencies: ["Preference", "Alignment", "Retrieval", "Models", "Torch", "JSON"],
+            dependencies: ["TestSupport", "Preference", "Alignment", "Retrieval", "Models", "Torch", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "RetrievalTests",
-            dependencies: ["Retrieval", "Models", "Torch", "JSON"]
+            dependencies: ["TestSupport", "Retrieval", "Models", "Torch", "JSON"]
         ),
         .testTarget(
             name: "AlignmentTests",
-            dependencies: ["Alignment", "Models", "Torch", "Tokenizers", "JSON"],
+            dependencies: ["TestSupport", "Alignment", "Models", "Torch", "Tokenizers", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "ModelsTests",
-            dependencies: ["Models", "Torch", "Tokenizers", "Images", "JSON"],
+            dependencies: ["TestSupport", "Models", "Torch", "Tokenizers", "Images", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -42,32 +42,24 @@ public final class VisionLanguageModel: @unchecked Sendable {
     /// Greedy (or sampled) answer to a question about an image; `onText` streams the growing answer.
     public func answer(_ question: String, image: RGBImage?, options: GenerationOptions = GenerationOptions(),
                        onText: ((String) -> Void)? = nil) throws -> GeneratedSequence {
-        var options = options
-        if let eos = tokenizer.eosID { options.stopTokenIDs.insert(eos) }
-        if let pad = tokenizer.specialTokenID("pad") { options.padTokenID = pad }
-        let prompt = try promptIDs(question, image: image != nil)
-        let pixels = try image.map { try self.pixels([$0]) }
-        let generator = TextGenerator(model: model, tokenizer: tokenizer)
-        var streamed: [Int] = []
-        return try generator.generate(prompts: [prompt], pixels: pixels, options: options) { _, token in
-            guard let onText else { return }
-            streamed.append(token)
-            onText(self.tokenizer.decode(streamed))
-        }[0]
+        try complete(user: question, image: image, options: options, onText: onText).sequence
     }
 
     /// One chat completion: the answer to `user` (with an optional image), or, with `assistantPrefix`, the
     /// continuation of that started answer. The prefix is tokenized as training tokenizes answers (no special
     /// tokens, after the prompt), and the returned text is what the new tokens add to it.
-    public func complete(user: String, image: RGBImage?, assistantPrefix: String? = nil,
-                         options: GenerationOptions = GenerationOptions()) throws -> (text: String, promptTokens: Int, sequence: GeneratedSequence) {
-        var options = options
-        if let eos = tokenizer.eosID { options.stopTokenIDs.insert(eos) }
-        if let pad = tokenizer.specialTokenID("pad") { options.padTokenID = pad }
+    public func complete(user: String, image: RGBImage?, assistantPrefix: String? = nil, options: GenerationOptions = GenerationOptions(),
+                         onText: ((String) -> Void)? = nil) throws -> (text: String, promptTokens: Int, sequence: GeneratedSequence) {
+        let options = withModelStops(options)
         let prefixIDs = try assistantPrefix.map { try tokenizer.encode($0, addSpecialTokens: false) } ?? []
         let prompt = try promptIDs(user, image: image != nil) + prefixIDs
         let pixels = try image.map { try self.pixels([$0]) }
-        let generated = try TextGenerator(model: model, tokenizer: tokenizer).generate(prompts: [prompt], pixels: pixels, options: options)[0]
+        var streamed: [Int] = []
+        let generated = try TextGenerator(model: model, tokenizer: tokenizer).generate(prompts: [prompt], pixels: pixels, options: options) { _, token in
+            guard let onText else { return }
+            streamed.append(token)
+            onText(self.tokenizer.decode(streamed))
+        }[0]
         var text = generated.text ?? tokenizer.decode(generated.tokens)
         if !prefixIDs.isEmpty {
             // Decoding the new tokens after the prefix keeps the space a SentencePiece piece carries.
@@ -83,13 +75,19 @@ public final class VisionLanguageModel: @unchecked Sendable {
         return (text, prompt.count, generated)
     }
 
+    /// The options with the tokenizer's EOS as a stop token and its pad token for padding.
+    func withModelStops(_ options: GenerationOptions) -> GenerationOptions {
+        var options = options
+        if let eos = tokenizer.eosID { options.stopTokenIDs.insert(eos) }
+        if let pad = tokenizer.specialTokenID("pad") { options.padTokenID = pad }
+        return options
+    }
+
     /// Greedy (or sampled) answers to several questions, each about its image, generated as one left-padded batch.
     public func answers(_ questions: [String], images: [RGBImage], options: GenerationOptions = GenerationOptions()) throws -> [String] {
         guard questions.count == images.count else { throw ModelError("\(questions.count) questions but \(images.count) images") }
         guard !questions.isEmpty else { return [] }
-        var options = options
-        if let eos = tokenizer.eosID { options.stopTokenIDs.insert(eos) }
-        if let pad = tokenizer.specialTokenID("pad") { options.padTokenID = pad }
+        let options = withModelStops(options)
         let prompts = try questions.map { try promptIDs($0, image: true) }
         let generator = TextGenerator(model: model, tokenizer: tokenizer)
         return try generator.generate(prompts: prompts, pixels: pixels(images), options: options).map { $0.text ?? tokenizer.decode($0.tokens) }

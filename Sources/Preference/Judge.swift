@@ -31,9 +31,20 @@ public final class AnswerJudge: @unchecked Sendable {
         return o.contains("incorrect") ? "incorrect" : o.contains("correct") ? "correct" : "unclear"
     }
 
+    static func key(_ question: String, _ reference: String, _ prediction: String) -> String {
+        [question, reference, prediction].joined(separator: "\u{1F}")
+    }
+
+    static func meaning(_ verdict: String) -> Bool? { verdict == "correct" ? true : verdict == "incorrect" ? false : nil }
+
+    /// A verdict already given (in this run or a cached one): true correct, false incorrect, nil unclear or not asked.
+    public func known(question: String, reference: String, prediction: String) -> Bool? {
+        lock.withLock { cache[Self.key(question, reference, prediction)] }.flatMap(Self.meaning)
+    }
+
     /// true: correct, false: incorrect, nil: unclear.
     public func verdict(question: String, reference: String, prediction: String) async throws -> Bool? {
-        let key = [question, reference, prediction].joined(separator: "\u{1F}")
+        let key = Self.key(question, reference, prediction)
         let cached = lock.withLock { cache[key] }
         let v: String
         if let cached {
@@ -53,25 +64,22 @@ public final class AnswerJudge: @unchecked Sendable {
                 }
             }
         }
-        return v == "correct" ? true : v == "incorrect" ? false : nil
+        return Self.meaning(v)
     }
 
-    /// Verdicts for many items at once (the backend bounds its own concurrency); failures stay nil and are returned.
-    public func verdicts(_ items: [(question: String, reference: String, prediction: String)]) async -> (verdicts: [Bool?], failures: [String]) {
-        await withTaskGroup(of: (Int, Bool?, String?).self) { group in
-            for (i, item) in items.enumerated() {
+    /// Asks for every item not yet judged (the backend bounds its own concurrency); returns the failures, whose
+    /// items stay unjudged (unclear) and are asked again by a later run.
+    public func judgeAll(_ items: [(question: String, reference: String, prediction: String)]) async -> [String] {
+        await withTaskGroup(of: String?.self) { group in
+            for item in items {
                 group.addTask {
-                    do { return (i, try await self.verdict(question: item.question, reference: item.reference, prediction: item.prediction), nil) }
-                    catch { return (i, nil, "\(error)") }
+                    do { _ = try await self.verdict(question: item.question, reference: item.reference, prediction: item.prediction); return nil }
+                    catch { return "\(error)" }
                 }
             }
-            var out = [Bool?](repeating: nil, count: items.count)
             var failures: [String] = []
-            for await (i, v, failure) in group {
-                out[i] = v
-                if let failure { failures.append(failure) }
-            }
-            return (out, failures)
+            for await failure in group { if let failure { failures.append(failure) } }
+            return failures
         }
     }
 }

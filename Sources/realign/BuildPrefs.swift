@@ -87,8 +87,8 @@ struct BuildPrefs: ParsableCommand {
         let progress: @Sendable (RecordRunner.Progress) -> Void = { p in
             FileHandle.standardError.write(Data(("\r" + progressLine(recipe, p)).utf8))
         }
+        // Stages are timed by the Re-Align pipeline; VaPR leaves the clock empty.
         var clock = StageClock()
-        var usage: [(String, TokenUsage)] = []
         let result: RecordRunner.Progress
 
         if recipe == "realign" {
@@ -128,7 +128,7 @@ struct BuildPrefs: ParsableCommand {
             result = try await runner.run(samples, problems: problems, output: output, progress: progress) { await v.process($0) }
         }
         FileHandle.standardError.write(Data("\n".utf8))
-        usage = factory.usages()
+        let usage = factory.usages()
         let elapsed = Date().timeIntervalSince(started)
         let summary = PreferenceSummary(output: out)
         log("this run: kept \(result.kept), unpaired \(result.unpaired), failed \(result.failed)\n" + summary.text(stageSeconds: clock.totals, usage: usage, elapsed: elapsed))

@@ -146,15 +146,13 @@ struct EvalHallusionBench: ParsableCommand {
             let cache = judgeCache ?? URL(fileURLWithPath: answers).deletingPathExtension().path + ".judge.jsonl"
             let answerJudge = AnswerJudge(backend: backend, cachePath: cache)
             log("judging \(items.count) answers with \(backend.name) (verdicts cached in \(cache))")
-            let result = Collected()
             try blockingRun {
-                let (verdicts, failures) = await answerJudge.verdicts(items)
+                let failures = await answerJudge.judgeAll(items)
                 for f in failures.prefix(5) { log("judge: \(f)") }
                 if failures.count > 5 { log("judge: \(failures.count - 5) more failures (counted as unclear)") }
-                for (item, v) in zip(items, verdicts) { result.verdicts[[item.question, item.reference, item.prediction].joined(separator: "\u{1F}")] = v }
             }
             scorer.correctness = { row, answer in
-                result.verdicts[[row["question"]?.stringValue ?? "", HallusionBenchScorer.reference(row), answer].joined(separator: "\u{1F}")] ?? nil
+                answerJudge.known(question: row["question"]?.stringValue ?? "", reference: HallusionBenchScorer.reference(row), prediction: answer)
             }
             let scored = try scorer.score(questionsFile: questions, answersFile: answers)
             try output.emit(scored.report(rule: "llm-judge \(backend.name)"), issues: scored.issues)
@@ -174,10 +172,9 @@ struct EvalHallusionBench: ParsableCommand {
         }
     }
 
-    /// Rows and answers seen by the first pass; verdicts for the second.
+    /// Rows and answers seen by the first pass.
     final class Collected: @unchecked Sendable {
         var items: [(JSONValue, String)] = []
-        var verdicts: [String: Bool?] = [:]
         private let lock = NSLock()
         func add(_ row: JSONValue, _ answer: String) { lock.withLock { items.append((row, answer)) } }
     }

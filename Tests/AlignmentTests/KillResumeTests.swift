@@ -1,21 +1,7 @@
 import Foundation
 import Testing
+import TestSupport
 import Torch
-
-/// The `realign` executable built next to the tests.
-func realignBinary() throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    for candidate in [".build/debug/realign", ".build/release/realign"] {
-        let path = root.appendingPathComponent(candidate).path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    throw ModelsMissing("the realign executable is not built (run `swift build` or `make test`)")
-}
-
-struct ModelsMissing: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
 
 /// SIGKILL `realign train` at a random step, restart with --resume: the final adapter equals an uninterrupted
 /// run's.
@@ -28,7 +14,7 @@ struct ModelsMissing: Error, CustomStringConvertible {
 
     func runToEnd(_ out: String, resume: Bool) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try realignBinary())
+        p.executableURL = URL(fileURLWithPath: try realignExecutable())
         p.arguments = arguments(out, resume: resume)
         p.standardError = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
@@ -47,7 +33,7 @@ struct ModelsMissing: Error, CustomStringConvertible {
         for _ in 0..<2 {
             let target = Int.random(in: 1...4, using: &rng)
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: try realignBinary())
+            p.executableURL = URL(fileURLWithPath: try realignExecutable())
             p.arguments = arguments(killed, resume: FileManager.default.fileExists(atPath: killed + "/checkpoints"))
             p.standardError = FileHandle.nullDevice
             p.standardOutput = FileHandle.nullDevice

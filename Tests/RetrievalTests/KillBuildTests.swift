@@ -1,15 +1,7 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Retrieval
-
-/// The `realign` executable built next to the tests.
-func realignExecutable() throws -> String {
-    for candidate in [".build/debug/realign", ".build/release/realign"] {
-        let path = repoPath("../" + candidate)
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    throw IndexError("the realign executable is not built (run `swift build` or `make test`)")
-}
 
 /// SIGKILL `realign index build` part-way, run it again: it continues from what was stored (no re-embedding) and
 /// ends with the same base as an uninterrupted build.
