@@ -613,8 +613,76 @@ CT_BINARY(matmul, at::matmul)
 CT_BINARY(bmm, at::bmm)
 CT_BINARY(outer, at::outer)
 CT_BINARY(mv, at::mv)
+// A decode step multiplies a few rows by every weight matrix once: it is bound by reading the weights, and
+// libtorch's paths for it add work (BLAS gemm packs a transposed weight; the bf16 path builds a oneDNN primitive per
+// call). oneDNN's plain gemm functions read the weights once with no set-up, so inference linears with few rows use
+// them when the libtorch in use exports oneDNN (Debian's does; a PyTorch wheel keeps it private: at::linear then).
+namespace small_rows {
+using sgemm_fn = int (*)(char, char, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t,
+                         float, float *, int64_t);
+using bf16gemm_fn = int (*)(char, char, int64_t, int64_t, int64_t, float, const void *, int64_t, const void *, int64_t,
+                            float, float *, int64_t);
+const sgemm_fn sgemm = reinterpret_cast<sgemm_fn>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
+const bf16gemm_fn bf16gemm = reinterpret_cast<bf16gemm_fn>(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
+constexpr int64_t max_rows = 16;
+
+// y = x w^T + b through oneDNN, or an undefined tensor when this case is not one for it.
+at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::Tensor> &b) {
+  const auto type = x.scalar_type();
+  const bool mixed = type == at::kFloat && w.scalar_type() == at::kBFloat16 && bf16gemm;
+  const bool f32 = type == at::kFloat && w.scalar_type() == at::kFloat && sgemm;
+  const bool bf16 = (type == at::kBFloat16 && w.scalar_type() == at::kBFloat16 && bf16gemm) || mixed;
+  if (!(f32 || bf16) || w.dim() != 2 || x.dim() < 1 || !x.device().is_cpu() ||
+      !w.device().is_cpu() || !w.is_contiguous() || x.size(-1) != w.size(1))
+    return {};
+  const bool has_bias = b && b->defined();
+  if (has_bias && (b->dim() != 1 || b->size(0) != w.size(0) || !b->device().is_cpu())) return {};
+  if (c10::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (has_bias && b->requires_grad())))
+    return {};
+  const int64_t k = w.size(1), n = w.size(0), m = k == 0 ? 0 : x.numel() / k;
+  if (m == 0 || (m > max_rows && !mixed) || k == 0) return {};
+  const at::Tensor rows = mixed ? x.reshape({m, k}).to(at::kBFloat16).contiguous() : x.reshape({m, k}).contiguous();
+  // Accumulates in fp32 from the bias (beta 1), rounded once to the input dtype at the end, as oneDNN's matmul.
+  // A fresh buffer always: with one row, the expanded bias would otherwise be the bias itself.
+  at::Tensor y = at::empty({m, n}, x.options().dtype(at::kFloat));
+  if (has_bias) y.copy_(b->expand({m, n}));
+  const float beta = has_bias ? 1.f : 0.f;
+  const int status = f32 ? sgemm('N', 'T', m, n, k, 1.f, rows.data_ptr<float>(), k, w.data_ptr<float>(), k, beta,
+                                 y.data_ptr<float>(), n)
+                         : bf16gemm('N', 'T', m, n, k, 1.f, rows.data_ptr(), k, w.data_ptr(), k, beta,
+                                    y.data_ptr<float>(), n);
+  if (status != 0) return {};
+  auto sizes = x.sizes().vec();
+  sizes.back() = n;
+  return (bf16 && !mixed ? y.to(at::kBFloat16) : y).view(sizes);
+}
+}  // namespace small_rows
+
+// Without oneDNN: one fp32 row goes through gemv, which BLAS runs 2-5x faster than a one-row gemm (that packs the
+// transposed weight first).
+static at::Tensor single_row(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::Tensor> &b) {
+  if (x.dim() < 1 || w.dim() != 2 || x.numel() != w.size(1) || x.size(-1) != w.size(1) ||
+      x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat)
+    return {};
+  auto sizes = x.sizes().vec();
+  sizes.back() = w.size(0);
+  at::Tensor y = at::mv(w, x.reshape({w.size(1)}));
+  if (b && b->defined()) y = y + *b;
+  return y.view(sizes);
+}
+
 int ct_linear(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor *out) noexcept {
-  CT_TRY(*out = wrap(at::linear(T(x), T(w), opt(b))))
+  CT_TRY({
+    at::Tensor y = small_rows::linear(T(x), T(w), opt(b));
+    if (!y.defined()) y = single_row(T(x), T(w), opt(b));
+    if (!y.defined() && T(x).scalar_type() == at::kFloat && T(w).scalar_type() == at::kBFloat16) {
+      // A bf16 weight under fp32 inputs when oneDNN is not reachable (or autograd is on): bf16 product, fp32 result.
+      c10::optional<at::Tensor> bias = opt(b);
+      if (bias && bias->defined()) bias = bias->to(at::kBFloat16);
+      y = at::linear(T(x).to(at::kBFloat16), T(w), bias).to(at::kFloat);
+    }
+    *out = wrap(y.defined() ? y : at::linear(T(x), T(w), opt(b)));
+  })
 }
 
 // ---- reductions ----

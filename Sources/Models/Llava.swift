@@ -90,6 +90,23 @@ public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
         return try language_model.model(embeddings: embeddings, positions: pos, mask: mask, cache: cache)
     }
 
+    /// Keeps the language model's linear weights (attention and MLP projections, the vocabulary head) in bf16 while
+    /// activations stay in fp32. Decoding reads every one of these weights once per token, so this halves the bytes
+    /// a token costs; each product takes bf16 inputs with fp32 accumulation and gives an fp32 result. A tied
+    /// vocabulary head stays in fp32 (it is also the embedding table), and so do LoRA factors.
+    public func storeLinearWeightsInBF16() throws {
+        guard dtype == .float32 else {
+            throw ModelError("bf16 linear weights need an fp32 model (this one computes in \(dtype))")
+        }
+        for (name, module) in language_model.namedModules() where !name.contains("lora_") {
+            guard let linear = module as? Linear, linear.weight.dtype == .float32 else { continue }
+            try linear.weight.setData(linear.weight.detach().to(dtype: .bfloat16))
+        }
+    }
+
+    /// Whether `storeLinearWeightsInBF16` was applied.
+    public var hasBF16LinearWeights: Bool { dtype == .float32 && language_model.model.layers.first?.mlp.down_proj.weight.dtype == .bfloat16 }
+
     /// Vocabulary logits for hidden states [..., hidden] (select the positions first: the vocabulary is large).
     public func logits(_ hidden: Tensor) throws -> Tensor { try language_model.logits(hidden) }
 

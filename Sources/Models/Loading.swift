@@ -3,11 +3,14 @@ import Torch
 
 /// Loads Hugging Face model folders: config.json, (sharded) safetensors, strict key matching.
 public enum ModelLoader {
-    /// A LLaVA-1.5 folder (`LlavaForConditionalGeneration`), weights converted to `dtype`.
-    public static func llava(_ folder: String, dtype: DType = .float32, device: Device = .cpu) throws -> LlavaForConditionalGeneration {
+    /// A LLaVA-1.5 folder (`LlavaForConditionalGeneration`), weights converted to `dtype`; `bf16LinearWeights`
+    /// keeps the language model's linear weights in bf16 under fp32 compute (see `storeLinearWeightsInBF16`).
+    public static func llava(_ folder: String, dtype: DType = .float32, bf16LinearWeights: Bool = false,
+                             device: Device = .cpu) throws -> LlavaForConditionalGeneration {
         let config = try LlavaConfig(ConfigReader.load((folder as NSString).appendingPathComponent("config.json")))
         let model = try LlavaForConditionalGeneration(config)
         try load(model, from: folder, dtype: dtype, device: device) { llavaKey($0, tied: config.text.tieWordEmbeddings) }
+        if bf16LinearWeights { try model.storeLinearWeightsInBF16() }
         return model
     }
 

@@ -13,11 +13,12 @@ public final class VisionLanguageModel: @unchecked Sendable {
     public var chatFormat: ChatFormat
 
     /// Loads a llava-hf folder, optionally with a PEFT LoRA adapter. `chatFormat` nil: chosen from config.json.
-    public init(folder: String, adapter: String? = nil, dtype: DType = .float32, device: Device = .cpu,
-                chatFormat: ChatFormat? = nil) throws {
+    public init(folder: String, adapter: String? = nil, dtype: DType = .float32, bf16LinearWeights: Bool = false,
+                device: Device = .cpu, chatFormat: ChatFormat? = nil) throws {
         self.folder = folder
         model = try ModelLoader.llava(folder, dtype: dtype, device: device)
         if let adapter { try model.loadAdapter(from: adapter) }
+        if bf16LinearWeights { try model.storeLinearWeightsInBF16() }
         tokenizer = try Tokenizer(path: folder)
         processor = try ImageProcessor(modelFolder: URL(fileURLWithPath: folder))
         let config = try JSONValue.parse(contentsOf: (folder as NSString).appendingPathComponent("config.json"))

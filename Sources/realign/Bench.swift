@@ -262,14 +262,23 @@ struct BenchModel: ParsableCommand {
     @Option(help: "The reference script.")
     var script = "tools/reference/bench_models.py"
 
+    @Option(help: "The LLaVA's weight and compute dtype on both sides: f32 or bf16 (MiniLM stays f32).")
+    var dtype = "f32"
+
+    @Flag(help: "ReAlign keeps the language model's linear weights in bf16 under f32 compute (the reference stays in --dtype).")
+    var bf16Weights = false
+
     @Flag(help: "Also time image features, prefill and one decode step.")
     var detail = false
 
     func run() throws {
+        guard let computeType = DType(name: dtype), [.float32, .bfloat16].contains(computeType) else {
+            throw ValidationError("--dtype must be f32 or bf16")
+        }
         try Torch.setThreads(threads)
-        let llava = try ModelLoader.llava(model)
+        let llava = try ModelLoader.llava(model, dtype: computeType, bf16LinearWeights: bf16Weights)
         let inputs = try SafeTensorsFile(path: (model as NSString).appendingPathComponent("bench_inputs.safetensors"))
-        let ids = try inputs.tensor("input_ids"), pixels = try inputs.tensor("pixel_values")
+        let ids = try inputs.tensor("input_ids"), pixels = try inputs.tensor("pixel_values").to(dtype: computeType)
         func best(_ rounds: Int, _ body: () throws -> Void) throws -> Double {
             try body()
             var t = Double.infinity
@@ -296,7 +305,7 @@ struct BenchModel: ParsableCommand {
             }
         }
         let prompt = try inputs.tensor("prompt_ids").flatten().toArray(Int64.self).map(Int.init)
-        let promptPixels = try inputs.tensor("prompt_pixels")
+        let promptPixels = try inputs.tensor("prompt_pixels").to(dtype: computeType)
         let generator = TextGenerator(model: llava, tokenizer: nil)
         let generation = try best(2) {
             _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 64))
@@ -317,7 +326,7 @@ struct BenchModel: ParsableCommand {
             }
         }
         let reference = referenceTimings()
-        print("threads: \(threads), parameters: \(String(format: "%.1fM", Double(llava.parameterCount) / 1e6))")
+        print("threads: \(threads), parameters: \(String(format: "%.1fM", Double(llava.parameterCount) / 1e6)), LLaVA dtype: \(computeType)\(bf16Weights ? " (ReAlign: bf16 linear weights)" : "")")
         func line(_ name: String, _ ours: Double, _ theirs: Double?, _ unit: String, higherIsBetter: Bool) {
             var text = String(format: "  %-30@ ReAlign %9.3f %@", name as NSString, ours, unit)
             if let theirs {
@@ -342,7 +351,7 @@ struct BenchModel: ParsableCommand {
     }
 
     func referenceTimings() -> JSONValue? {
-        var arguments = [script, "time", model, String(threads)]
+        var arguments = [script, "time", model, String(threads), DType(name: dtype) == .bfloat16 ? "bf16" : "f32"]
         if let minilm { arguments.append(minilm) }
         return referenceJSON([python] + arguments)
     }

@@ -48,13 +48,17 @@ struct Generate: ParsableCommand {
     @Option(help: "Compute dtype: f32 or bf16.")
     var dtype = "f32"
 
+    @Flag(help: "Keep the linear weights of the language model in bf16 under f32 compute: about 1.4x faster decoding on CPU; answers may differ slightly from f32.")
+    var bf16Weights = false
+
     func run() throws {
         guard let computeType = DType(name: dtype), computeType.isFloatingPoint else {
             throw ValidationError("--dtype must be f32, bf16, f16 or f64")
         }
         let format = try chatFormat.map(parseChatFormat)
         do {
-            let vlm = try VisionLanguageModel(folder: model, adapter: adapter, dtype: computeType, chatFormat: format)
+            let vlm = try VisionLanguageModel(folder: model, adapter: adapter, dtype: computeType, bf16LinearWeights: bf16Weights,
+                                              chatFormat: format)
             let picture = try image.map { try RGBImage(contentsOfFile: $0) }
             log("model \(model) (\(vlm.chatFormat.rawValue), \(computeType)), generating up to \(maxNewTokens) tokens")
             var printed = ""

@@ -37,6 +37,46 @@ func maxAbsDifference(_ a: Tensor, _ b: Tensor) throws -> Double {
         }
     }
 
+    /// bf16 linear weights under fp32 compute against transformers with every language-model linear computing
+    /// F.linear(bf16(x), bf16(W)) in fp32 (tools/reference/make_bf16_weight_fixtures.py).
+    @Test func bf16LinearWeightsMatchTheirReference() throws {
+        let model = try ModelLoader.llava(modelFixture("tiny-llava"), bf16LinearWeights: true)
+        #expect(model.hasBF16LinearWeights && model.dtype == .float32)
+        let inputs = try SafeTensorsFile(path: modelFixture("tiny-llava/expected.safetensors"))
+        let expected = try SafeTensorsFile(path: modelFixture("tiny-llava/expected_bf16_weights.safetensors"))
+        let ids = try inputs.tensor("input_ids"), mask = try inputs.tensor("attention_mask")
+        let pixels = try inputs.tensor("pixel_values")
+        try withNoGrad {
+            let hidden = try model.hiddenStates(inputIDs: ids, imageFeatures: model.imageFeatures(pixels), attentionMask: mask)
+            let positions = try inputs.tensor("text_positions").to(dtype: .bool)
+            let logits = try model.logits(hidden.maskedSelect(positions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1)))
+            #expect(logits.dtype == .float32)
+            // Rounding activations to bf16 makes fp32-sized differences into bf16 steps now and then: the bound is
+            // how far the reference itself moves under a 1e-6 relative perturbation (measured by the fixture script).
+            let want = try expected.tensor("logits"), perturbed = try expected.tensor("logits_perturbed")
+            func meanAbs(_ a: Tensor, _ b: Tensor) throws -> Double { try (a.to(dtype: .float64) - b.to(dtype: .float64)).abs().mean().item() }
+            let (diff, spread) = (try maxAbsDifference(logits, want), try maxAbsDifference(want, perturbed))
+            let (meanDiff, meanSpread) = (try meanAbs(logits, want), try meanAbs(want, perturbed))
+            #expect(diff <= 2 * spread && meanDiff <= 2 * meanSpread,
+                    "logits differ by \(diff) max, \(meanDiff) mean; the reference moves by \(spread), \(meanSpread)")
+            // And the mode is really on: the fp32 model's logits are much farther away.
+            let fromFP32 = try meanAbs(logits, inputs.tensor("logits"))
+            #expect(fromFP32 > 2 * meanDiff, "mean distance to fp32 logits \(fromFP32), to the bf16-weight reference \(meanDiff)")
+        }
+        let generator = TextGenerator(model: model, tokenizer: nil)
+        for row in 0..<2 {
+            let count = try mask.select(0, row).sum().itemInt()
+            let prompt = try ids.select(0, row).narrow(0, start: 0, length: count).toArray(Int64.self).map(Int.init)
+            let out = try generator.generate(prompts: [prompt], pixels: pixels.narrow(0, start: row, length: 1),
+                                             options: GenerationOptions(maxNewTokens: 32))
+            // Greedy paths part at the first rounding flip that changes an argmax; the start must agree.
+            let want = try expected.tensor("generated\(row)").toArray(Int64.self).map(Int.init)
+            #expect(Array(out[0].tokens.prefix(8)) == Array(want.prefix(8)), "row \(row): \(out[0].tokens) vs \(want)")
+        }
+        // Only an fp32 model can keep bf16 weights under fp32 compute.
+        #expect(throws: ModelError.self) { try ModelLoader.llava(modelFixture("tiny-llava"), dtype: .bfloat16, bf16LinearWeights: true) }
+    }
+
     /// The three llava-hf key layouts load into the same parameters.
     @Test func everyKeyLayoutLoads() throws {
         let reference = try ModelLoader.llava(modelFixture("tiny-llava")).stateDict()

@@ -1,7 +1,7 @@
 """Reference timings for `realign bench model`, with transformers on the same machine and threads.
 
     python tools/reference/bench_models.py make FOLDER        # a random ~62M-parameter LLaVA + bench inputs
-    python tools/reference/bench_models.py time FOLDER THREADS [MINILM_FOLDER]
+    python tools/reference/bench_models.py time FOLDER THREADS DTYPE [MINILM_FOLDER]   # DTYPE: f32 or bf16
     python tools/reference/bench_models.py images DIR           # 64 JPEG photos-like images for `bench embed`
     python tools/reference/bench_models.py embed FOLDER IMAGES THREADS BATCH
 `make` writes a transformers save (8-layer/512-wide LLaMA, 4-layer/256-wide CLIP at 224px/14, 256 image tokens)
@@ -68,11 +68,14 @@ def best(f, rounds):
     return min(times)
 
 
-def timings(folder, threads, minilm):
+def timings(folder, threads, dtype, minilm):
     from transformers import LlavaForConditionalGeneration
     torch.set_num_threads(threads)
-    model = LlavaForConditionalGeneration.from_pretrained(folder).eval()
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=dtype).eval()
     inputs = load_file(os.path.join(folder, "bench_inputs.safetensors"))
+    for key in ("pixel_values", "prompt_pixels"):
+        inputs[key] = inputs[key].to(dtype)
     out = {}
     with torch.no_grad():
         out["forward_s"] = best(lambda: model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"]).logits, 3)
@@ -131,4 +134,4 @@ if __name__ == "__main__":
     elif sys.argv[1] == "sentences":
         print(json.dumps(sentences()))
     else:
-        timings(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
+        timings(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] if len(sys.argv) > 5 else None)

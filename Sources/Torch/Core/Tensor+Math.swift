@@ -78,18 +78,11 @@ extension Tensor {
     public func outer(_ o: Tensor) throws -> Tensor { try result { ct_outer(handle, o.handle, $0) } }
     /// Matrix [N, K] times vector [K].
     public func mv(_ v: Tensor) throws -> Tensor { try result { ct_mv(handle, v.handle, $0) } }
-    /// x Wᵀ + b, with W [out, in] as torch.nn.functional.linear. A single row (the decode step of generation)
-    /// goes through a matrix-vector product, which BLAS runs 2-5x faster than a one-row matrix product.
+    /// x Wᵀ + b, with W [out, in] as torch.nn.functional.linear. The shim picks the kernel: inference with few rows
+    /// (a decode step) reads the weights once through oneDNN's gemm; a weight stored in bf16 under fp32 inputs is
+    /// multiplied in bf16 with fp32 accumulation and an fp32 result.
     public func linear(_ weight: Tensor, _ bias: Tensor? = nil) throws -> Tensor {
-        let inFeatures = weight.size(1)
-        if count == inFeatures && rank >= 1 && weight.rank == 2 {
-            var shape = self.shape
-            shape[shape.count - 1] = weight.size(0)
-            var y = try weight.mv(reshape(inFeatures))
-            if let bias { y = try y + bias }
-            return try y.view(shape)
-        }
-        return try result { ct_linear(handle, weight.handle, bias?.handle, $0) }
+        try result { ct_linear(handle, weight.handle, bias?.handle, $0) }
     }
 
     // MARK: operators
