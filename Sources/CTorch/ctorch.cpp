@@ -617,6 +617,8 @@ CT_BINARY(mv, at::mv)
 // libtorch's paths for it add work (BLAS gemm packs a transposed weight; the bf16 path builds a oneDNN primitive per
 // call). oneDNN's plain gemm functions read the weights once with no set-up, so inference linears with few rows use
 // them when the libtorch in use exports oneDNN (Debian's does; a PyTorch wheel keeps it private: at::linear then).
+// A bf16 weight under fp32 inputs (`--bf16-weights`) goes through oneDNN's bf16 gemm for any row count: bf16 inputs,
+// fp32 sums and an fp32 result, with no bf16 copy of the output.
 namespace small_rows {
 using sgemm_fn = int (*)(char, char, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t,
                          float, float *, int64_t);
@@ -631,8 +633,8 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<
   const auto type = x.scalar_type();
   const bool mixed = type == at::kFloat && w.scalar_type() == at::kBFloat16 && bf16gemm;
   const bool f32 = type == at::kFloat && w.scalar_type() == at::kFloat && sgemm;
-  const bool bf16 = (type == at::kBFloat16 && w.scalar_type() == at::kBFloat16 && bf16gemm) || mixed;
-  if (!(f32 || bf16) || w.dim() != 2 || x.dim() < 1 || !x.device().is_cpu() ||
+  const bool bf16 = type == at::kBFloat16 && w.scalar_type() == at::kBFloat16 && bf16gemm;
+  if (!(f32 || bf16 || mixed) || w.dim() != 2 || x.dim() < 1 || !x.device().is_cpu() ||
       !w.device().is_cpu() || !w.is_contiguous() || x.size(-1) != w.size(1))
     return {};
   const bool has_bias = b && b->defined();
@@ -654,7 +656,7 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<
   if (status != 0) return {};
   auto sizes = x.sizes().vec();
   sizes.back() = n;
-  return (bf16 && !mixed ? y.to(at::kBFloat16) : y).view(sizes);
+  return (bf16 ? y.to(at::kBFloat16) : y).view(sizes);
 }
 }  // namespace small_rows
 

@@ -102,10 +102,11 @@ public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
             guard let linear = module as? Linear, linear.weight.dtype == .float32 else { continue }
             try linear.weight.setData(linear.weight.detach().to(dtype: .bfloat16))
         }
+        hasBF16LinearWeights = true
     }
 
     /// Whether `storeLinearWeightsInBF16` was applied.
-    public var hasBF16LinearWeights: Bool { dtype == .float32 && language_model.model.layers.first?.mlp.down_proj.weight.dtype == .bfloat16 }
+    public private(set) var hasBF16LinearWeights = false
 
     /// Vocabulary logits for hidden states [..., hidden] (select the positions first: the vocabulary is large).
     public func logits(_ hidden: Tensor) throws -> Tensor { try language_model.logits(hidden) }

@@ -268,7 +268,7 @@ struct BenchModel: ParsableCommand {
     @Flag(help: "ReAlign keeps the language model's linear weights in bf16 under f32 compute (the reference stays in --dtype).")
     var bf16Weights = false
 
-    @Flag(help: "Also time image features, prefill and one decode step.")
+    @Flag(help: "Also time image features, prefill and one decode step, and print the weight bytes a decode step reads against this machine's memory streaming rate.")
     var detail = false
 
     func run() throws {
@@ -333,7 +333,7 @@ struct BenchModel: ParsableCommand {
                 print(String(format: "  detail: MiniLM tokenization of %d sentences %.3f s", texts.count, tokenizing))
             }
         }
-        let reference = referenceTimings()
+        let reference = referenceTimings(dtype: computeType)
         print("threads: \(threads), parameters: \(String(format: "%.1fM", Double(llava.parameterCount) / 1e6)), LLaVA dtype: \(computeType)\(bf16Weights ? " (ReAlign: bf16 linear weights)" : "")")
         func line(_ name: String, _ ours: Double, _ theirs: Double?, _ unit: String, higherIsBetter: Bool) {
             var text = String(format: "  %-30@ ReAlign %9.3f %@", name as NSString, ours, unit)
@@ -358,8 +358,8 @@ struct BenchModel: ParsableCommand {
         return list.compactMap(\.stringValue)
     }
 
-    func referenceTimings() -> JSONValue? {
-        var arguments = [script, "time", model, String(threads), DType(name: dtype) == .bfloat16 ? "bf16" : "f32"]
+    func referenceTimings(dtype: DType) -> JSONValue? {
+        var arguments = [script, "time", model, String(threads), dtype == .bfloat16 ? "bf16" : "f32"]
         if let minilm { arguments.append(minilm) }
         return referenceJSON([python] + arguments)
     }

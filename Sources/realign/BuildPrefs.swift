@@ -54,7 +54,7 @@ struct BuildPrefs: ParsableCommand {
     @Option(help: "VaPR: uses of one substitution before it is refused.") var maxReuse = 3
     @Option(help: "VaPR: reject pairs whose token lengths differ by more.") var maxLengthGap: Int?
     @Option(help: "VaPR: reject pairs whose Levenshtein distance is larger.") var maxEditDistance: Int?
-    @Flag(help: "Keep the local models' linear weights in bf16 (compute stays f32): about 1.4x faster decoding on CPU; answers may differ slightly from f32.") var bf16Weights = false
+    @OptionGroup var precision: WeightPrecision
 
     func run() throws {
         try blockingRun { try await self.runAsync() }
@@ -78,7 +78,7 @@ struct BuildPrefs: ParsableCommand {
         let started = Date()
         let worker = TorchWorker()
         log("loading \(model)")
-        let vlm = try VisionLanguageModel(folder: model, bf16LinearWeights: bf16Weights)
+        let vlm = try VisionLanguageModel(folder: model, bf16LinearWeights: precision.bf16Weights)
         let factory = BackendFactory(vlm: vlm, worker: worker, apiKeyEnv: apiKeyEnv, timeout: timeout, retries: retries, concurrency: concurrency)
         let (samples, problems) = try SampleReader.read(input)
         for p in problems { if case .skipped(_, _, let reason) = p { log("input: \(reason)") } }
@@ -184,8 +184,7 @@ final class BackendFactory: @unchecked Sendable {
         case .local(let folder):
             let same = URL(fileURLWithPath: folder).standardizedFileURL.path == URL(fileURLWithPath: vlm.folder).standardizedFileURL.path
             // A second local model (say, a larger "advanced" VLM) shares the worker: one torch job at a time.
-            let bf16 = vlm.model.hasBF16LinearWeights
-            backend = LocalBackend(model: same ? vlm : try VisionLanguageModel(folder: folder, bf16LinearWeights: bf16), worker: worker)
+            backend = LocalBackend(model: same ? vlm : try VisionLanguageModel(folder: folder, bf16LinearWeights: vlm.model.hasBF16LinearWeights), worker: worker)
         case .openai(let url, let model):
             var options = OpenAIClient.Options()
             options.timeout = timeout

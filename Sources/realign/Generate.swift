@@ -48,8 +48,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Compute dtype: f32 or bf16.")
     var dtype = "f32"
 
-    @Flag(help: "Keep the linear weights of the language model in bf16 under f32 compute: about 1.4x faster decoding on CPU; answers may differ slightly from f32.")
-    var bf16Weights = false
+    @OptionGroup var precision: WeightPrecision
 
     func run() throws {
         guard let computeType = DType(name: dtype), computeType.isFloatingPoint else {
@@ -57,7 +56,7 @@ struct Generate: ParsableCommand {
         }
         let format = try chatFormat.map(parseChatFormat)
         do {
-            let vlm = try VisionLanguageModel(folder: model, adapter: adapter, dtype: computeType, bf16LinearWeights: bf16Weights,
+            let vlm = try VisionLanguageModel(folder: model, adapter: adapter, dtype: computeType, bf16LinearWeights: precision.bf16Weights,
                                               chatFormat: format)
             let picture = try image.map { try RGBImage(contentsOfFile: $0) }
             log("model \(model) (\(vlm.chatFormat.rawValue), \(computeType)), generating up to \(maxNewTokens) tokens")
@@ -170,4 +169,10 @@ struct Merge: ParsableCommand {
             throw CleanExit.message(error)
         }
     }
+}
+
+/// `--bf16-weights` for the commands that run a local VLM (generate, serve, build-prefs).
+struct WeightPrecision: ParsableArguments {
+    @Flag(help: "Keep the language model's linear weights in bf16 under f32 compute (bf16 inputs, f32 sums and results): half the bytes read per generated token, 1.3-1.9x faster decoding on CPU; answers may differ slightly from f32.")
+    var bf16Weights = false
 }
