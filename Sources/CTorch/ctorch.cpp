@@ -194,6 +194,171 @@ inline at::Tensor functional(bool autograd, F &&f) {
     CT_TRY(const at::Tensor &x = T(a); *out = wrap(functional(needs_autograd(x), [&] { return expr; }))); \
   }
 
+// ---- linear kernels (ct_linear picks one by case) ----
+
+// A decode step multiplies a few rows by every weight matrix once, so it is bound by reading the weights. The BLAS
+// and oneDNN kernels libtorch reaches read them at 12-18 GB/s here, about half of what the memory streams: they walk
+// several weight rows at once (several streams the prefetcher must track), or pack a transposed copy first. The
+// kernel below reads the weight one row at a time, front to back, each thread a contiguous block of rows, and
+// reaches the streaming rate (measured 1.6-2x faster for a decode step's weights, fp32 and bf16, 1-16 rows).
+namespace few_rows {
+constexpr int64_t max_rows = 16;
+
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef uint16_t u16x8 __attribute__((vector_size(16)));
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+
+inline f32x8 load8(const float *p) {
+  f32x8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+// bf16 is the top half of an fp32: widening is a shift.
+inline f32x8 load8(const c10::BFloat16 *p) {
+  u16x8 h;
+  std::memcpy(&h, p, sizeof h);
+  const u32x8 u = __builtin_convertvector(h, u32x8) << 16;
+  f32x8 v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+// y[r, j] = bias[j] + x[r, :] . w[j, :] for weight rows j in [j0, j1), all m input rows (fp32 sums).
+template <typename W>
+inline __attribute__((always_inline)) void dot_rows(const float *x, int64_t m, const W *w, const float *bias,
+                                                   int64_t k, float *y, int64_t n, int64_t j0, int64_t j1) {
+  for (int64_t j = j0; j < j1; j++) {
+    const W *wj = w + j * k;
+    for (int64_t r = 0; r < m; r++) {
+      const float *xr = x + r * k;
+      f32x8 a0 = {}, a1 = {};  // two sums keep two multiply-adds in flight
+      int64_t p = 0;
+      for (; p + 16 <= k; p += 16) {
+        a0 += load8(wj + p) * load8(xr + p);
+        a1 += load8(wj + p + 8) * load8(xr + p + 8);
+      }
+      const f32x8 a = a0 + a1;
+      float s = 0;
+      for (int i = 0; i < 8; i++) s += a[i];
+      for (; p < k; p++) s += float(wj[p]) * xr[p];
+      y[r * n + j] = bias ? s + bias[j] : s;
+    }
+  }
+}
+
+// Compiled for AVX2+FMA and for the baseline, chosen when the library loads (x86-64 Linux).
+#if defined(__x86_64__) && defined(__linux__)
+#define CT_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define CT_VECTOR_CLONES
+#endif
+CT_VECTOR_CLONES void rows_f32(const float *x, int64_t m, const float *w, const float *bias, int64_t k, float *y,
+                               int64_t n, int64_t j0, int64_t j1) {
+  dot_rows(x, m, w, bias, k, y, n, j0, j1);
+}
+CT_VECTOR_CLONES void rows_bf16(const float *x, int64_t m, const c10::BFloat16 *w, const float *bias, int64_t k,
+                                float *y, int64_t n, int64_t j0, int64_t j1) {
+  dot_rows(x, m, w, bias, k, y, n, j0, j1);
+}
+
+// Runs f(begin, end) over [0, n) split into one contiguous block per thread of libtorch's OpenMP team. With an
+// OpenMP libtorch, at::parallel_for is header code that needs this file built with OpenMP; clang's OpenMP targets
+// libomp, whose second thread pool would spin against libtorch's libgomp one. GOMP_parallel is the entry point that
+// GCC-built code (libtorch's own) uses to run on that team. Without it, at::parallel_for does the split.
+using gomp_parallel_fn = void (*)(void (*)(void *), void *, unsigned, unsigned);
+const auto gomp_parallel = reinterpret_cast<gomp_parallel_fn>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
+const auto omp_thread_num = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_thread_num"));
+const auto omp_num_threads = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_num_threads"));
+
+template <typename F>
+void parallel_blocks(int64_t n, int64_t min_block, const F &f) {
+  if (!gomp_parallel || !omp_thread_num || !omp_num_threads) return at::parallel_for(0, n, min_block, f);
+  const int64_t threads = at::in_parallel_region() ? 1 : std::min<int64_t>(at::get_num_threads(), n / min_block);
+  if (threads <= 1) return f(0, n);
+  struct Job {
+    const F *f;
+    int64_t n;
+  } job{&f, n};
+  gomp_parallel(
+      [](void *data) {
+        const Job &job = *static_cast<Job *>(data);
+        const int64_t t = omp_thread_num(), count = omp_num_threads();
+        const int64_t begin = job.n * t / count, end = job.n * (t + 1) / count;
+        if (begin < end) (*job.f)(begin, end);
+      },
+      &job, unsigned(threads), 0);
+}
+
+// y = x w^T + b for inference with up to max_rows rows, or an undefined tensor when this case is not one for it.
+// fp32 sums from fp32 inputs; a bf16 weight under fp32 inputs takes bf16(x) (as the bf16 product it stands for); a
+// bf16 model's result is rounded to bf16 once at the end.
+at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::Tensor> &b) {
+  const auto type = x.scalar_type(), wtype = w.scalar_type();
+  if (!((type == at::kFloat || type == at::kBFloat16) && (wtype == at::kFloat || wtype == at::kBFloat16)) ||
+      (type == at::kBFloat16 && wtype == at::kFloat) || w.dim() != 2 || x.dim() < 1 || !x.device().is_cpu() ||
+      !w.device().is_cpu() || !w.is_contiguous() || x.size(-1) != w.size(1))
+    return {};
+  const bool has_bias = b && b->defined();
+  if (has_bias && (b->dim() != 1 || b->size(0) != w.size(0) || !b->device().is_cpu() || !b->is_floating_point()))
+    return {};
+  if (c10::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (has_bias && b->requires_grad())))
+    return {};
+  const int64_t k = w.size(1), n = w.size(0), m = k == 0 ? 0 : x.numel() / k;
+  if (m == 0 || m > max_rows || k == 0) return {};
+  at::Tensor rows = x.reshape({m, k});
+  if (type == at::kFloat && wtype == at::kBFloat16) rows = rows.to(at::kBFloat16);
+  rows = rows.to(at::kFloat).contiguous();
+  const at::Tensor bias = has_bias ? b->to(at::kFloat).contiguous() : at::Tensor();
+  at::Tensor y = at::empty({m, n}, x.options().dtype(at::kFloat));
+  const float *xp = rows.data_ptr<float>(), *bp = has_bias ? bias.data_ptr<float>() : nullptr;
+  float *yp = y.data_ptr<float>();
+  // Blocks of at least 16 KB of weights per thread: below that, starting threads costs more than it saves.
+  const int64_t min_block = std::max<int64_t>(1, 4096 / k);
+  if (wtype == at::kFloat) {
+    const float *wp = w.data_ptr<float>();
+    parallel_blocks(n, min_block, [&](int64_t j0, int64_t j1) { rows_f32(xp, m, wp, bp, k, yp, n, j0, j1); });
+  } else {
+    const c10::BFloat16 *wp = w.data_ptr<c10::BFloat16>();
+    parallel_blocks(n, min_block, [&](int64_t j0, int64_t j1) { rows_bf16(xp, m, wp, bp, k, yp, n, j0, j1); });
+  }
+  auto sizes = x.sizes().vec();
+  sizes.back() = n;
+  return (type == at::kBFloat16 ? y.to(at::kBFloat16) : y).view(sizes);
+}
+}  // namespace few_rows
+
+// A bf16 weight under fp32 inputs (`--bf16-weights`) with more rows goes through oneDNN's bf16 gemm when the libtorch
+// in use exports it (Debian's does; a PyTorch wheel keeps oneDNN private): bf16 inputs, fp32 sums and an fp32 result
+// with no bf16 copy of the output.
+namespace mixed {
+using bf16gemm_fn = int (*)(char, char, int64_t, int64_t, int64_t, float, const void *, int64_t, const void *, int64_t,
+                            float, float *, int64_t);
+const bf16gemm_fn bf16gemm = reinterpret_cast<bf16gemm_fn>(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
+
+at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::Tensor> &b) {
+  if (!bf16gemm || x.scalar_type() != at::kFloat || w.scalar_type() != at::kBFloat16 || w.dim() != 2 ||
+      x.dim() < 1 || !x.device().is_cpu() || !w.device().is_cpu() || !w.is_contiguous() || x.size(-1) != w.size(1))
+    return {};
+  const bool has_bias = b && b->defined();
+  if (has_bias && (b->dim() != 1 || b->size(0) != w.size(0) || !b->device().is_cpu())) return {};
+  if (c10::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (has_bias && b->requires_grad())))
+    return {};
+  const int64_t k = w.size(1), n = w.size(0), m = k == 0 ? 0 : x.numel() / k;
+  if (m == 0 || k == 0) return {};
+  const at::Tensor rows = x.reshape({m, k}).to(at::kBFloat16).contiguous();
+  // Accumulates in fp32 from the bias (beta 1). A fresh buffer always: with one row, the expanded bias would
+  // otherwise be the bias itself.
+  at::Tensor y = at::empty({m, n}, x.options());
+  if (has_bias) y.copy_(b->expand({m, n}));
+  if (bf16gemm('N', 'T', m, n, k, 1.f, rows.data_ptr(), k, w.data_ptr(), k, has_bias ? 1.f : 0.f, y.data_ptr<float>(),
+               n) != 0)
+    return {};
+  auto sizes = x.sizes().vec();
+  sizes.back() = n;
+  return y.view(sizes);
+}
+}  // namespace mixed
+
 extern "C" {
 
 // ---- errors, library information, threads ----
@@ -613,70 +778,10 @@ CT_BINARY(matmul, at::matmul)
 CT_BINARY(bmm, at::bmm)
 CT_BINARY(outer, at::outer)
 CT_BINARY(mv, at::mv)
-// A decode step multiplies a few rows by every weight matrix once: it is bound by reading the weights, and
-// libtorch's paths for it add work (BLAS gemm packs a transposed weight; the bf16 path builds a oneDNN primitive per
-// call). oneDNN's plain gemm functions read the weights once with no set-up, so inference linears with few rows use
-// them when the libtorch in use exports oneDNN (Debian's does; a PyTorch wheel keeps it private: at::linear then).
-// A bf16 weight under fp32 inputs (`--bf16-weights`) goes through oneDNN's bf16 gemm for any row count: bf16 inputs,
-// fp32 sums and an fp32 result, with no bf16 copy of the output.
-namespace small_rows {
-using sgemm_fn = int (*)(char, char, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t,
-                         float, float *, int64_t);
-using bf16gemm_fn = int (*)(char, char, int64_t, int64_t, int64_t, float, const void *, int64_t, const void *, int64_t,
-                            float, float *, int64_t);
-const sgemm_fn sgemm = reinterpret_cast<sgemm_fn>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
-const bf16gemm_fn bf16gemm = reinterpret_cast<bf16gemm_fn>(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
-constexpr int64_t max_rows = 16;
-
-// y = x w^T + b through oneDNN, or an undefined tensor when this case is not one for it.
-at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::Tensor> &b) {
-  const auto type = x.scalar_type();
-  const bool mixed = type == at::kFloat && w.scalar_type() == at::kBFloat16 && bf16gemm;
-  const bool f32 = type == at::kFloat && w.scalar_type() == at::kFloat && sgemm;
-  const bool bf16 = type == at::kBFloat16 && w.scalar_type() == at::kBFloat16 && bf16gemm;
-  if (!(f32 || bf16 || mixed) || w.dim() != 2 || x.dim() < 1 || !x.device().is_cpu() ||
-      !w.device().is_cpu() || !w.is_contiguous() || x.size(-1) != w.size(1))
-    return {};
-  const bool has_bias = b && b->defined();
-  if (has_bias && (b->dim() != 1 || b->size(0) != w.size(0) || !b->device().is_cpu())) return {};
-  if (c10::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (has_bias && b->requires_grad())))
-    return {};
-  const int64_t k = w.size(1), n = w.size(0), m = k == 0 ? 0 : x.numel() / k;
-  if (m == 0 || (m > max_rows && !mixed) || k == 0) return {};
-  const at::Tensor rows = mixed ? x.reshape({m, k}).to(at::kBFloat16).contiguous() : x.reshape({m, k}).contiguous();
-  // Accumulates in fp32 from the bias (beta 1), rounded once to the input dtype at the end, as oneDNN's matmul.
-  // A fresh buffer always: with one row, the expanded bias would otherwise be the bias itself.
-  at::Tensor y = at::empty({m, n}, x.options().dtype(at::kFloat));
-  if (has_bias) y.copy_(b->expand({m, n}));
-  const float beta = has_bias ? 1.f : 0.f;
-  const int status = f32 ? sgemm('N', 'T', m, n, k, 1.f, rows.data_ptr<float>(), k, w.data_ptr<float>(), k, beta,
-                                 y.data_ptr<float>(), n)
-                         : bf16gemm('N', 'T', m, n, k, 1.f, rows.data_ptr(), k, w.data_ptr(), k, beta,
-                                    y.data_ptr<float>(), n);
-  if (status != 0) return {};
-  auto sizes = x.sizes().vec();
-  sizes.back() = n;
-  return (bf16 ? y.to(at::kBFloat16) : y).view(sizes);
-}
-}  // namespace small_rows
-
-// Without oneDNN: one fp32 row goes through gemv, which BLAS runs 2-5x faster than a one-row gemm (that packs the
-// transposed weight first).
-static at::Tensor single_row(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::Tensor> &b) {
-  if (x.dim() < 1 || w.dim() != 2 || x.numel() != w.size(1) || x.size(-1) != w.size(1) ||
-      x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat)
-    return {};
-  auto sizes = x.sizes().vec();
-  sizes.back() = w.size(0);
-  at::Tensor y = at::mv(w, x.reshape({w.size(1)}));
-  if (b && b->defined()) y = y + *b;
-  return y.view(sizes);
-}
-
 int ct_linear(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor *out) noexcept {
   CT_TRY({
-    at::Tensor y = small_rows::linear(T(x), T(w), opt(b));
-    if (!y.defined()) y = single_row(T(x), T(w), opt(b));
+    at::Tensor y = few_rows::linear(T(x), T(w), opt(b));
+    if (!y.defined()) y = mixed::linear(T(x), T(w), opt(b));
     if (!y.defined() && T(x).scalar_type() == at::kFloat && T(w).scalar_type() == at::kBFloat16) {
       // A bf16 weight under fp32 inputs when oneDNN is not reachable (or autograd is on): bf16 product, fp32 result.
       c10::optional<at::Tensor> bias = opt(b);

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 @testable import Torch
 
-/// `Tensor.linear` picks its kernel by case (oneDNN gemm for inference with few rows, gemv for one fp32 row,
-/// a bf16 product for bf16 weights under fp32 inputs, libtorch's linear otherwise). Every case is checked against
+/// `Tensor.linear` picks its kernel by case (the shim's own kernel for inference with up to 16 rows, oneDNN's bf16
+/// gemm for bf16 weights under more fp32 rows, libtorch's linear otherwise). Every case is checked against
 /// the same product computed in float64.
 @Suite struct LinearKernelTests {
     static let k = 300, n = 70
@@ -76,6 +76,25 @@ import Testing
                     let rounded = try x.reshape(rows, Self.k).to(dtype: .bfloat16)
                     let error = try relativeError(y.view(rows, Self.n), reference(rounded, w, bias))
                     #expect(error < 1e-5, "rows \(rows), shape \(x.shape), bias \(bias != nil): \(error)")
+                }
+            }
+        }
+    }
+
+    /// The few-rows kernel sums 16 columns at a time, then the rest one by one, and splits weight rows across
+    /// threads only when there are enough of them: widths below, at and just above one step, and weights of 1 to
+    /// 4099 rows (one thread, and a split with an odd remainder).
+    @Test(arguments: [(1, 3), (7, 1), (16, 4099), (17, 5), (32, 2048)])
+    func shapesAtTheKernelsEdges(k: Int, n: Int) throws {
+        let g = try Generator(seed: UInt64(k * 10_000 + n))
+        let w32 = try Tensor.randn([n, k], generator: g), b = try Tensor.randn([n], generator: g)
+        try withNoGrad {
+            for w in [w32, try w32.to(dtype: .bfloat16)] {
+                for rows in [1, 5] {
+                    let x = try Tensor.randn([rows, k], generator: g)
+                    let operand = w.dtype == .bfloat16 ? try x.to(dtype: .bfloat16) : x
+                    let error = try relativeError(x.linear(w, b), reference(operand, w, b))
+                    #expect(error < 1e-5, "k \(k), n \(n), weight \(w.dtype), rows \(rows): \(error)")
                 }
             }
         }
