@@ -56,7 +56,7 @@ let package = Package(
     targets: [
         .target(
             name: "CTorch",
-            cxxSettings: [.unsafeFlags(torchCxxFlags + ["-Wno-c++20-extensions"])],
+            cxxSettings: [.unsafeFlags(torchCxxFlags + ["-Wno-c++20-extensions", "-Wno-psabi"])],
             linkerSettings: [
                 .unsafeFlags(torchLinkerFlags),
                 .linkedLibrary("torch"),

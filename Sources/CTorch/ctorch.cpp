@@ -196,14 +196,8 @@ inline at::Tensor functional(bool autograd, F &&f) {
 
 // ---- linear kernels (ct_linear picks one by case) ----
 
-// A decode step multiplies a few rows by every weight matrix once, so it is bound by reading the weights. The BLAS
-// and oneDNN kernels libtorch reaches read them at 12-18 GB/s here, about half of what the memory streams: they walk
-// several weight rows at once (several streams the prefetcher must track), or pack a transposed copy first. The
-// kernel below reads the weight one row at a time, front to back, each thread a contiguous block of rows, and
-// reaches the streaming rate (measured 1.6-2x faster for a decode step's weights, fp32 and bf16, 1-16 rows).
-namespace few_rows {
-constexpr int64_t max_rows = 16;
-
+// Eight-lane float vectors in plain C++ (GCC/clang vector extensions): the compiler maps them to the target's SIMD.
+namespace vec {
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef uint16_t u16x8 __attribute__((vector_size(16)));
 typedef uint32_t u32x8 __attribute__((vector_size(32)));
@@ -222,6 +216,70 @@ inline f32x8 load8(const c10::BFloat16 *p) {
   std::memcpy(&v, &u, sizeof v);
   return v;
 }
+inline float sum(f32x8 a) {
+  float s = 0;
+  for (int i = 0; i < 8; i++) s += a[i];
+  return s;
+}
+// a . b over n floats.
+inline float dot(const float *a, const float *b, int64_t n) {
+  f32x8 s0 = {}, s1 = {};  // two sums keep two multiply-adds in flight
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 += load8(a + i) * load8(b + i);
+    s1 += load8(a + i + 8) * load8(b + i + 8);
+  }
+  float s = sum(s0 + s1);
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+}  // namespace vec
+
+// Compiled for AVX2+FMA and for the baseline, chosen when the library loads (x86-64 Linux).
+#if defined(__x86_64__) && defined(__linux__)
+#define CT_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define CT_VECTOR_CLONES
+#endif
+
+namespace team {
+// Runs f(begin, end) over [0, n) in contiguous blocks on libtorch's OpenMP team. With an OpenMP libtorch,
+// at::parallel_for is header code that needs this file built with OpenMP; clang's OpenMP targets libomp, whose
+// second thread pool would spin against libtorch's libgomp one. GOMP_parallel is the entry point that GCC-built code
+// (libtorch's own) uses to run on that team. Threads take the next block as they finish one (about 8 blocks per
+// thread): an even split left one thread waiting for the other at the end of most products. Without GOMP_parallel,
+// at::parallel_for does the split.
+using gomp_parallel_fn = void (*)(void (*)(void *), void *, unsigned, unsigned);
+const auto gomp_parallel = reinterpret_cast<gomp_parallel_fn>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
+
+template <typename F>
+void parallel_blocks(int64_t n, int64_t min_block, const F &f) {
+  if (!gomp_parallel) return at::parallel_for(0, n, min_block, f);
+  const int64_t threads = at::in_parallel_region() ? 1 : std::min<int64_t>(at::get_num_threads(), n / min_block);
+  if (threads <= 1) return f(0, n);
+  struct Job {
+    const F *f;
+    int64_t n, block;
+    std::atomic<int64_t> next{0};
+  } job{&f, n, std::max(min_block, n / (threads * 8))};
+  gomp_parallel(
+      [](void *data) {
+        Job &job = *static_cast<Job *>(data);
+        for (int64_t begin; (begin = job.next.fetch_add(job.block)) < job.n;)
+          (*job.f)(begin, std::min(job.n, begin + job.block));
+      },
+      &job, unsigned(threads), 0);
+}
+
+}  // namespace team
+
+// A decode step multiplies a few rows by every weight matrix once, so it is bound by reading the weights. The BLAS
+// and oneDNN kernels libtorch reaches read them at 12-18 GB/s here, about half of what the memory streams: they walk
+// several weight rows at once (several streams the prefetcher must track), or pack a transposed copy first. The
+// kernel below reads the weight one row at a time, front to back, each thread a contiguous block of rows, and
+// reaches the streaming rate (measured 1.6-2x faster for a decode step's weights, fp32 and bf16, 1-16 rows).
+namespace few_rows {
+constexpr int64_t max_rows = 16;
 
 // y[r, j] = bias[j] + x[r, :] . w[j, :] for weight rows j in [j0, j1), all m input rows (fp32 sums).
 template <typename W>
@@ -231,27 +289,19 @@ inline __attribute__((always_inline)) void dot_rows(const float *x, int64_t m, c
     const W *wj = w + j * k;
     for (int64_t r = 0; r < m; r++) {
       const float *xr = x + r * k;
-      f32x8 a0 = {}, a1 = {};  // two sums keep two multiply-adds in flight
+      vec::f32x8 a0 = {}, a1 = {};  // two sums keep two multiply-adds in flight
       int64_t p = 0;
       for (; p + 16 <= k; p += 16) {
-        a0 += load8(wj + p) * load8(xr + p);
-        a1 += load8(wj + p + 8) * load8(xr + p + 8);
+        a0 += vec::load8(wj + p) * vec::load8(xr + p);
+        a1 += vec::load8(wj + p + 8) * vec::load8(xr + p + 8);
       }
-      const f32x8 a = a0 + a1;
-      float s = 0;
-      for (int i = 0; i < 8; i++) s += a[i];
+      float s = vec::sum(a0 + a1);
       for (; p < k; p++) s += float(wj[p]) * xr[p];
       y[r * n + j] = bias ? s + bias[j] : s;
     }
   }
 }
 
-// Compiled for AVX2+FMA and for the baseline, chosen when the library loads (x86-64 Linux).
-#if defined(__x86_64__) && defined(__linux__)
-#define CT_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define CT_VECTOR_CLONES
-#endif
 CT_VECTOR_CLONES void rows_f32(const float *x, int64_t m, const float *w, const float *bias, int64_t k, float *y,
                                int64_t n, int64_t j0, int64_t j1) {
   dot_rows(x, m, w, bias, k, y, n, j0, j1);
@@ -259,34 +309,6 @@ CT_VECTOR_CLONES void rows_f32(const float *x, int64_t m, const float *w, const 
 CT_VECTOR_CLONES void rows_bf16(const float *x, int64_t m, const c10::BFloat16 *w, const float *bias, int64_t k,
                                 float *y, int64_t n, int64_t j0, int64_t j1) {
   dot_rows(x, m, w, bias, k, y, n, j0, j1);
-}
-
-// Runs f(begin, end) over [0, n) split into one contiguous block per thread of libtorch's OpenMP team. With an
-// OpenMP libtorch, at::parallel_for is header code that needs this file built with OpenMP; clang's OpenMP targets
-// libomp, whose second thread pool would spin against libtorch's libgomp one. GOMP_parallel is the entry point that
-// GCC-built code (libtorch's own) uses to run on that team. Without it, at::parallel_for does the split.
-using gomp_parallel_fn = void (*)(void (*)(void *), void *, unsigned, unsigned);
-const auto gomp_parallel = reinterpret_cast<gomp_parallel_fn>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
-const auto omp_thread_num = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_thread_num"));
-const auto omp_num_threads = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_num_threads"));
-
-template <typename F>
-void parallel_blocks(int64_t n, int64_t min_block, const F &f) {
-  if (!gomp_parallel || !omp_thread_num || !omp_num_threads) return at::parallel_for(0, n, min_block, f);
-  const int64_t threads = at::in_parallel_region() ? 1 : std::min<int64_t>(at::get_num_threads(), n / min_block);
-  if (threads <= 1) return f(0, n);
-  struct Job {
-    const F *f;
-    int64_t n;
-  } job{&f, n};
-  gomp_parallel(
-      [](void *data) {
-        const Job &job = *static_cast<Job *>(data);
-        const int64_t t = omp_thread_num(), count = omp_num_threads();
-        const int64_t begin = job.n * t / count, end = job.n * (t + 1) / count;
-        if (begin < end) (*job.f)(begin, end);
-      },
-      &job, unsigned(threads), 0);
 }
 
 // y = x w^T + b for inference with up to max_rows rows, or an undefined tensor when this case is not one for it.
@@ -316,10 +338,10 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<
   const int64_t min_block = std::max<int64_t>(1, 4096 / k);
   if (wtype == at::kFloat) {
     const float *wp = w.data_ptr<float>();
-    parallel_blocks(n, min_block, [&](int64_t j0, int64_t j1) { rows_f32(xp, m, wp, bp, k, yp, n, j0, j1); });
+    team::parallel_blocks(n, min_block, [&](int64_t j0, int64_t j1) { rows_f32(xp, m, wp, bp, k, yp, n, j0, j1); });
   } else {
     const c10::BFloat16 *wp = w.data_ptr<c10::BFloat16>();
-    parallel_blocks(n, min_block, [&](int64_t j0, int64_t j1) { rows_bf16(xp, m, wp, bp, k, yp, n, j0, j1); });
+    team::parallel_blocks(n, min_block, [&](int64_t j0, int64_t j1) { rows_bf16(xp, m, wp, bp, k, yp, n, j0, j1); });
   }
   auto sizes = x.sizes().vec();
   sizes.back() = n;
@@ -358,6 +380,180 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<
   return y.view(sizes);
 }
 }  // namespace mixed
+
+
+// ---- fused inference kernels: RMSNorm, rotary embedding, attention for a few queries ----
+// In a decode step each of these is a chain of 4-7 libtorch ops on a few hundred numbers (measured 13, 11 and 75 us
+// at this project's bench shapes: about 0.9 ms of a 7.5 ms step). One pass each does the same arithmetic, with the
+// composite's roundings (a bf16 result is rounded where the composite's bf16 ops round). They run only where no
+// gradient is needed, on CPU tensors of the layouts below; every other case takes the composite ops.
+namespace fused {
+inline bool no_grad(std::initializer_list<const at::Tensor *> ts) {
+  if (!c10::GradMode::is_enabled()) return true;
+  for (const at::Tensor *t : ts)
+    if (t->defined() && t->requires_grad()) return false;
+  return true;
+}
+template <typename T>
+inline float round_as(float v) {
+  return float(T(v));
+}
+
+// LLaMA's RMSNorm: h = float(x); weight * to_x_dtype(h / sqrt(mean(h^2) + eps)).
+at::Tensor rms_norm_composite(const at::Tensor &x, const c10::optional<at::Tensor> &w, double eps) {
+  const at::Tensor h = x.to(at::kFloat);
+  const at::Tensor normed = (h * (h.square().mean(-1, true) + eps).rsqrt()).to(x.scalar_type());
+  return w && w->defined() ? *w * normed : normed;
+}
+
+template <typename T>
+void rms_rows(const T *x, const T *w, float eps, T *y, int64_t d, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; r++) {
+    const T *xr = x + r * d;
+    T *yr = y + r * d;
+    double squares = 0;
+    for (int64_t i = 0; i < d; i++) squares += double(float(xr[i])) * float(xr[i]);
+    const float inv = 1.f / std::sqrt(float(squares / double(d)) + eps);
+    for (int64_t i = 0; i < d; i++) {
+      const float normed = round_as<T>(float(xr[i]) * inv);
+      yr[i] = w ? T(float(w[i]) * normed) : T(normed);
+    }
+  }
+}
+
+at::Tensor rms_norm(const at::Tensor &x, const c10::optional<at::Tensor> &weight, double eps) {
+  const at::Tensor w = weight && weight->defined() ? *weight : at::Tensor();
+  const auto type = x.scalar_type();
+  const bool fits = (type == at::kFloat || type == at::kBFloat16) && x.device().is_cpu() && x.dim() >= 1 &&
+                    x.is_contiguous() && x.size(-1) > 0 &&
+                    (!w.defined() || (w.scalar_type() == type && w.dim() == 1 && w.size(0) == x.size(-1) &&
+                                      w.device().is_cpu() && w.is_contiguous()));
+  if (!fits || !no_grad({&x, &w})) return rms_norm_composite(x, weight, eps);
+  const int64_t d = x.size(-1), rows = x.numel() / d;
+  at::Tensor y = at::empty_like(x);
+  const int64_t min_block = std::max<int64_t>(1, 32768 / d);
+  if (type == at::kFloat)
+    team::parallel_blocks(rows, min_block, [&](int64_t r0, int64_t r1) {
+      rms_rows(x.data_ptr<float>(), w.defined() ? w.data_ptr<float>() : nullptr, float(eps), y.data_ptr<float>(), d,
+               r0, r1);
+    });
+  else
+    team::parallel_blocks(rows, min_block, [&](int64_t r0, int64_t r1) {
+      rms_rows(x.data_ptr<c10::BFloat16>(), w.defined() ? w.data_ptr<c10::BFloat16>() : nullptr, float(eps),
+               y.data_ptr<c10::BFloat16>(), d, r0, r1);
+    });
+  return y;
+}
+
+// Rotary embedding as transformers applies it: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1).
+// x [B, H, L, D]; cos, sin [B, L, D] (shared by the heads).
+at::Tensor rotary_composite(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
+  const int64_t half = x.size(-1) / 2;
+  const at::Tensor rotated = at::cat({x.slice(-1, half).neg(), x.slice(-1, 0, half)}, -1);
+  return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+}
+
+template <typename T>
+void rotary_rows(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin, at::Tensor &y, int64_t r0,
+                 int64_t r1) {
+#pragma clang fp contract(off)  // the composite rounds each product before the sum
+  const int64_t H = x.size(1), L = x.size(2), D = x.size(3), half = D / 2;
+  const T *xp = x.data_ptr<T>(), *cp = cos.data_ptr<T>(), *sp = sin.data_ptr<T>();
+  T *yp = y.data_ptr<T>();
+  const auto xs = x.strides();
+  for (int64_t r = r0; r < r1; r++) {  // r runs over (b, h, l)
+    const int64_t b = r / (H * L), h = r / L % H, l = r % L;
+    const T *xr = xp + b * xs[0] + h * xs[1] + l * xs[2];
+    const T *c = cp + (b * L + l) * D, *s = sp + (b * L + l) * D;
+    T *yr = yp + r * D;
+    for (int64_t i = 0; i < half; i++) {
+      const float x1 = float(xr[i * xs[3]]), x2 = float(xr[(i + half) * xs[3]]);
+      yr[i] = T(round_as<T>(x1 * float(c[i])) + round_as<T>(-x2 * float(s[i])));
+      yr[i + half] = T(round_as<T>(x2 * float(c[i + half])) + round_as<T>(x1 * float(s[i + half])));
+    }
+  }
+}
+
+at::Tensor rotary(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
+  const auto type = x.scalar_type();
+  const bool fits = (type == at::kFloat || type == at::kBFloat16) && x.dim() == 4 && x.size(-1) % 2 == 0 &&
+                    cos.dim() == 3 && sin.sizes() == cos.sizes() && cos.scalar_type() == type &&
+                    sin.scalar_type() == type && cos.size(0) == x.size(0) && cos.size(1) == x.size(2) &&
+                    cos.size(2) == x.size(3) && cos.is_contiguous() && sin.is_contiguous() && x.device().is_cpu() &&
+                    cos.device().is_cpu() && sin.device().is_cpu();
+  if (!fits || !no_grad({&x, &cos, &sin})) return rotary_composite(x, cos, sin);
+  at::Tensor y = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+  const int64_t rows = x.size(0) * x.size(1) * x.size(2), min_block = std::max<int64_t>(1, 32768 / x.size(3));
+  if (type == at::kFloat)
+    team::parallel_blocks(rows, min_block, [&](int64_t r0, int64_t r1) { rotary_rows<float>(x, cos, sin, y, r0, r1); });
+  else
+    team::parallel_blocks(rows, min_block,
+                          [&](int64_t r0, int64_t r1) { rotary_rows<c10::BFloat16>(x, cos, sin, y, r0, r1); });
+  return y;
+}
+
+// softmax(q k^T * scale + mask) v for a few fp32 queries [B, H, L, D] against keys and values [B, H, S, D] (a KV
+// cache's views: any strides but the last). One pass over the keys and values per (b, h), threads over the pairs;
+// libtorch runs the same as two single-threaded small gemms with three elementwise ops between them.
+constexpr int64_t max_queries = 16;
+
+CT_VECTOR_CLONES void attend_pairs(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v,
+                                   const at::Tensor &mask, float scale, at::Tensor &y, int64_t p0, int64_t p1) {
+  const int64_t H = q.size(1), L = q.size(2), S = k.size(2), D = q.size(3);
+  const auto qs = q.strides(), ks = k.strides(), vs = v.strides();
+  const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
+  const float *mp = mask.defined() ? mask.data_ptr<float>() : nullptr;
+  const auto ms = mask.defined() ? mask.strides() : q.strides();
+  float *yp = y.data_ptr<float>();
+  std::vector<float> weights(S);
+  for (int64_t pair = p0; pair < p1; pair++) {
+    const int64_t b = pair / H, h = pair % H;
+    for (int64_t i = 0; i < L; i++) {
+      const float *qi = qp + b * qs[0] + h * qs[1] + i * qs[2];
+      float top = -std::numeric_limits<float>::infinity();
+      for (int64_t t = 0; t < S; t++) {
+        float score = vec::dot(qi, kp + b * ks[0] + h * ks[1] + t * ks[2], D) * scale;
+        if (mp) score += mp[b * ms[0] + h * ms[1] + i * ms[2] + t * ms[3]];
+        weights[t] = score;
+        top = std::max(top, score);
+      }
+      float total = 0;
+      for (int64_t t = 0; t < S; t++) total += weights[t] = std::exp(weights[t] - top);
+      float *yi = yp + ((b * H + h) * L + i) * D;
+      std::fill(yi, yi + D, 0.f);
+      for (int64_t t = 0; t < S; t++) {
+        const float weight = weights[t] / total;
+        const float *vt = vp + b * vs[0] + h * vs[1] + t * vs[2];
+        for (int64_t e = 0; e < D; e++) yi[e] += weight * vt[e];
+      }
+    }
+  }
+}
+
+// The fused result, or an undefined tensor when this case is not one for it.
+at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v,
+                     const c10::optional<at::Tensor> &mask, double dropout_p, bool is_causal, double scale) {
+  const at::Tensor m = mask && mask->defined() ? *mask : at::Tensor();
+  auto fits = [&](const at::Tensor &t) {
+    return t.scalar_type() == at::kFloat && t.dim() == 4 && t.device().is_cpu() && t.stride(3) == 1;
+  };
+  if (!fits(q) || !fits(k) || !fits(v) || dropout_p > 0 || is_causal || q.size(2) > max_queries ||
+      k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3) ||
+      k.size(2) == 0 || !no_grad({&q, &k, &v, &m}))
+    return {};
+  const int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), D = q.size(3);
+  at::Tensor additive;
+  if (m.defined()) {
+    if (m.scalar_type() != at::kFloat || !m.device().is_cpu() || m.dim() > 4) return {};
+    additive = m.expand({B, H, L, S});  // a view: broadcast dimensions get stride 0
+  }
+  at::Tensor y = at::empty({B, H, L, D}, q.options());
+  const float s = float(scale > 0 ? scale : 1.0 / std::sqrt(double(D)));
+  team::parallel_blocks(B * H, std::max<int64_t>(1, 16384 / (2 * S * D)),
+                        [&](int64_t p0, int64_t p1) { attend_pairs(q, k, v, additive, s, y, p0, p1); });
+  return y;
+}
+}  // namespace fused
 
 extern "C" {
 
@@ -906,6 +1102,12 @@ int ct_layer_norm(ct_tensor x, const intptr_t *shape, int ndim, ct_tensor w, ct_
                   ct_tensor *out) noexcept {
   CT_TRY(*out = wrap(at::layer_norm(T(x), dims(shape, ndim), opt(w), opt(b), eps)))
 }
+int ct_rms_norm(ct_tensor x, ct_tensor w, double eps, ct_tensor *out) noexcept {
+  CT_TRY(*out = wrap(fused::rms_norm(T(x), opt(w), eps)))
+}
+int ct_rotary(ct_tensor x, ct_tensor cos, ct_tensor sin, ct_tensor *out) noexcept {
+  CT_TRY(*out = wrap(fused::rotary(T(x), T(cos), T(sin))))
+}
 int ct_embedding(ct_tensor weight, ct_tensor ids, int64_t padding_idx, ct_tensor *out) noexcept {
   CT_TRY(*out = wrap(at::embedding(T(weight), T(ids), padding_idx)))
 }
@@ -953,7 +1155,8 @@ int ct_sdpa(ct_tensor q, ct_tensor k, ct_tensor v, ct_tensor mask, double dropou
     }
 #endif
     (void)force_manual;
-    *out = wrap(sdpa_manual(T(q), T(k), T(v), opt(mask), dropout_p, is_causal, scale));
+    at::Tensor y = fused::attention(T(q), T(k), T(v), opt(mask), dropout_p, is_causal, scale);
+    *out = wrap(y.defined() ? y : sdpa_manual(T(q), T(k), T(v), opt(mask), dropout_p, is_causal, scale));
   })
 }
 

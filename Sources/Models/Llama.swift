@@ -55,11 +55,6 @@ final class RotaryEmbedding: @unchecked Sendable {
     }
 }
 
-func rotateHalf(_ x: Tensor) throws -> Tensor {
-    let half = x.size(-1) / 2
-    return try Tensor.cat([x.slice(-1, half).neg(), x.slice(-1, 0, half)], dim: -1)
-}
-
 /// Grouped-query self-attention with rotary positions and an optional KV cache.
 final class LlamaAttention: Module, @unchecked Sendable {
     let q_proj: Linear
@@ -93,9 +88,8 @@ final class LlamaAttention: Module, @unchecked Sendable {
         let q = try q_proj(x).view(b, l, heads, headDim).transpose(1, 2)
         var k = try k_proj(x).view(b, l, kvHeads, headDim).transpose(1, 2)
         var v = try v_proj(x).view(b, l, kvHeads, headDim).transpose(1, 2)
-        let c = try cos.unsqueeze(1), s = try sin.unsqueeze(1)
-        let qr = try q * c + rotateHalf(q) * s
-        k = try k * c + rotateHalf(k) * s
+        let qr = try F.rotary(q, cos: cos, sin: sin)
+        k = try F.rotary(k, cos: cos, sin: sin)
         let (newKeys, newValues) = (k, v)
         if let (pk, pv) = past {
             k = try Tensor.cat([pk, k], dim: 2)

@@ -245,6 +245,10 @@ int ct_log_softmax(ct_tensor t, int64_t dim, int dtype /* -1: input's */, ct_ten
 /* ---- neural-network functions ---- */
 int ct_layer_norm(ct_tensor x, const intptr_t *normalized_shape, int ndim, ct_tensor w /* nullable */,
                   ct_tensor b /* nullable */, double eps, ct_tensor *out) CT_NOEXCEPT;
+/* LLaMA's RMSNorm over the last dimension: weight * to_x_dtype(h / sqrt(mean(h^2) + eps)), h = float32(x). */
+int ct_rms_norm(ct_tensor x, ct_tensor w /* nullable */, double eps, ct_tensor *out) CT_NOEXCEPT;
+/* Rotary embedding: x * cos + rotate_half(x) * sin; x [B, H, L, D], cos and sin [B, L, D]. */
+int ct_rotary(ct_tensor x, ct_tensor cos, ct_tensor sin, ct_tensor *out) CT_NOEXCEPT;
 int ct_embedding(ct_tensor weight, ct_tensor ids, int64_t padding_idx /* -1: none */, ct_tensor *out) CT_NOEXCEPT;
 int ct_conv2d(ct_tensor x, ct_tensor w, ct_tensor b /* nullable */, const intptr_t *stride,
               const intptr_t *padding, const intptr_t *dilation, int64_t groups, ct_tensor *out) CT_NOEXCEPT;

@@ -51,13 +51,14 @@ public enum F {
     }
 
     /// Root-mean-square normalisation as LLaMA computes it: in float32, then back to the input dtype, then
-    /// scaled by `weight`.
+    /// scaled by `weight`. (One pass in the shim where no gradient is needed.)
     public static func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Double) throws -> Tensor {
-        let inputType = x.dtype
-        let h = try x.to(dtype: .float32)
-        let variance = try h.square().mean(-1, keepDim: true)
-        let normed = try (h * (variance + eps).rsqrt()).to(dtype: inputType)
-        guard let weight else { return normed }
-        return try weight * normed
+        try result { ct_rms_norm(x.handle, weight?.handle, eps, $0) }
+    }
+
+    /// Rotary position embedding as transformers applies it: x * cos + rotate_half(x) * sin, with
+    /// rotate_half(x) = cat(-x2, x1) over the halves of the last dimension. x [B, H, L, D]; cos, sin [B, L, D].
+    public static func rotary(_ x: Tensor, cos: Tensor, sin: Tensor) throws -> Tensor {
+        try result { ct_rotary(x.handle, cos.handle, sin.handle, $0) }
     }
 }
