@@ -56,6 +56,7 @@ let package = Package(
     targets: [
         .target(
             name: "CTorch",
+            // -Wno-psabi: the shim's 8-float vector helpers are always inlined, never passed across an ABI boundary.
             cxxSettings: [.unsafeFlags(torchCxxFlags + ["-Wno-c++20-extensions", "-Wno-psabi"])],
             linkerSettings: [
                 .unsafeFlags(torchLinkerFlags),

@@ -194,21 +194,23 @@ inline at::Tensor functional(bool autograd, F &&f) {
     CT_TRY(const at::Tensor &x = T(a); *out = wrap(functional(needs_autograd(x), [&] { return expr; }))); \
   }
 
-// ---- linear kernels (ct_linear picks one by case) ----
+// ---- CPU kernels of our own: vector helpers, the thread team, few-row linears, fused inference ops ----
 
 // Eight-lane float vectors in plain C++ (GCC/clang vector extensions): the compiler maps them to the target's SIMD.
+// Always inlined, so that each kernel's AVX2 clone below gets AVX2 code for them.
+#define CT_INLINE inline __attribute__((always_inline))
 namespace vec {
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef uint16_t u16x8 __attribute__((vector_size(16)));
 typedef uint32_t u32x8 __attribute__((vector_size(32)));
 
-inline f32x8 load8(const float *p) {
+CT_INLINE f32x8 load8(const float *p) {
   f32x8 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 // bf16 is the top half of an fp32: widening is a shift.
-inline f32x8 load8(const c10::BFloat16 *p) {
+CT_INLINE f32x8 load8(const c10::BFloat16 *p) {
   u16x8 h;
   std::memcpy(&h, p, sizeof h);
   const u32x8 u = __builtin_convertvector(h, u32x8) << 16;
@@ -216,13 +218,13 @@ inline f32x8 load8(const c10::BFloat16 *p) {
   std::memcpy(&v, &u, sizeof v);
   return v;
 }
-inline float sum(f32x8 a) {
+CT_INLINE float sum(f32x8 a) {
   float s = 0;
   for (int i = 0; i < 8; i++) s += a[i];
   return s;
 }
 // a . b over n floats.
-inline float dot(const float *a, const float *b, int64_t n) {
+CT_INLINE float dot(const float *a, const float *b, int64_t n) {
   f32x8 s0 = {}, s1 = {};  // two sums keep two multiply-adds in flight
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -283,8 +285,8 @@ constexpr int64_t max_rows = 16;
 
 // y[r, j] = bias[j] + x[r, :] . w[j, :] for weight rows j in [j0, j1), all m input rows (fp32 sums).
 template <typename W>
-inline __attribute__((always_inline)) void dot_rows(const float *x, int64_t m, const W *w, const float *bias,
-                                                   int64_t k, float *y, int64_t n, int64_t j0, int64_t j1) {
+CT_INLINE void dot_rows(const float *x, int64_t m, const W *w, const float *bias,
+                        int64_t k, float *y, int64_t n, int64_t j0, int64_t j1) {
   for (int64_t j = j0; j < j1; j++) {
     const W *wj = w + j * k;
     for (int64_t r = 0; r < m; r++) {
