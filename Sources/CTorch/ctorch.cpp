@@ -223,8 +223,9 @@ CT_INLINE float sum(f32x8 a) {
   for (int i = 0; i < 8; i++) s += a[i];
   return s;
 }
-// a . b over n floats.
-CT_INLINE float dot(const float *a, const float *b, int64_t n) {
+// a . b over n elements (a float or bf16, b float), float sums.
+template <typename A>
+CT_INLINE float dot(const A *a, const float *b, int64_t n) {
   f32x8 s0 = {}, s1 = {};  // two sums keep two multiply-adds in flight
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -232,7 +233,7 @@ CT_INLINE float dot(const float *a, const float *b, int64_t n) {
     s1 += load8(a + i + 8) * load8(b + i + 8);
   }
   float s = sum(s0 + s1);
-  for (; i < n; i++) s += a[i] * b[i];
+  for (; i < n; i++) s += float(a[i]) * b[i];
   return s;
 }
 }  // namespace vec
@@ -243,6 +244,15 @@ CT_INLINE float dot(const float *a, const float *b, int64_t n) {
 #else
 #define CT_VECTOR_CLONES
 #endif
+
+// True when no gradient will be asked of a result computed from these (undefined tensors are skipped): the only
+// case the kernels below take; everything with autograd stays on libtorch's ops.
+inline bool no_grad(std::initializer_list<const at::Tensor *> ts) {
+  if (!c10::GradMode::is_enabled()) return true;
+  for (const at::Tensor *t : ts)
+    if (t->defined() && t->requires_grad()) return false;
+  return true;
+}
 
 namespace team {
 // Runs f(begin, end) over [0, n) in contiguous blocks on libtorch's OpenMP team. With an OpenMP libtorch,
@@ -285,20 +295,11 @@ constexpr int64_t max_rows = 16;
 
 // y[r, j] = bias[j] + x[r, :] . w[j, :] for weight rows j in [j0, j1), all m input rows (fp32 sums).
 template <typename W>
-CT_INLINE void dot_rows(const float *x, int64_t m, const W *w, const float *bias,
-                        int64_t k, float *y, int64_t n, int64_t j0, int64_t j1) {
+CT_INLINE void dot_rows(const float *x, int64_t m, const W *w, const float *bias, int64_t k, float *y, int64_t n,
+                        int64_t j0, int64_t j1) {
   for (int64_t j = j0; j < j1; j++) {
-    const W *wj = w + j * k;
-    for (int64_t r = 0; r < m; r++) {
-      const float *xr = x + r * k;
-      vec::f32x8 a0 = {}, a1 = {};  // two sums keep two multiply-adds in flight
-      int64_t p = 0;
-      for (; p + 16 <= k; p += 16) {
-        a0 += vec::load8(wj + p) * vec::load8(xr + p);
-        a1 += vec::load8(wj + p + 8) * vec::load8(xr + p + 8);
-      }
-      float s = vec::sum(a0 + a1);
-      for (; p < k; p++) s += float(wj[p]) * xr[p];
+    for (int64_t r = 0; r < m; r++) {  // the weight row stays in L1 across the input rows
+      const float s = vec::dot(w + j * k, x + r * k, k);
       y[r * n + j] = bias ? s + bias[j] : s;
     }
   }
@@ -322,17 +323,18 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<
       (type == at::kBFloat16 && wtype == at::kFloat) || w.dim() != 2 || x.dim() < 1 || !x.device().is_cpu() ||
       !w.device().is_cpu() || !w.is_contiguous() || x.size(-1) != w.size(1))
     return {};
-  const bool has_bias = b && b->defined();
-  if (has_bias && (b->dim() != 1 || b->size(0) != w.size(0) || !b->device().is_cpu() || !b->is_floating_point()))
+  const at::Tensor bias_in = b && b->defined() ? *b : at::Tensor();
+  const bool has_bias = bias_in.defined();
+  if (has_bias && (bias_in.dim() != 1 || bias_in.size(0) != w.size(0) || !bias_in.device().is_cpu() ||
+                   !bias_in.is_floating_point()))
     return {};
-  if (c10::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (has_bias && b->requires_grad())))
-    return {};
+  if (!no_grad({&x, &w, &bias_in})) return {};
   const int64_t k = w.size(1), n = w.size(0), m = k == 0 ? 0 : x.numel() / k;
   if (m == 0 || m > max_rows || k == 0) return {};
   at::Tensor rows = x.reshape({m, k});
   if (type == at::kFloat && wtype == at::kBFloat16) rows = rows.to(at::kBFloat16);
   rows = rows.to(at::kFloat).contiguous();
-  const at::Tensor bias = has_bias ? b->to(at::kFloat).contiguous() : at::Tensor();
+  const at::Tensor bias = has_bias ? bias_in.to(at::kFloat).contiguous() : at::Tensor();
   at::Tensor y = at::empty({m, n}, x.options().dtype(at::kFloat));
   const float *xp = rows.data_ptr<float>(), *bp = has_bias ? bias.data_ptr<float>() : nullptr;
   float *yp = y.data_ptr<float>();
@@ -363,17 +365,17 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<
   if (!bf16gemm || x.scalar_type() != at::kFloat || w.scalar_type() != at::kBFloat16 || w.dim() != 2 ||
       x.dim() < 1 || !x.device().is_cpu() || !w.device().is_cpu() || !w.is_contiguous() || x.size(-1) != w.size(1))
     return {};
-  const bool has_bias = b && b->defined();
-  if (has_bias && (b->dim() != 1 || b->size(0) != w.size(0) || !b->device().is_cpu())) return {};
-  if (c10::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (has_bias && b->requires_grad())))
-    return {};
+  const at::Tensor bias_in = b && b->defined() ? *b : at::Tensor();
+  const bool has_bias = bias_in.defined();
+  if (has_bias && (bias_in.dim() != 1 || bias_in.size(0) != w.size(0) || !bias_in.device().is_cpu())) return {};
+  if (!no_grad({&x, &w, &bias_in})) return {};
   const int64_t k = w.size(1), n = w.size(0), m = k == 0 ? 0 : x.numel() / k;
   if (m == 0 || k == 0) return {};
   const at::Tensor rows = x.reshape({m, k}).to(at::kBFloat16).contiguous();
   // Accumulates in fp32 from the bias (beta 1). A fresh buffer always: with one row, the expanded bias would
   // otherwise be the bias itself.
   at::Tensor y = at::empty({m, n}, x.options());
-  if (has_bias) y.copy_(b->expand({m, n}));
+  if (has_bias) y.copy_(bias_in.expand({m, n}));
   if (bf16gemm('N', 'T', m, n, k, 1.f, rows.data_ptr(), k, w.data_ptr(), k, has_bias ? 1.f : 0.f, y.data_ptr<float>(),
                n) != 0)
     return {};
@@ -383,19 +385,12 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<
 }
 }  // namespace mixed
 
-
 // ---- fused inference kernels: RMSNorm, rotary embedding, attention for a few queries ----
 // In a decode step each of these is a chain of 4-7 libtorch ops on a few hundred numbers (measured 13, 11 and 75 us
 // at this project's bench shapes: about 0.9 ms of a 7.5 ms step). One pass each does the same arithmetic, with the
 // composite's roundings (a bf16 result is rounded where the composite's bf16 ops round). They run only where no
 // gradient is needed, on CPU tensors of the layouts below; every other case takes the composite ops.
 namespace fused {
-inline bool no_grad(std::initializer_list<const at::Tensor *> ts) {
-  if (!c10::GradMode::is_enabled()) return true;
-  for (const at::Tensor *t : ts)
-    if (t->defined() && t->requires_grad()) return false;
-  return true;
-}
 template <typename T>
 inline float round_as(float v) {
   return float(T(v));
@@ -478,7 +473,8 @@ void rotary_rows(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &s
 
 at::Tensor rotary(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
   const auto type = x.scalar_type();
-  const bool fits = (type == at::kFloat || type == at::kBFloat16) && x.dim() == 4 && x.size(-1) % 2 == 0 &&
+  const bool fits = (type == at::kFloat || type == at::kBFloat16) && x.dim() == 4 && x.size(-1) > 0 &&
+                    x.size(-1) % 2 == 0 &&
                     cos.dim() == 3 && sin.sizes() == cos.sizes() && cos.scalar_type() == type &&
                     sin.scalar_type() == type && cos.size(0) == x.size(0) && cos.size(1) == x.size(2) &&
                     cos.size(2) == x.size(3) && cos.is_contiguous() && sin.is_contiguous() && x.device().is_cpu() &&
@@ -541,7 +537,7 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor 
   };
   if (!fits(q) || !fits(k) || !fits(v) || dropout_p > 0 || is_causal || q.size(2) > max_queries ||
       k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3) ||
-      k.size(2) == 0 || !no_grad({&q, &k, &v, &m}))
+      k.size(2) == 0 || q.size(3) == 0 || !no_grad({&q, &k, &v, &m}))
     return {};
   const int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), D = q.size(3);
   at::Tensor additive;

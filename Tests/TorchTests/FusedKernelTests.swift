@@ -6,11 +6,6 @@ import Testing
 /// needed, and as libtorch's composite ops otherwise. Each fused case is checked against its formula computed in
 /// float64, and against the composite (reached by asking for a gradient) where both round alike.
 @Suite struct FusedKernelTests {
-    /// Largest |got - want| relative to the largest |want|.
-    func relativeError(_ got: Tensor, _ want: Tensor) throws -> Double {
-        try (got.to(dtype: .float64) - want.to(dtype: .float64)).abs().max().item() / want.to(dtype: .float64).abs().max().item()
-    }
-
     /// weight * x / sqrt(mean(x^2) + eps) in float64.
     func rmsReference(_ x: Tensor, _ weight: Tensor?, eps: Double) throws -> Tensor {
         let h = try x.to(dtype: .float64)
@@ -108,6 +103,17 @@ import Testing
             #expect(fused.shape == [b, h, queries, d])
             let error = try relativeError(fused, attentionReference(q, k, v, mask: mask))
             #expect(error < 1e-5, "queries \(queries), mask \(mask?.shape ?? []): \(error)")
+        }
+    }
+
+    /// A zero-width head (a degenerate config) gives an empty result, not a crash: the kernels' block sizes divide
+    /// by the width, so these shapes must take the composite ops.
+    @Test func zeroWidthHeadsGiveEmptyResults() throws {
+        try withNoGrad {
+            let x = try Tensor.zeros([1, 2, 3, 0]), cos = try Tensor.zeros([1, 3, 0])
+            #expect(try F.rotary(x, cos: cos, sin: cos).shape == [1, 2, 3, 0])
+            let q = try Tensor.zeros([1, 2, 1, 0]), kv = try Tensor.zeros([1, 2, 4, 0])
+            #expect(try F.scaledDotProductAttention(q, kv, kv).shape == [1, 2, 1, 0])
         }
     }
 }

@@ -15,11 +15,6 @@ import Testing
         return y
     }
 
-    /// Largest |got - want| relative to the largest |want|.
-    func relativeError(_ got: Tensor, _ want: Tensor) throws -> Double {
-        try (got.to(dtype: .float64) - want).abs().max().item() / want.abs().max().item()
-    }
-
     /// Inputs of `rows` rows in three layouts: [rows, K], [1, rows, K] and a non-contiguous [rows, K] view.
     func inputs(rows: Int, seed: UInt64) throws -> [Tensor] {
         let g = try Generator(seed: seed)

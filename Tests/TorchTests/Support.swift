@@ -43,3 +43,10 @@ func residentBytes() -> Int {
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+
+/// Largest |got - want| relative to the largest |want|, in float64 (for products and kernels checked against a
+/// float64 computation of the same formula).
+func relativeError(_ got: Tensor, _ want: Tensor) throws -> Double {
+    let want = try want.to(dtype: .float64)
+    return try (got.to(dtype: .float64) - want).abs().max().item() / want.abs().max().item()
+}

@@ -79,8 +79,8 @@ extension Tensor {
     /// Matrix [N, K] times vector [K].
     public func mv(_ v: Tensor) throws -> Tensor { try result { ct_mv(handle, v.handle, $0) } }
     /// x Wᵀ + b, with W [out, in] as torch.nn.functional.linear. The shim picks the kernel: inference with few rows
-    /// (a decode step) reads the weights once at the memory's streaming rate through the shim's own kernel; a weight stored in bf16 under fp32 inputs is
-    /// multiplied in bf16 with fp32 accumulation and an fp32 result.
+    /// (a decode step) reads the weights once, at the memory's streaming rate, through the shim's own kernel; a
+    /// weight stored in bf16 under fp32 inputs is multiplied in bf16 with fp32 accumulation and an fp32 result.
     public func linear(_ weight: Tensor, _ bias: Tensor? = nil) throws -> Tensor {
         try result { ct_linear(handle, weight.handle, bias?.handle, $0) }
     }
