@@ -2,9 +2,9 @@ import Foundation
 import Testing
 @testable import Torch
 
-/// `Tensor.linear` picks its kernel by case (the shim's own kernel for inference with up to 16 rows, oneDNN's bf16
-/// gemm for bf16 weights under more fp32 rows, libtorch's linear otherwise). Every case is checked against
-/// the same product computed in float64.
+/// `Tensor.linear` picks its kernel by case (for inference: the shim's own kernel up to 16 rows, oneDNN's gemm for
+/// more fp32 rows under fp32 or bf16 weights; libtorch's linear otherwise). Every case is checked against the same
+/// product computed in float64.
 @Suite struct LinearKernelTests {
     static let k = 300, n = 70
 
@@ -23,7 +23,7 @@ import Testing
                 try Tensor.randn([Self.k, rows], generator: g).transpose(0, 1)]
     }
 
-    @Test(arguments: [1, 3, 16, 17, 64])
+    @Test(arguments: [1, 3, 16, 17, 64, 333])
     func float32MatchesFloat64(rows: Int) throws {
         let g = try Generator(seed: 5)
         let w = try Tensor.randn([Self.n, Self.k], generator: g), b = try Tensor.randn([Self.n], generator: g)
@@ -78,14 +78,14 @@ import Testing
 
     /// The few-rows kernel sums 16 columns at a time, then the rest one by one, and splits weight rows across
     /// threads only when there are enough of them: widths below, at and just above one step, and weights of 1 to
-    /// 4099 rows (one thread, and a split with an odd remainder).
+    /// 4099 rows (one thread, and a split with an odd remainder). 40 rows take oneDNN's gemm at the same shapes.
     @Test(arguments: [(1, 3), (7, 1), (16, 4099), (17, 5), (32, 2048)])
     func shapesAtTheKernelsEdges(k: Int, n: Int) throws {
         let g = try Generator(seed: UInt64(k * 10_000 + n))
         let w32 = try Tensor.randn([n, k], generator: g), b = try Tensor.randn([n], generator: g)
         try withNoGrad {
             for w in [w32, try w32.to(dtype: .bfloat16)] {
-                for rows in [1, 5] {
+                for rows in [1, 5, 40] {
                     let x = try Tensor.randn([rows, k], generator: g)
                     let operand = w.dtype == .bfloat16 ? try x.to(dtype: .bfloat16) : x
                     let error = try relativeError(x.linear(w, b), reference(operand, w, b))

@@ -59,9 +59,13 @@ bool ct_cuda_is_available(void) CT_NOEXCEPT;
 int ct_cuda_device_count(void) CT_NOEXCEPT;
 int ct_manual_seed(uint64_t seed) CT_NOEXCEPT;
 bool ct_is_grad_enabled(void) CT_NOEXCEPT;
-/* Keeps blocks up to 32 MB in the malloc heap instead of mapping and unmapping fresh pages for each (glibc);
- * a process that allocates activations layer after layer spends much less time in page faults. */
+/* Keeps blocks up to 32 MB in the malloc heap instead of mapping and unmapping fresh pages for each (glibc),
+ * and keeps freed CPU tensor blocks of 32 MB and more (up to 1 GiB in all) for the next request of their size:
+ * a process that allocates activations layer after layer spends much less time in page faults. Call once,
+ * early; later calls do nothing. */
 void ct_tune_allocator(void) CT_NOEXCEPT;
+/* Bytes of large blocks kept for reuse now, and how many requests a kept block has served so far. */
+void ct_cpu_reuse_stats(size_t *kept_bytes, uint64_t *reused) CT_NOEXCEPT;
 void ct_set_grad_enabled(bool enabled) CT_NOEXCEPT;
 
 /* ---- generators ---- */
