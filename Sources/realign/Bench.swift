@@ -34,6 +34,57 @@ func referenceJSON(_ arguments: [String]) -> JSONValue? {
     return try? JSONValue.parse(Array(line.utf8))
 }
 
+/// A reference script in `serve` mode: started once, then asked for one timed round of a named workload at a time,
+/// so that rounds of ReAlign and of the reference alternate and both meet this machine in the same state (a shared
+/// machine's memory bandwidth moves by a third from one minute to the next).
+final class ReferenceSession {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var buffered: [UInt8] = []
+
+    /// Nil when the script cannot start or does not report "ready".
+    init?(_ arguments: [String]) {
+        signal(SIGPIPE, SIG_IGN)  // a reference that dies makes writes fail, not this process
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        guard nextLine() == "ready" else {
+            close()
+            return nil
+        }
+    }
+
+    deinit { close() }
+
+    /// Seconds one round of `workload` took in the reference, or nil if it failed.
+    func seconds(_ workload: String) -> Double? {
+        guard process.isRunning, (try? input.fileHandleForWriting.write(contentsOf: Data((workload + "\n").utf8))) != nil
+        else { return nil }
+        return nextLine().flatMap(Double.init)
+    }
+
+    private func nextLine() -> String? {
+        while true {
+            if let end = buffered.firstIndex(of: UInt8(ascii: "\n")) {
+                defer { buffered.removeSubrange(...end) }
+                return String(decoding: buffered[..<end], as: UTF8.self)
+            }
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { return nil }
+            buffered += data
+        }
+    }
+
+    private func close() {
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+}
+
 /// Per-op overhead and matmul throughput: Swift API vs the same loop in C++ vs PyTorch eager.
 struct BenchOps: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -279,41 +330,57 @@ struct BenchModel: ParsableCommand {
         let llava = try ModelLoader.llava(model, dtype: computeType, bf16LinearWeights: bf16Weights)
         let inputs = try SafeTensorsFile(path: (model as NSString).appendingPathComponent("bench_inputs.safetensors"))
         let ids = try inputs.tensor("input_ids"), pixels = try inputs.tensor("pixel_values").to(dtype: computeType)
+        func seconds(_ body: () throws -> Void) rethrows -> Double {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
         func best(_ rounds: Int, _ body: () throws -> Void) throws -> Double {
             try body()
-            var t = Double.infinity
+            return try (0..<rounds).map { _ in try seconds(body) }.min()!
+        }
+        var arguments = [python, script, "serve", model, String(threads), computeType == .bfloat16 ? "bf16" : "f32"]
+        if let minilm { arguments.append(minilm) }
+        let reference = ReferenceSession(arguments)
+        if reference == nil { print("  (reference not available: \(python) \(script) serve failed)") }
+        /// Best of `rounds` for ReAlign and for the reference's `workload`, one round of each in turn after one
+        /// untimed round of each.
+        func alternating(_ rounds: Int, _ workload: String, _ body: () throws -> Void) throws -> (ours: Double, theirs: Double?) {
+            try body()
+            var theirs = reference?.seconds(workload)
+            var ours = Double.infinity
             for _ in 0..<rounds {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                try body()
-                t = min(t, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                ours = min(ours, try seconds(body))
+                if theirs != nil, let t = reference?.seconds(workload) { theirs = min(theirs!, t) } else { theirs = nil }
             }
-            return t
+            return (ours, theirs)
         }
         // All positions, as transformers' forward computes them; and only the text positions (what training and
         // scoring use: image positions never need vocabulary logits).
-        let forward = try best(3) {
+        let forward = try alternating(5, "forward") {
             try withNoGrad {
                 let hidden = try llava.hiddenStates(inputIDs: ids, imageFeatures: llava.imageFeatures(pixels))
                 _ = try llava.logits(hidden)
             }
         }
         let textPositions = try ids.ne(llava.config.imageTokenID)
-        let forwardText = try best(3) {
+        let forwardText = try alternating(5, "forward") {
             try withNoGrad {
                 let hidden = try llava.hiddenStates(inputIDs: ids, imageFeatures: llava.imageFeatures(pixels))
                 _ = try llava.logits(hidden.maskedSelect(textPositions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1)))
             }
         }
+        let referenceForward = [forward.theirs, forwardText.theirs].compactMap { $0 }.min()
         let prompt = try inputs.tensor("prompt_ids").flatten().toArray(Int64.self).map(Int.init)
         let promptPixels = try inputs.tensor("prompt_pixels").to(dtype: computeType)
         let generator = TextGenerator(model: llava, tokenizer: nil)
-        let generation = try best(2) {
+        let generation = try alternating(3, "generate") {
             _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 64))
         }
         if detail {
             let prefill = try best(2) { _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 1)) }
             let features = try best(2) { _ = try withNoGrad { try llava.imageFeatures(promptPixels) } }
-            print(String(format: "  detail: image features %.3f s, prefill+1 token %.3f s, per decode step %.4f s", features, prefill, (generation - prefill) / 63))
+            print(String(format: "  detail: image features %.3f s, prefill+1 token %.3f s, per decode step %.4f s", features, prefill, (generation.ours - prefill) / 63))
             // A decode step reads every decoder and head weight once: at the rate this machine streams memory
             // (a sum over 400 MB, far past the caches) that alone takes `floor` per token.
             let block = try Tensor.zeros([100_000_000])
@@ -323,18 +390,18 @@ struct BenchModel: ParsableCommand {
             print(String(format: "  detail: a decode step reads %.0f MB of weights; memory streams at %.1f GB/s here: floor %.1f ms per token",
                          Double(weights) / 1e6, streamed / 1e9, Double(weights) / streamed * 1e3))
         }
-        var sentencesPerSecond: Double? = nil
+        var minilmSeconds: (ours: Double, theirs: Double?)? = nil
         if let minilm {
             let encoder = try SentenceEncoder(folder: minilm)
             let texts = try referenceSentences()
-            sentencesPerSecond = Double(texts.count) / (try best(3) { _ = try encoder.embed(texts, batchSize: 32) })
+            minilmSeconds = try alternating(3, "minilm") { _ = try encoder.embed(texts, batchSize: 32) }
             if detail {
                 let tokenizing = try best(2) { for t in texts { _ = try encoder.tokenizer.encode(t, addSpecialTokens: true, maxLength: 256) } }
                 print(String(format: "  detail: MiniLM tokenization of %d sentences %.3f s", texts.count, tokenizing))
             }
         }
-        let reference = referenceTimings(dtype: computeType)
         print("threads: \(threads), parameters: \(String(format: "%.1fM", Double(llava.parameterCount) / 1e6)), LLaVA dtype: \(computeType)\(bf16Weights ? " (ReAlign: bf16 linear weights)" : "")")
+        print("  (best of alternating rounds: 5 per forward, 3 per generation and MiniLM)")
         func line(_ name: String, _ ours: Double, _ theirs: Double?, _ unit: String, higherIsBetter: Bool) {
             var text = String(format: "  %-30@ ReAlign %9.3f %@", name as NSString, ours, unit)
             if let theirs {
@@ -342,13 +409,12 @@ struct BenchModel: ParsableCommand {
             }
             print(text)
         }
-        line("forward 4 x 360, all logits", forward, reference?["forward_s"]?.doubleValue, "s", higherIsBetter: false)
-        line("forward 4 x 360, text logits", forwardText, reference?["forward_s"]?.doubleValue, "s", higherIsBetter: false)
-        line("greedy generation, 64 tokens", 64 / generation, reference?["generate_tokens_per_s"]?.doubleValue, "tok/s", higherIsBetter: true)
-        if let sentencesPerSecond {
-            line("MiniLM, 1000 sentences", sentencesPerSecond, reference?["minilm_sentences_per_s"]?.doubleValue, "sent/s", higherIsBetter: true)
+        line("forward 4 x 360, all logits", forward.ours, referenceForward, "s", higherIsBetter: false)
+        line("forward 4 x 360, text logits", forwardText.ours, referenceForward, "s", higherIsBetter: false)
+        line("greedy generation, 64 tokens", 64 / generation.ours, generation.theirs.map { 64 / $0 }, "tok/s", higherIsBetter: true)
+        if let minilmSeconds {
+            line("MiniLM, 1000 sentences", 1000 / minilmSeconds.ours, minilmSeconds.theirs.map { 1000 / $0 }, "sent/s", higherIsBetter: true)
         }
-        if reference == nil { print("  (reference not available: \(python) \(script) failed)") }
     }
 
     func referenceSentences() throws -> [String] {
@@ -356,12 +422,6 @@ struct BenchModel: ParsableCommand {
             throw ValidationError("cannot get the benchmark sentences from \(script)")
         }
         return list.compactMap(\.stringValue)
-    }
-
-    func referenceTimings(dtype: DType) -> JSONValue? {
-        var arguments = [script, "time", model, String(threads), dtype == .bfloat16 ? "bf16" : "f32"]
-        if let minilm { arguments.append(minilm) }
-        return referenceJSON([python] + arguments)
     }
 }
 

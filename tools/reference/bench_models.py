@@ -7,6 +7,9 @@
 `make` writes a transformers save (8-layer/512-wide LLaMA, 4-layer/256-wide CLIP at 224px/14, 256 image tokens)
 and bench_inputs.safetensors (a batch of 4 x 360 tokens with images, a 360-token prompt). `time` prints one
 JSON line: forward seconds, generation tokens/s, and MiniLM sentences/s (sentence-transformers, 1000 sentences).
+`serve FOLDER THREADS DTYPE [MINILM_FOLDER]` loads the same, prints "ready", then times one round of each workload
+named on stdin (forward, generate, minilm) and prints its seconds: `realign bench model` alternates rounds of
+its own and the reference's this way, so both see the machine in the same state.
 """
 import json
 import os
@@ -68,28 +71,55 @@ def best(f, rounds):
     return min(times)
 
 
-def timings(folder, threads, dtype, minilm):
+def workloads(folder, threads, dtype, minilm):
+    """The timed workloads by name: one call runs one round."""
     from transformers import LlavaForConditionalGeneration
     torch.set_num_threads(threads)
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
     model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=dtype).eval()
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
     inputs = load_file(os.path.join(folder, "bench_inputs.safetensors"))
     for key in ("pixel_values", "prompt_pixels"):
         inputs[key] = inputs[key].to(dtype)
-    out = {}
-    with torch.no_grad():
-        out["forward_s"] = best(lambda: model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"]).logits, 3)
-        model.generation_config.eos_token_id = None
-        model.generation_config.pad_token_id = 0
-        seconds = best(lambda: model.generate(input_ids=inputs["prompt_ids"], pixel_values=inputs["prompt_pixels"],
-                                              max_new_tokens=64, do_sample=False), 2)
-        out["generate_tokens_per_s"] = 64 / seconds
+
+    @torch.no_grad()
+    def forward():
+        model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"]).logits
+
+    @torch.no_grad()
+    def generate():
+        model.generate(input_ids=inputs["prompt_ids"], pixel_values=inputs["prompt_pixels"], max_new_tokens=64,
+                       do_sample=False)
+    out = {"forward": forward, "generate": generate}
     if minilm:
         from sentence_transformers import SentenceTransformer
         st = SentenceTransformer(minilm, device="cpu")
         texts = sentences()
-        out["minilm_sentences_per_s"] = 1000 / best(lambda: st.encode(texts, batch_size=32), 3)
+        out["minilm"] = lambda: st.encode(texts, batch_size=32)
+    return out
+
+
+def timings(folder, threads, dtype, minilm):
+    run = workloads(folder, threads, dtype, minilm)
+    out = {"forward_s": best(run["forward"], 3), "generate_tokens_per_s": 64 / best(run["generate"], 2)}
+    if "minilm" in run:
+        out["minilm_sentences_per_s"] = 1000 / best(run["minilm"], 3)
     print(json.dumps(out))
+
+
+def serve(folder, threads, dtype, minilm):
+    """Prints "ready", then for each workload name read from stdin the seconds one round of it took."""
+    run = workloads(folder, threads, dtype, minilm)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        f = run.get(line.strip())
+        if f is None:
+            print("unknown", flush=True)
+            continue
+        t0 = time.perf_counter()
+        f()
+        print(time.perf_counter() - t0, flush=True)
 
 
 def images(folder):
@@ -133,5 +163,7 @@ if __name__ == "__main__":
         embed(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif sys.argv[1] == "sentences":
         print(json.dumps(sentences()))
+    elif sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] if len(sys.argv) > 5 else None)
     else:
         timings(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] if len(sys.argv) > 5 else None)
