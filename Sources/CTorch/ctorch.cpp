@@ -508,10 +508,11 @@ at::Tensor rotary(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &
   return y;
 }
 
-// softmax(q k^T * scale + mask) v for a few fp32 queries [B, H, L, D] against keys and values [B, H, S, D] (a KV
-// cache's views: any strides but the last). One pass over the keys and values per (b, h), threads over the pairs;
-// libtorch runs the same as two single-threaded small gemms with three elementwise ops between them.
-constexpr int64_t max_queries = 16;
+// softmax(q k^T * scale + mask) v for fp32 queries [B, H, L, D] against keys and values [B, H, S, D] (a KV cache's
+// views: any strides but the last): a few queries (a decode step), or a short sequence (a sentence in the BERT
+// encoder). One pass over the keys and values per (b, h) and query, threads over the pairs; libtorch runs the same
+// as two small gemms with three elementwise ops between them, a chain that costs more than the arithmetic here.
+constexpr int64_t max_queries = 16, max_scores = 64 * 64;
 
 CT_VECTOR_CLONES void attend_pairs(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v,
                                    const at::Tensor &mask, float scale, at::Tensor &y, int64_t p0, int64_t p1) {
@@ -553,7 +554,7 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor 
   auto fits = [&](const at::Tensor &t) {
     return t.scalar_type() == at::kFloat && t.dim() == 4 && t.device().is_cpu() && t.stride(3) == 1;
   };
-  if (!fits(q) || !fits(k) || !fits(v) || dropout_p > 0 || is_causal || q.size(2) > max_queries ||
+  if (!fits(q) || !fits(k) || !fits(v) || dropout_p > 0 || is_causal || (q.size(2) > max_queries && q.size(2) * k.size(2) > max_scores) ||
       k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3) ||
       k.size(2) == 0 || q.size(3) == 0 || !no_grad({&q, &k, &v, &m}))
     return {};

@@ -85,7 +85,9 @@ import Testing
         return try scores.softmax(-1).matmul(v)
     }
 
-    @Test(arguments: [1, 3, 16])
+    /// 1-16 queries (a decode step) and 37 queries on 37 keys (a short sentence) take the fused kernel; 120 queries
+    /// (more than 64 x 64 scores) the composite ops.
+    @Test(arguments: [1, 3, 16, 37, 120])
     func attentionForAFewQueriesMatchesItsFormula(queries: Int) throws {
         let g = try Generator(seed: UInt64(20 + queries))
         let (b, h, d, s) = (2, 3, 40, 37)
