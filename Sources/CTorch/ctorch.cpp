@@ -588,10 +588,23 @@ struct Block {
   size_t bytes;
 };
 
+// libtorch 2.3 made allocate non-const and added copy_data.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define CT_ALLOCATE_CONST
+#else
+#define CT_ALLOCATE_CONST const
+#endif
+
 struct Allocator final : c10::Allocator {
   explicit Allocator(c10::Allocator *base) : base(base) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  void copy_data(void *dest, const void *src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#endif
+
+  c10::DataPtr allocate(size_t n) CT_ALLOCATE_CONST override {
     if (n < kLarge) return base->allocate(n);
     Block b = take(n);
     if (b.data == nullptr) b = {c10::alloc_cpu(n), n};
