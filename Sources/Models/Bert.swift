@@ -158,7 +158,7 @@ public final class SentenceEncoder: @unchecked Sendable {
         self.folder = folder
         let config = try BertConfig(ConfigReader.load((folder as NSString).appendingPathComponent("config.json")))
         let checkpoint = try Checkpoint(path: folder)
-        model = try BertModel(config, pooler: checkpoint.contains("pooler.dense.weight"))
+        model = try ParameterInitialisation.skipped { try BertModel(config, pooler: checkpoint.contains("pooler.dense.weight")) }
         try ModelLoader.load(model, from: folder, dtype: dtype, device: .cpu) { key in
             key.hasSuffix("position_ids") ? nil : (key.hasPrefix("bert.") ? String(key.dropFirst(5)) : key)
         }

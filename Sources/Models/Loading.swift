@@ -8,7 +8,7 @@ public enum ModelLoader {
     public static func llava(_ folder: String, dtype: DType = .float32, bf16LinearWeights: Bool = false,
                              device: Device = .cpu) throws -> LlavaForConditionalGeneration {
         let config = try LlavaConfig(ConfigReader.load((folder as NSString).appendingPathComponent("config.json")))
-        let model = try LlavaForConditionalGeneration(config)
+        let model = try ParameterInitialisation.skipped { try LlavaForConditionalGeneration(config) }
         try load(model, from: folder, dtype: dtype, device: device) { llavaKey($0, tied: config.text.tieWordEmbeddings) }
         if bf16LinearWeights { try model.storeLinearWeightsInBF16() }
         return model

@@ -41,6 +41,26 @@ final class TinyModel: Module, @unchecked Sendable {
 }
 
 @Suite struct ModuleTests {
+    /// Layers built for a checkpoint load draw no random numbers: the same generator gives the same draw after
+    /// building them in the skipping scope, and a different one after building them normally.
+    @Test func layersBuiltForLoadingSkipTheirInitialisation() throws {
+        let g = try Generator(seed: 11)
+        func build() throws {
+            _ = try Linear(64, 32, generator: g)
+            _ = try Conv2d(3, 8, kernelSize: (3, 3), generator: g)
+            _ = try Embedding(100, 16, generator: g)
+        }
+        try g.seed(11)
+        let fresh = try Tensor.rand([4], generator: g)
+        try g.seed(11)
+        try ParameterInitialisation.skipped { try build() }
+        #expect(try Tensor.rand([4], generator: g).equal(fresh))
+        try g.seed(11)
+        try build()
+        #expect(try !Tensor.rand([4], generator: g).equal(fresh))
+        #expect(!ParameterInitialisation.isSkipped)
+    }
+
     @Test func parametersCarryCheckpointNames() throws {
         let m = try TinyModel(dim: 4)
         let names = m.namedParameters().map(\.0)

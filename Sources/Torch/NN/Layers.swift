@@ -3,6 +3,18 @@ import Foundation
 /// Parameters start as leaf tensors that require gradients, initialised as PyTorch initialises them.
 func parameter(_ t: Tensor) throws -> Tensor { try t.requiresGrad(true) }
 
+/// Random initialisation of layer parameters, and a scope that skips it.
+public enum ParameterInitialisation {
+    @TaskLocal public static var isSkipped = false
+
+    /// Builds `body`'s layers with uninitialised parameters, for a model whose every parameter a strict checkpoint
+    /// load overwrites next: drawing random numbers for each first is wasted work (billions of draws for a 7B
+    /// model); transformers skips them when loading too.
+    public static func skipped<T>(_ body: () throws -> T) rethrows -> T {
+        try $isSkipped.withValue(true, operation: body)
+    }
+}
+
 /// y = x Wᵀ + b, W [out, in]; with a LoRA adapter attached, plus scaling · B(A(dropout(x))) while enabled.
 open class Linear: Module, @unchecked Sendable {
     public let weight: Tensor
@@ -19,11 +31,11 @@ open class Linear: Module, @unchecked Sendable {
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32, generator: Generator? = nil) throws {
         let bound = 1 / Foundation.sqrt(Double(inFeatures))
         let w = try Tensor.empty([outFeatures, inFeatures], dtype: dtype)
-        try w.uniformInPlace(-bound, bound, generator: generator)
+        if !ParameterInitialisation.isSkipped { try w.uniformInPlace(-bound, bound, generator: generator) }
         weight = try parameter(w)
         if bias {
             let b = try Tensor.empty([outFeatures], dtype: dtype)
-            try b.uniformInPlace(-bound, bound, generator: generator)
+            if !ParameterInitialisation.isSkipped { try b.uniformInPlace(-bound, bound, generator: generator) }
             self.bias = try parameter(b)
         } else {
             self.bias = nil
@@ -50,8 +62,10 @@ public final class Embedding: Module, @unchecked Sendable {
     /// N(0, 1) initialisation, with the padding row zeroed, as torch.nn.Embedding.
     public init(_ count: Int, _ dim: Int, paddingIndex: Int? = nil, dtype: DType = .float32, generator: Generator? = nil) throws {
         let w = try Tensor.empty([count, dim], dtype: dtype)
-        try w.normalInPlace(generator: generator)
-        if let p = paddingIndex { try w.select(0, p).zeroInPlace() }
+        if !ParameterInitialisation.isSkipped {
+            try w.normalInPlace(generator: generator)
+            if let p = paddingIndex { try w.select(0, p).zeroInPlace() }
+        }
         weight = try parameter(w)
         self.paddingIndex = paddingIndex
         super.init()
@@ -109,11 +123,11 @@ public final class Conv2d: Module, @unchecked Sendable {
         let fanIn = inChannels / groups * kernelSize.0 * kernelSize.1
         let bound = 1 / Foundation.sqrt(Double(fanIn))
         let w = try Tensor.empty([outChannels, inChannels / groups, kernelSize.0, kernelSize.1], dtype: dtype)
-        try w.uniformInPlace(-bound, bound, generator: generator)
+        if !ParameterInitialisation.isSkipped { try w.uniformInPlace(-bound, bound, generator: generator) }
         weight = try parameter(w)
         if bias {
             let b = try Tensor.empty([outChannels], dtype: dtype)
-            try b.uniformInPlace(-bound, bound, generator: generator)
+            if !ParameterInitialisation.isSkipped { try b.uniformInPlace(-bound, bound, generator: generator) }
             self.bias = try parameter(b)
         } else {
             self.bias = nil
