@@ -607,7 +607,14 @@ struct Allocator final : c10::Allocator {
   c10::DataPtr allocate(size_t n) CT_ALLOCATE_CONST override {
     if (n < kLarge) return base->allocate(n);
     Block b = take(n);
-    if (b.data == nullptr) b = {c10::alloc_cpu(n), n};
+    if (b.data == nullptr) {
+      try {
+        b = {c10::alloc_cpu(n), n};
+      } catch (const c10::Error &) {  // out of memory: give the kept blocks back first, then try once more
+        drop_kept();
+        b = {c10::alloc_cpu(n), n};
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(mutex);
       live[b.data] = b.bytes;
@@ -639,6 +646,16 @@ struct Allocator final : c10::Allocator {
     }
     lock.unlock();
     for (void *p : dropped) c10::free_cpu(p);
+  }
+
+  void drop_kept() const {
+    std::deque<Block> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      dropped.swap(kept);
+      kept_bytes = 0;
+    }
+    for (const Block &b : dropped) c10::free_cpu(b.data);
   }
 
   // The smallest kept block of at least n bytes and at most n + n/8.
