@@ -554,9 +554,10 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor 
   auto fits = [&](const at::Tensor &t) {
     return t.scalar_type() == at::kFloat && t.dim() == 4 && t.device().is_cpu() && t.stride(3) == 1;
   };
-  if (!fits(q) || !fits(k) || !fits(v) || dropout_p > 0 || is_causal || (q.size(2) > max_queries && q.size(2) * k.size(2) > max_scores) ||
-      k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3) ||
-      k.size(2) == 0 || q.size(3) == 0 || !no_grad({&q, &k, &v, &m}))
+  if (!fits(q) || !fits(k) || !fits(v) || dropout_p > 0 || is_causal ||
+      (q.size(2) > max_queries && q.size(2) * k.size(2) > max_scores) || k.sizes() != v.sizes() ||
+      k.size(0) != q.size(0) || k.size(1) != q.size(1) || k.size(3) != q.size(3) || k.size(2) == 0 ||
+      q.size(3) == 0 || !no_grad({&q, &k, &v, &m}))
     return {};
   const int64_t B = q.size(0), H = q.size(1), L = q.size(2), S = k.size(2), D = q.size(3);
   at::Tensor additive;

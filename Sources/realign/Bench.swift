@@ -351,7 +351,7 @@ struct BenchModel: ParsableCommand {
             var ours = Double.infinity
             for _ in 0..<rounds {
                 ours = min(ours, try seconds(body))
-                if theirs != nil, let t = reference?.seconds(workload) { theirs = min(theirs!, t) } else { theirs = nil }
+                if let best = theirs { theirs = reference?.seconds(workload).map { min(best, $0) } }
             }
             return (ours, theirs)
         }
