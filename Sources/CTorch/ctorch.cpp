@@ -50,12 +50,24 @@ std::atomic<int> g_threads{0};
 std::atomic<int> g_threads_generation{1};
 thread_local int t_threads_generation = 0;
 
+// A thread may override the count for itself (e.g. one thread per worker when workers share the cores). That
+// goes to OpenMP directly: at::set_num_threads would also change the count every new thread starts with.
+thread_local int t_threads_override = 0;
+using omp_set_fn = void (*)(int);
+const auto omp_set_threads = reinterpret_cast<omp_set_fn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+
 inline void ensure_threads() {
   int gen = g_threads_generation.load(std::memory_order_relaxed);
   if (t_threads_generation != gen) {
     t_threads_generation = gen;
+    if (t_threads_override > 0 && omp_set_threads) {
+      at::get_num_threads();  // libtorch's own per-thread first-use setting must run before, not after, ours
+      omp_set_threads(t_threads_override);
+      return;
+    }
     int n = g_threads.load(std::memory_order_relaxed);
     if (n > 0) at::set_num_threads(n);
+    else at::init_num_threads();
   }
 }
 
@@ -732,6 +744,16 @@ int ct_set_num_threads(int n) noexcept {
     if (n <= 0) throw std::invalid_argument("number of threads must be positive, got " + std::to_string(n));
     g_threads.store(n);
     g_threads_generation.fetch_add(1);
+    ensure_threads();
+  })
+}
+
+int ct_set_thread_num_threads(int n) noexcept {
+  CT_TRY({
+    if (n < 0) throw std::invalid_argument("number of threads must be positive or 0, got " + std::to_string(n));
+    if (n > 0 && !omp_set_threads) throw std::runtime_error("this libtorch has no OpenMP runtime to set threads per thread");
+    t_threads_override = n;
+    t_threads_generation = 0;
     ensure_threads();
   })
 }

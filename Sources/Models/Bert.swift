@@ -180,31 +180,50 @@ public final class SentenceEncoder: @unchecked Sendable {
 
     /// Normalized embeddings [N, dimension] (float32), in batches of `batchSize`. Texts are batched longest
     /// first (as sentence-transformers does) so that each batch pads little; rows come back in input order.
+    /// Batches run on all cores at once, one intra-op thread each (`Torch.parallelJobs`).
     public func embed(_ texts: [String], batchSize: Int = 32) throws -> Tensor {
         guard !texts.isEmpty else { return try Tensor.zeros([0, dimension]) }
         let encoded = try texts.map { try tokenizer.encode($0, addSpecialTokens: true, maxLength: maxSequenceLength) }
         let order = encoded.indices.sorted { encoded[$0].count != encoded[$1].count ? encoded[$0].count > encoded[$1].count : $0 < $1 }
-        var parts: [Tensor] = []
-        for start in stride(from: 0, to: order.count, by: batchSize) {
-            let batch = order[start..<min(start + batchSize, order.count)].map { encoded[$0] }
-            let length = batch.map(\.count).max()!
-            let ids = batch.flatMap { $0 + Array(repeating: 0, count: length - $0.count) }
-            let maskValues = batch.flatMap { Array(repeating: 1, count: $0.count) + Array(repeating: 0, count: length - $0.count) }
-            let idTensor = try Tensor(ids, shape: [batch.count, length])
-            let mask = try Tensor(maskValues, shape: [batch.count, length])
-            let pooled = try withNoGrad { () -> Tensor in
-                let hidden = try model(idTensor, mask: mask).to(dtype: .float32)
-                let m = try mask.to(dtype: .float32).unsqueeze(-1)
-                let mean = try (hidden * m).sum(1) / m.sum(1).clamp(min: 1e-9)
-                return try mean / mean.norm(2, dims: [1], keepDim: true).clamp(min: 1e-12)
-            }
-            parts.append(pooled)
+        let starts = Array(stride(from: 0, to: order.count, by: batchSize))
+        let parts = Results(starts.count)
+        try Torch.parallelJobs(starts.count) { [self] j in
+            let batch = order[starts[j]..<min(starts[j] + batchSize, order.count)].map { encoded[$0] }
+            parts[j] = try pooled(batch)
         }
-        let sorted = parts.count == 1 ? parts[0] : try Tensor.cat(parts, dim: 0)
+        let sorted = parts.count == 1 ? parts[0] : try Tensor.cat(parts.values, dim: 0)
         // Row i of `sorted` is text order[i]: invert the permutation.
         var inverse = [Int](repeating: 0, count: order.count)
         for (position, index) in order.enumerated() { inverse[index] = position }
         return try sorted.indexSelect(0, Tensor(inverse))
+    }
+
+    /// Mean-pooled, normalized embeddings of one batch of token ids (padded here).
+    private func pooled(_ batch: [[Int]]) throws -> Tensor {
+        let length = batch.map(\.count).max()!
+        let ids = batch.flatMap { $0 + Array(repeating: 0, count: length - $0.count) }
+        let maskValues = batch.flatMap { Array(repeating: 1, count: $0.count) + Array(repeating: 0, count: length - $0.count) }
+        let idTensor = try Tensor(ids, shape: [batch.count, length])
+        let mask = try Tensor(maskValues, shape: [batch.count, length])
+        return try withNoGrad {
+            let hidden = try model(idTensor, mask: mask).to(dtype: .float32)
+            let m = try mask.to(dtype: .float32).unsqueeze(-1)
+            let mean = try (hidden * m).sum(1) / m.sum(1).clamp(min: 1e-9)
+            return try mean / mean.norm(2, dims: [1], keepDim: true).clamp(min: 1e-12)
+        }
+    }
+
+    /// One slot per job, written from worker threads.
+    private final class Results: @unchecked Sendable {
+        private let lock = NSLock()
+        private var slots: [Tensor?]
+        init(_ count: Int) { slots = Array(repeating: nil, count: count) }
+        var count: Int { slots.count }
+        var values: [Tensor] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
+        subscript(i: Int) -> Tensor {
+            get { values[i] }
+            set { lock.lock(); slots[i] = newValue; lock.unlock() }
+        }
     }
 
     /// Cosine similarity of two texts' embeddings.

@@ -24,4 +24,16 @@ import Torch
         #expect(try encoder.similarity("There is a red apple on the table.", "A red apple lies on the table.") >
                 encoder.similarity("There is a red apple on the table.", "A train arrives at the station."))
     }
+
+    /// Batches run in parallel and come back in input order: one sentence per batch (50 jobs on the workers, no
+    /// padding) gives what one padded batch of all 50 gives on the calling thread.
+    @Test func batchSizeDoesNotChangeEmbeddings() throws {
+        let encoder = try SentenceEncoder(folder: miniLMFolder())
+        let spec = try JSONValue.parse(contentsOf: modelFixture("minilm_sentences.json"))
+        let sentences = spec["sentences"]!.arrayValue!.map { $0.stringValue! }
+        let one = try encoder.embed(sentences, batchSize: 50)
+        let each = try encoder.embed(sentences, batchSize: 1)
+        let diff = try maxAbsDifference(one, each)
+        #expect(diff <= 1e-6, "embeddings differ by \(diff)")
+    }
 }

@@ -54,6 +54,8 @@ char *ct_build_config(void) CT_NOEXCEPT;                /* at::show_config() */
 void ct_free_string(char *s) CT_NOEXCEPT;
 int ct_get_num_threads(void) CT_NOEXCEPT;
 int ct_set_num_threads(int n) CT_NOEXCEPT;
+/* Intra-op threads for the calling thread only; 0 returns it to the process-wide count. */
+int ct_set_thread_num_threads(int n) CT_NOEXCEPT;
 int ct_get_num_interop_threads(void) CT_NOEXCEPT;
 bool ct_cuda_is_available(void) CT_NOEXCEPT;
 int ct_cuda_device_count(void) CT_NOEXCEPT;

@@ -80,6 +80,48 @@ public enum Torch {
     public static func setThreads(_ n: Int) throws { try check(ct_set_num_threads(Int32(n))) }
     public static var interopThreads: Int { Int(ct_get_num_interop_threads()) }
 
+    /// Runs `body` with `n` intra-op threads on the calling thread only; other threads keep `threads`.
+    public static func withThreadsOnThisThread<R>(_ n: Int, _ body: () throws -> R) throws -> R {
+        try check(ct_set_thread_num_threads(Int32(n)))
+        defer { ct_set_thread_num_threads(0) }
+        return try body()
+    }
+
+    /// Runs `job(0..<count)` on `workers` threads that take the next index as they finish one, each thread with a
+    /// single intra-op thread. For many small independent inputs (sentence batches) this keeps every core busy
+    /// without the fork/join barrier that intra-op threading pays around each small operator. The first error
+    /// stops further jobs and is rethrown. Gradient mode is per thread: jobs start with recording off.
+    public static func parallelJobs(_ count: Int, workers: Int = threads, _ job: @Sendable (Int) throws -> Void) throws {
+        let workers = Swift.max(1, Swift.min(workers, count))
+        if workers == 1 {
+            for i in 0..<count { try withNoGrad { try job(i) } }
+            return
+        }
+        final class Queue: @unchecked Sendable {
+            let lock = NSLock()
+            var next = 0
+            var error: Error?
+            func take(_ count: Int) -> Int? {
+                lock.lock(); defer { lock.unlock() }
+                guard error == nil, next < count else { return nil }
+                next += 1
+                return next - 1
+            }
+            func fail(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+        }
+        let queue = Queue()
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            do {
+                try withThreadsOnThisThread(1) {
+                    try withNoGrad { while let i = queue.take(count) { try job(i) } }
+                }
+            } catch {
+                queue.fail(error)
+            }
+        }
+        if let error = queue.error { throw error }
+    }
+
     public static var cudaAvailable: Bool { ct_cuda_is_available() }
     public static var cudaDeviceCount: Int { Int(ct_cuda_device_count()) }
 
