@@ -85,27 +85,46 @@ import Testing
         return try scores.softmax(-1).matmul(v)
     }
 
-    /// 1-16 queries (a decode step) and 37 queries on 37 keys (a short sentence) take the fused kernel; 120 queries
-    /// (more than 64 x 64 scores) the composite ops.
-    @Test(arguments: [1, 3, 16, 37, 120])
-    func attentionForAFewQueriesMatchesItsFormula(queries: Int) throws {
+    /// 1-16 queries (a decode step) and 37 queries on 37 keys (a short sentence) take the one-pass kernel; 120 on
+    /// 37 and 130 on 300 (more than 64 x 64 scores; three blocks of queries, the last one short) the blocked one.
+    @Test(arguments: [(1, 37), (3, 37), (16, 37), (37, 37), (120, 37), (130, 300)])
+    func attentionMatchesItsFormula(queries: Int, keys s: Int) throws {
         let g = try Generator(seed: UInt64(20 + queries))
-        let (b, h, d, s) = (2, 3, 40, 37)
+        let (b, h, d) = (2, 3, 40)
         // Keys and values are views of a larger cache buffer, as a KV cache hands them over.
-        let keyCache = try Tensor.randn([b, h, 64, d], generator: g), valueCache = try Tensor.randn([b, h, 64, d], generator: g)
+        let keyCache = try Tensor.randn([b, h, s + 27, d], generator: g), valueCache = try Tensor.randn([b, h, s + 27, d], generator: g)
         let k = try keyCache.narrow(2, start: 0, length: s), v = try valueCache.narrow(2, start: 0, length: s)
         let q = try Tensor.randn([b, queries, h, d], generator: g).transpose(1, 2)
-        // No mask; a per-row mask hiding padding; one mask shared by the batch; one per head.
+        // No mask; a per-row mask hiding padding; one mask shared by the batch; one per head; one per key only.
         let hidden = try Tensor.zeros([b, 1, queries, s])
         try hidden.narrow(3, start: 0, length: 5).select(0, 1).copyFrom(Tensor.full([1, queries, 5], -3.4028234663852886e38))
         let shared = try Tensor.randn([1, 1, queries, s], generator: g)
         let perHead = try Tensor.randn([b, h, queries, s], generator: g)
-        for mask in [nil, hidden, shared, perHead] {
+        let perKey = try Tensor.randn([b, 1, 1, s], generator: g)
+        for mask in [nil, hidden, shared, perHead, perKey] {
             let fused = try withNoGrad { try F.scaledDotProductAttention(q, k, v, mask: mask) }
             #expect(fused.shape == [b, h, queries, d])
             let error = try relativeError(fused, attentionReference(q, k, v, mask: mask))
-            #expect(error < 1e-5, "queries \(queries), mask \(mask?.shape ?? []): \(error)")
+            #expect(error < 1e-5, "queries \(queries), keys \(s), mask \(mask?.shape ?? []): \(error)")
         }
+    }
+
+    /// is_causal as torch has it (query i sees keys 0...i, also when there are more keys than queries), for a
+    /// single block, a block boundary and several blocks; scores far apart push the softmax's exponent to its ends.
+    @Test(arguments: [(5, 5), (64, 64), (65, 65), (130, 130), (70, 90)])
+    func causalAttentionMatchesItsFormula(queries: Int, keys s: Int) throws {
+        let g = try Generator(seed: UInt64(50 + queries))
+        let (b, h, d) = (2, 2, 64)
+        let q = try Tensor.randn([b, h, queries, d], generator: g) * 3.0
+        let k = try Tensor.randn([b, h, s, d], generator: g) * 3.0, v = try Tensor.randn([b, h, s, d], generator: g)
+        let visible = try Tensor.ones([queries, s]).tril()
+        let mask = try (visible - 1.0) * 3.4028234663852886e38  // 0 where seen, the lowest float where not
+        let fused = try withNoGrad { try F.scaledDotProductAttention(q, k, v, causal: true) }
+        let error = try relativeError(fused, attentionReference(q, k, v, mask: mask))
+        #expect(error < 1e-5, "queries \(queries), keys \(s): \(error)")
+        // The composite ops (a gradient is asked) agree.
+        let composite = try F.scaledDotProductAttention(q.requiresGrad(true), k, v, causal: true)
+        #expect(try relativeError(fused, composite) < 1e-5)
     }
 
     /// A zero-width head (a degenerate config) gives an empty result, not a crash: the kernels' block sizes divide
