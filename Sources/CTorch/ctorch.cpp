@@ -253,8 +253,9 @@ CT_INLINE float dot(const A *a, const float *b, int64_t n) {
   for (; i < n; i++) s += float(a[i]) * b[i];
   return s;
 }
-// row[t] = e^(row[t] - top) for t < n, returning their sum. Eight at a time: Cephes' polynomial after reducing
-// the argument by a multiple of ln 2 (within 2 ulp of expf); below -87.3 (no normal float) the result is 0.
+// row[t] = e^(row[t] - top) for t < n (top their maximum), returning their sum. Eight at a time: Cephes'
+// polynomial after reducing the argument by a multiple of ln 2 (within 2 ulp of expf); below -87.3 (no normal
+// float) the result is 0; NaN stays NaN.
 CT_INLINE float exp_shifted(float *row, int64_t n, float top) {
   typedef int32_t i32x8 __attribute__((vector_size(32)));
   const float shifter = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
@@ -262,8 +263,8 @@ CT_INLINE float exp_shifted(float *row, int64_t n, float top) {
   int64_t t = 0;
   for (; t + 8 <= n; t += 8) {
     f32x8 x = load8(row + t) - top;
-    const i32x8 normal = x >= -87.3f;  // all ones or zero per lane
-    x = x > 88.7f ? f32x8{} + 88.7f : x;
+    const i32x8 normal = ~(x < -87.3f);  // all ones per lane but where e^x is below the normal floats
+    x = x > 88.f ? f32x8{} + 88.f : x;
     x = x < -87.3f ? f32x8{} - 87.3f : x;
     const f32x8 m = (x * 1.44269504088896341f + shifter) - shifter;
     const f32x8 r = x - m * 0.693359375f + m * 2.12194440e-4f;
@@ -611,14 +612,21 @@ CT_VECTOR_CLONES void softmax_row(float *row, int64_t n, int64_t total) {
   std::fill(row + n, row + total, 0.f);
 }
 
-void attend_blocks(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, const at::Tensor &mask, bool causal,
+// False when oneDNN refused a product or the scratch could not be had (nothing may throw inside the OpenMP
+// region): the caller falls back to the composite.
+bool attend_blocks(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, const at::Tensor &mask, bool causal,
                    float scale, at::Tensor &y, int64_t t0, int64_t t1) {
   const int64_t H = q.size(1), L = q.size(2), S = k.size(2), D = q.size(3);
   const int64_t blocks = (L + block_queries - 1) / block_queries;
   const auto qs = q.strides(), ks = k.strides(), vs = v.strides();
   const auto ms = mask.defined() ? mask.strides() : q.strides();
   const float *mp = mask.defined() ? mask.data_ptr<float>() : nullptr;
-  std::vector<float> scores(block_queries * S);
+  std::vector<float> scores;
+  try {
+    scores.resize(block_queries * S);
+  } catch (const std::bad_alloc &) {
+    return false;
+  }
   for (int64_t task = t0; task < t1; task++) {
     const int64_t b = task / (H * blocks), h = task / blocks % H, i0 = task % blocks * block_queries;
     const int64_t rows = std::min(block_queries, L - i0), cols = causal ? std::min(S, i0 + rows) : S;
@@ -627,7 +635,7 @@ void attend_blocks(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v
     const float *vb = v.data_ptr<float>() + b * vs[0] + h * vs[1];
     float *yb = y.data_ptr<float>() + ((b * H + h) * L + i0) * D;
     if (onednn::sgemm('N', 'T', rows, cols, D, scale, qb, qs[2], kb, ks[2], 0.f, scores.data(), cols) != 0)
-      throw std::runtime_error("dnnl_sgemm failed in attention");
+      return false;
     for (int64_t r = 0; r < rows; r++) {
       float *row = scores.data() + r * cols;
       const int64_t seen = causal ? std::min(cols, i0 + r + 1) : cols;
@@ -638,8 +646,9 @@ void attend_blocks(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v
       softmax_row(row, seen, cols);
     }
     if (onednn::sgemm('N', 'N', rows, D, cols, 1.f, scores.data(), cols, vb, vs[2], 0.f, yb, D) != 0)
-      throw std::runtime_error("dnnl_sgemm failed in attention");
+      return false;
   }
+  return true;
 }
 
 // The fused result, or an undefined tensor when this case is not one for it.
@@ -668,9 +677,12 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor 
                           [&](int64_t p0, int64_t p1) { attend_pairs(q, k, v, additive, s, y, p0, p1); });
   } else {
     const int64_t blocks = (L + block_queries - 1) / block_queries;
+    std::atomic<bool> failed{false};
     team::parallel_blocks(B * H * blocks, 1, [&](int64_t t0, int64_t t1) {
-      attend_blocks(q, k, v, additive, is_causal, s, y, t0, t1);
+      if (!failed.load(std::memory_order_relaxed) && !attend_blocks(q, k, v, additive, is_causal, s, y, t0, t1))
+        failed.store(true);
     });
+    if (failed) return {};
   }
   return y;
 }

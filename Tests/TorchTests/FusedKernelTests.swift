@@ -127,6 +127,18 @@ import Testing
         #expect(try relativeError(fused, composite) < 1e-5)
     }
 
+    /// A NaN in one query gives NaN in that query's output only, as the composite does (not a silent zero).
+    @Test func aNaNQueryGivesANaNRow() throws {
+        let g = try Generator(seed: 77)
+        let q = try Tensor.randn([1, 2, 100, 32], generator: g), kv = try Tensor.randn([1, 2, 100, 32], generator: g)
+        try q.select(1, 1).select(1, 70).narrow(1, start: 3, length: 1).fillInPlace(Double.nan)
+        for causal in [false, true] {
+            let y = try withNoGrad { try F.scaledDotProductAttention(q, kv, kv, causal: causal) }
+            #expect(try y.select(1, 1).select(1, 70).isnan().all().item() == 1)
+            #expect(try y.isnan().sum().item() == 32, "only query 70 of head 1 is NaN")
+        }
+    }
+
     /// A zero-width head (a degenerate config) gives an empty result, not a crash: the kernels' block sizes divide
     /// by the width, so these shapes must take the composite ops.
     @Test func zeroWidthHeadsGiveEmptyResults() throws {
