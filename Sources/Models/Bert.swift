@@ -221,7 +221,7 @@ public final class SentenceEncoder: @unchecked Sendable {
         var count: Int { slots.count }
         var values: [Tensor] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
         subscript(i: Int) -> Tensor {
-            get { values[i] }
+            get { lock.lock(); defer { lock.unlock() }; return slots[i]! }
             set { lock.lock(); slots[i] = newValue; lock.unlock() }
         }
     }

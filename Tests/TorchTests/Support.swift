@@ -50,3 +50,13 @@ func relativeError(_ got: Tensor, _ want: Tensor) throws -> Double {
     let want = try want.to(dtype: .float64)
     return try (got.to(dtype: .float64) - want).abs().max().item() / want.abs().max().item()
 }
+
+/// The intra-op thread count a freshly started thread sees.
+func threadsOnANewThread() -> Int {
+    final class Box: @unchecked Sendable { var value = 0 }
+    let seen = Box()
+    let done = DispatchSemaphore(value: 0)
+    Thread { seen.value = Torch.threads; done.signal() }.start()
+    done.wait()
+    return seen.value
+}
