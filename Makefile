@@ -1,10 +1,11 @@
-# ReAlign: `make test` installs what is missing, builds and runs every test; `make build` builds the CLI.
+# ReAlign: `make test` installs what is missing, builds and runs every test; `make demo` builds the CLI and runs the
+# main job on the embedded default (ShapesWorld) into ./realign-demo/; `make build` builds the CLI.
 SHELL := /bin/bash
 export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 RELEASE_BIN := .build/release/realign
 
-.PHONY: all deps build test bench fixtures clean
+.PHONY: all deps build test demo bench fixtures clean
 
 all: build
 
@@ -14,6 +15,11 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product realign
 	@echo "built $(RELEASE_BIN)"
+
+# The whole Re-Align loop on ShapesWorld and its shipped tiny VLM: report in realign-demo/report.{md,json,html}.
+# A re-run continues where a stopped one ended.
+demo: build
+	$(RELEASE_BIN) demo --out realign-demo
 
 # Tests run one at a time: the memory-leak test reads this process's resident size.
 test: deps

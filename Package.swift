@@ -66,6 +66,8 @@ let package = Package(
             ]
         ),
         .target(name: "JSON"),
+        // libtorch-free helpers every module may use (seeded generators).
+        .target(name: "Common"),
         .target(name: "Torch", dependencies: ["CTorch", "JSON"]),
         // Text and pixels in: no libtorch, so they build and test fast.
         .target(name: "Tokenizers", dependencies: ["JSON"]),
@@ -74,7 +76,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]
         ),
         .target(name: "Images", dependencies: ["CImageIO"]),
-        .target(name: "Models", dependencies: ["Torch", "Tokenizers", "Images", "JSON"]),
+        .target(name: "Models", dependencies: ["Common", "Torch", "Tokenizers", "Images", "JSON"]),
+        // The synthetic world of the embedded demo: scenes, rendering, text, tokenizer (no libtorch).
+        .target(name: "ShapesWorld", dependencies: ["Common", "Images", "JSON"]),
         .target(
             name: "CFaiss",
             cxxSettings: [.unsafeFlags(faissCxxFlags)],
@@ -86,8 +90,11 @@ let package = Package(
             resources: [.embedInCode("Resources/coco_synonyms.txt"), .embedInCode("Resources/chair_rules.json")]),
         .target(name: "Alignment", dependencies: ["Models", "Torch", "Tokenizers", "Images", "JSON"]),
         // Preference data: backends (local, OpenAI-compatible client), maskers, the Re-Align pipeline, VaPR.
-        .target(name: "Preference", dependencies: ["Models", "Retrieval", "Torch", "Tokenizers", "Images", "JSON"]),
+        .target(name: "Preference", dependencies: ["Common", "Models", "Retrieval", "Torch", "Tokenizers", "Images", "JSON"]),
         // `realign serve`: a local model behind the OpenAI chat-completions API.
+        // ShapesWorld's tiny LLaVA: its folder and its staged pretraining.
+        .target(name: "WorldModel", dependencies: ["ShapesWorld", "Alignment", "Models", "Torch", "Images", "JSON"],
+                resources: [.copy("Resources/shapesworld-llava")]),
         .target(name: "Serving", dependencies: [
             "Preference", "Models", "Images", "JSON",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -105,6 +112,8 @@ let package = Package(
                 "Evaluation",
                 "Preference",
                 "Serving",
+                "ShapesWorld",
+                "WorldModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -142,6 +151,15 @@ let package = Package(
         .testTarget(
             name: "ModelsTests",
             dependencies: ["TestSupport", "Models", "Torch", "Tokenizers", "Images", "JSON"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "DemoTests",
+            dependencies: ["TestSupport", "JSON"]
+        ),
+        .testTarget(
+            name: "ShapesWorldTests",
+            dependencies: ["ShapesWorld", "Evaluation", "Tokenizers", "Images", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

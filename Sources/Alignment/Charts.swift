@@ -28,7 +28,8 @@ public enum Charts {
         }
     }
 
-    static func svg(title: String, series: [(String, [(Double, Double)])]) -> String {
+    /// A line chart of named series of (x, y) points.
+    public static func svg(title: String, series: [(String, [(Double, Double)])]) -> String {
         let width = 720.0, height = 360.0, left = 70.0, right = 160.0, top = 40.0, bottom = 40.0
         let points = series.flatMap(\.1)
         let xs = points.map(\.0), ys = points.map(\.1)
@@ -58,7 +59,8 @@ public enum Charts {
         return out + "</svg>\n"
     }
 
-    static func escape(_ s: String) -> String {
+    /// Text made safe for SVG and HTML.
+    public static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 }

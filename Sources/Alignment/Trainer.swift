@@ -30,8 +30,10 @@ public struct TrainingOptions: Sendable {
     public var adapterInit: String? = nil
     /// Full fine-tuning of the language model instead of LoRA (the reference comes from the cache).
     public var full = false
-    /// Also train the vision tower (frozen by default), with the main learning rate.
+    /// Also train the vision tower (frozen by default), with the main learning rate unless `visionLearningRate`.
     public var trainVision = false
+    /// The vision tower's own learning rate when it is trained (nil: the main one).
+    public var visionLearningRate: Double? = nil
     public var imageRoot: String? = nil
     public var dtype: DType = .float32
 
@@ -243,11 +245,16 @@ public final class PreferenceTrainer {
         let reference = options.needsRejected ? try referenceLogProbs() : [:]
 
         let trainable = model.trainableParameters()
-        let mainParams = trainable.filter { !$0.0.hasPrefix("multi_modal_projector.") }.map(\.1)
+        let ownVisionLR = options.trainVision ? options.visionLearningRate : nil
+        func isVision(_ name: String) -> Bool { ownVisionLR != nil && name.hasPrefix("vision_tower.") && !name.contains(".lora_") }
+        let mainParams = trainable.filter { !$0.0.hasPrefix("multi_modal_projector.") && !isVision($0.0) }.map(\.1)
         let projectorParams = trainable.filter { $0.0.hasPrefix("multi_modal_projector.") }.map(\.1)
         var groups = [AdamW.Group(name: options.full ? "model" : "lora", parameters: mainParams, lr: options.learningRate, weightDecay: options.weightDecay)]
         if let lr = options.projectorLearningRate, !projectorParams.isEmpty {
             groups.append(AdamW.Group(name: "projector", parameters: projectorParams, lr: lr, weightDecay: options.weightDecay))
+        }
+        if let lr = ownVisionLR {
+            groups.append(AdamW.Group(name: "vision", parameters: trainable.filter { isVision($0.0) }.map(\.1), lr: lr, weightDecay: options.weightDecay))
         }
         let optimizer = AdamW(groups: groups)
         let baseLRs = groups.map(\.lr)

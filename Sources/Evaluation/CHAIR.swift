@@ -18,6 +18,22 @@ public struct CHAIR: Sendable {
                       rules: JSONValue.parse(PackageResources.chair_rules_json))
     }
 
+    /// Another object vocabulary, in the synonyms file's format: one object per line, its other names (synonyms,
+    /// plural forms) after it, separated by ", ". Words are matched as listed (no singularising: list the plurals);
+    /// a two-word name is matched as the two words in a row.
+    public init(objectList: String, source: String = "objects file") throws {
+        var doubles: [(String, JSONValue)] = []
+        for line in objectList.split(separator: "\n") {
+            for entry in line.trimmingCharacters(in: .whitespacesAndNewlines).components(separatedBy: ", ") {
+                let words = entry.split(separator: " ")
+                if words.count > 2 { throw EvalError("\(source): '\(entry)' has more than two words (CHAIR matches one or two)") }
+                if words.count == 2 { doubles.append((entry, .string(entry))) }
+            }
+        }
+        try self.init(synonyms: objectList, rules: .object([("double_words", .object(doubles)), ("singularize", .object([]))]))
+        if canonical.isEmpty { throw EvalError("\(source): no objects listed") }
+    }
+
     init(synonyms: String, rules: JSONValue) throws {
         var canonical: [String: String] = [:]
         // Exactly as the original reads it: strip the line, split on ", " (an entry after a double space keeps

@@ -44,7 +44,7 @@ public struct JSONLines: Sendable {
 
 extension JSONValue {
     /// The first of `keys` present as a string or a number (numbers as their text).
-    func text(_ keys: [String]) -> String? {
+    public func text(_ keys: [String]) -> String? {
         for key in keys {
             switch self[key] {
             case .string(let s)?: return s

@@ -60,13 +60,13 @@ public struct AnswerRunner {
             // Questions with an image go through one batched generation; those without one (HallusionBench's
             // visual_input 0) are asked as text. An unreadable image gets an error record, so the answer file
             // keeps one line per question and order matching never shifts.
-            var records: [(key: String, text: String?, error: String?)] = []
+            var records: [(key: String, prompt: String, text: String?, error: String?)] = []
             var texts: [String] = [], images: [RGBImage] = [], slots: [Int] = []
             for (position, q) in batch {
                 let key = Self.key(q, position: position + 1)
                 let question = (prompt ?? q.text) + promptSuffix
                 guard let name = q.image else {
-                    records.append((key, try model.answer(question, image: nil, options: options).text ?? "", nil))
+                    records.append((key, question, try model.answer(question, image: nil, options: options).text ?? "", nil))
                     continue
                 }
                 let path = name.hasPrefix("/") ? name : (imageRoot as NSString).appendingPathComponent(name)
@@ -74,18 +74,19 @@ public struct AnswerRunner {
                     images.append(try RGBImage(data: Data(contentsOf: URL(fileURLWithPath: path)), name: path))
                     texts.append(question)
                     slots.append(records.count)
-                    records.append((key, nil, nil))
+                    records.append((key, question, nil, nil))
                 } catch {
                     summary.issues.append(EvalIssue(file: questionsFile, line: q.line, message: "\(path): \(error), not answered"))
-                    records.append((key, nil, "\(error)"))
+                    records.append((key, question, nil, "\(error)"))
                 }
             }
             for (slot, answer) in zip(slots, try model.answers(texts, images: images, options: options)) { records[slot].text = answer }
             var lines = ""
             for r in records {
                 let id: JSONValue = Int(r.key).map { .int($0) } ?? .string(r.key)
-                let fields: [(String, JSONValue)] = r.error.map { [("question_id", id), ("text", .null), ("error", .string($0))] }
-                    ?? [("question_id", id), ("text", .string(r.text ?? ""))]
+                // The exact user text asked (before the chat template), so anyone can re-ask or re-score.
+                let fields: [(String, JSONValue)] = r.error.map { [("question_id", id), ("prompt", .string(r.prompt)), ("text", .null), ("error", .string($0))] }
+                    ?? [("question_id", id), ("prompt", .string(r.prompt)), ("text", .string(r.text ?? ""))]
                 lines += JSONValue.object(fields).serialized() + "\n"
             }
             try handle.write(contentsOf: Data(lines.utf8))

@@ -187,14 +187,7 @@ extension LlavaForConditionalGeneration {
     /// Writes the (merged) model as a Hugging Face folder: transformers 5's key layout, config.json copied from
     /// `baseFolder`, plus the tokenizer and processor files found there.
     public func exportModel(to folder: String, baseFolder: String) throws {
-        guard loraLinears().isEmpty else { throw ModelError("merge the adapters before exporting the model") }
-        var tensors: [String: Tensor] = [:]
-        for (name, p) in namedParameters() {
-            var key = name
-            if key.hasPrefix("vision_tower.vision_model.") { key = "vision_tower." + key.dropFirst("vision_tower.vision_model.".count) }
-            tensors[key] = try p.detach().contiguous()
-        }
-        try Checkpoint.write(tensors, to: folder)
+        try saveWeights(to: folder)
         for file in ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                      "preprocessor_config.json", "processor_config.json", "chat_template.json", "generation_config.json"] {
             let source = (baseFolder as NSString).appendingPathComponent(file)
@@ -203,5 +196,19 @@ extension LlavaForConditionalGeneration {
             try? FileManager.default.removeItem(atPath: target)
             try FileManager.default.copyItem(atPath: source, toPath: target)
         }
+    }
+
+    /// Writes the weights alone (no config or tokenizer files) in the transformers 5 key layout, in `dtype`
+    /// (default: as they are).
+    public func saveWeights(to folder: String, dtype: DType? = nil) throws {
+        guard loraLinears().isEmpty else { throw ModelError("merge the adapters before exporting the model") }
+        var tensors: [String: Tensor] = [:]
+        for (name, p) in namedParameters() {
+            var key = name
+            if key.hasPrefix("vision_tower.vision_model.") { key = "vision_tower." + key.dropFirst("vision_tower.vision_model.".count) }
+            let t = try p.detach()
+            tensors[key] = try (dtype.map { try t.to(dtype: $0) } ?? t).contiguous()
+        }
+        try Checkpoint.write(tensors, to: folder)
     }
 }

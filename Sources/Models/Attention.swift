@@ -86,4 +86,10 @@ public final class KVCache: @unchecked Sendable {
     }
 
     func commit(_ n: Int) { length += n }
+
+    /// Forgets the positions from `n` on (their slots are overwritten by the next append).
+    func truncate(to n: Int) {
+        precondition(n >= 0 && n <= length, "a cache of \(length) positions cannot keep \(n)")
+        length = n
+    }
 }

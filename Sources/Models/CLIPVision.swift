@@ -137,6 +137,13 @@ public final class CLIPVisionModel: Module, @unchecked Sendable {
         super.init()
     }
 
+    /// The last layer's hidden states [N, 1 + patches, hidden] and the pooled output [N, hidden], with the graph
+    /// kept: what a pretraining objective on the tower reads.
+    public func lastHiddenState(_ pixels: Tensor) throws -> (states: Tensor, pooled: Tensor) {
+        let last = try vision_model.hiddenStates(pixels, through: vision_model.encoder.layers.count).last!
+        return (last, try vision_model.post_layernorm(last.select(1, 0)))
+    }
+
     /// The retrieval embedding: the pooled output, L2-normalised [N, hidden].
     public func embedding(_ pixels: Tensor) throws -> Tensor {
         let pooled = try vision_model.pooled(pixels).to(dtype: .float32)

@@ -271,3 +271,8 @@ func activation(_ name: String) -> (Tensor) throws -> Tensor {
     default: { try $0.gelu() }
     }
 }
+
+extension LlavaConfig {
+    /// A llava-hf `config.json`.
+    public init(configFile path: String) throws { try self.init(ConfigReader.load(path)) }
+}

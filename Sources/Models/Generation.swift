@@ -1,4 +1,5 @@
 import Foundation
+@_exported import Common
 import Tokenizers
 import Torch
 
@@ -65,20 +66,35 @@ public struct TextGenerator {
             maskValues += Array(repeating: 0, count: length - p.count) + Array(repeating: 1, count: p.count)
         }
         let device = model.device
-        var mask = try Tensor(maskValues, shape: [batch, length]).to(device: device)
+        let mask = try Tensor(maskValues, shape: [batch, length]).to(device: device)
         let padded = prompts.contains { $0.count < length }
         // Positions count real tokens only (padding gets 1, as transformers' generate does).
-        var positions = try (mask.cumsum(1) - 1).maskedFill(mask.eq(0), 1)
-        var sampler = Sampler(seed: options.seed)
-        var results = (0..<batch).map { _ in GeneratedSequence(tokens: [], text: nil, reason: .length) }
-        var finished = [Bool](repeating: false, count: batch)
-
+        let positions = try (mask.cumsum(1) - 1).maskedFill(mask.eq(0), 1)
+        var results: [GeneratedSequence] = []
         try withNoGrad {
             let features = try pixels.map { try model.imageFeatures($0) }
             let cache = model.makeCache(batch: batch, capacity: length + options.maxNewTokens)
-            var hidden = try model.hiddenStates(inputIDs: Tensor(ids, shape: [batch, length]).to(device: device),
+            let hidden = try model.hiddenStates(inputIDs: Tensor(ids, shape: [batch, length]).to(device: device),
                                                 imageFeatures: features, attentionMask: padded ? mask : nil,
                                                 positions: positions, cache: cache)
+            results = try decode(hidden: hidden, cache: cache, mask: mask, positions: positions, padded: padded,
+                                 options: options, onToken: onToken).sequences
+        }
+        return results
+    }
+
+    /// The decoding loop after a prefill: `hidden` holds the prefilled states (the last one predicts the first new
+    /// token), `cache` their keys and values. Returns the sequences (texts decoded when there is a tokenizer) and,
+    /// per row, the tokens fed into the cache after the prefill.
+    func decode(hidden first: Tensor, cache: KVCache, mask initialMask: Tensor, positions initialPositions: Tensor, padded: Bool,
+                options: GenerationOptions, onToken: ((Int, Int) -> Void)?) throws -> (sequences: [GeneratedSequence], fed: [[Int]]) {
+        let batch = first.size(0), device = model.device
+        var hidden = first, mask = initialMask, positions = initialPositions
+        var sampler = Sampler(seed: options.seed)
+        var results = (0..<batch).map { _ in GeneratedSequence(tokens: [], text: nil, reason: .length) }
+        var fed = [[Int]](repeating: [], count: batch)
+        var finished = [Bool](repeating: false, count: batch)
+        try withNoGrad {
             for step in 0..<options.maxNewTokens {
                 let logits = try model.logits(hidden.select(1, hidden.size(1) - 1)).to(dtype: .float32)
                 let next = try choose(logits, options: options, sampler: &sampler)
@@ -103,6 +119,7 @@ public struct TextGenerator {
                     }
                 }
                 if finished.allSatisfy({ $0 }) || step == options.maxNewTokens - 1 { break }
+                for row in 0..<batch { fed[row].append(feed[row]) }
                 mask = try Tensor.cat([mask, Tensor.ones([batch, 1], dtype: .int64, device: device)], dim: 1)
                 positions = try positions.select(1, positions.size(1) - 1).unsqueeze(1) + 1
                 hidden = try model.hiddenStates(inputIDs: Tensor(feed, shape: [batch, 1]).to(device: device),
@@ -119,7 +136,7 @@ public struct TextGenerator {
                 results[row].text = text
             }
         }
-        return results
+        return (results, fed)
     }
 
     /// The next token of each row: argmax, or a sample from the temperature-scaled, top-p-filtered distribution.
@@ -131,19 +148,6 @@ public struct TextGenerator {
         return (0..<logits.size(0)).map { row in
             sampler.sample(Array(values[(row * vocabulary)..<((row + 1) * vocabulary)]), topP: options.topP)
         }
-    }
-}
-
-/// SplitMix64: a small seeded generator, independent of libtorch's so results repeat across builds.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

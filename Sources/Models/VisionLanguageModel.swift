@@ -53,14 +53,21 @@ public final class VisionLanguageModel: @unchecked Sendable {
                          onText: ((String) -> Void)? = nil) throws -> (text: String, promptTokens: Int, sequence: GeneratedSequence) {
         let options = withModelStops(options)
         let prefixIDs = try assistantPrefix.map { try tokenizer.encode($0, addSpecialTokens: false) } ?? []
-        let prompt = try promptIDs(user, image: image != nil) + prefixIDs
-        let pixels = try image.map { try self.pixels([$0]) }
+        let userIDs = try promptIDs(user, image: image != nil)
+        let prompt = userIDs + prefixIDs
         var streamed: [Int] = []
-        let generated = try TextGenerator(model: model, tokenizer: tokenizer).generate(prompts: [prompt], pixels: pixels, options: options) { _, token in
+        let stream: (Int, Int) -> Void = { _, token in
             guard let onText else { return }
             streamed.append(token)
             onText(self.tokenizer.decode(streamed))
-        }[0]
+        }
+        let generated: GeneratedSequence
+        if assistantPrefix != nil && reusesPromptCache {
+            generated = try continueCached(prompt, sharedAtLeast: userIDs.count, image: image, options: options, onToken: stream)
+        } else {
+            let pixels = try image.map { try self.pixels([$0]) }
+            generated = try TextGenerator(model: model, tokenizer: tokenizer).generate(prompts: [prompt], pixels: pixels, options: options, onToken: stream)[0]
+        }
         var text = generated.text ?? tokenizer.decode(generated.tokens)
         if !prefixIDs.isEmpty {
             // Decoding the new tokens after the prefix keeps the space a SentencePiece piece carries.
@@ -74,6 +81,61 @@ public final class VisionLanguageModel: @unchecked Sendable {
             }
         }
         return (text, prompt.count, generated)
+    }
+
+    /// Whether completions that continue an assistant prefix keep their KV cache for the next one (see
+    /// `continueCached`); off, every completion runs its whole prompt.
+    public var reusesPromptCache = true
+
+    /// The last continued completion: its image, the tokens in its cache, the cache.
+    private final class PromptCache {
+        let image: RGBImage?
+        var ids: [Int]
+        let cache: KVCache
+        init(image: RGBImage?, ids: [Int], cache: KVCache) {
+            self.image = image
+            self.ids = ids
+            self.cache = cache
+        }
+    }
+    private var promptCache: PromptCache?
+    private let promptCacheLock = NSLock()
+
+    /// Continues `ids` (a prompt and an assistant prefix). The inducer asks about one image and prompt many times
+    /// with a growing prefix (mask by mask): when the last cached completion had the same image and shares at
+    /// least the first `sharedAtLeast` tokens (the prompt with its image tokens), its cache is cut back to the
+    /// shared start and only the tokens after it run — no vision tower, no second pass over the image tokens.
+    func continueCached(_ ids: [Int], sharedAtLeast: Int, image: RGBImage?, options: GenerationOptions,
+                        onToken: @escaping (Int, Int) -> Void) throws -> GeneratedSequence {
+        try promptCacheLock.withLock {
+            var start = 0
+            var entry: PromptCache
+            if let c = promptCache, c.image == image {
+                let shared = zip(c.ids, ids).prefix { $0.0 == $0.1 }.count
+                if shared >= sharedAtLeast { start = min(shared, ids.count - 1) }
+            }
+            if start > 0, let c = promptCache {
+                c.cache.truncate(to: start)
+                c.ids = Array(ids[..<start])
+                entry = c
+            } else {
+                entry = PromptCache(image: image, ids: [], cache: model.makeCache(batch: 1, capacity: ids.count + options.maxNewTokens + 64))
+                promptCache = nil
+            }
+            let generator = TextGenerator(model: model, tokenizer: tokenizer)
+            let result: (sequences: [GeneratedSequence], fed: [[Int]]) = try withNoGrad {
+                let features = try start == 0 ? image.map { try model.imageFeatures(pixels([$0])) } : nil
+                let new = Array(ids[start...])
+                let positions = try Tensor.arange(start, ids.count, device: model.device).unsqueeze(0)
+                let hidden = try model.hiddenStates(inputIDs: Tensor(new, shape: [1, new.count]).to(device: model.device),
+                                                    imageFeatures: features, positions: positions, cache: entry.cache)
+                return try generator.decode(hidden: hidden, cache: entry.cache, mask: Tensor.ones([1, ids.count], dtype: .int64, device: model.device),
+                                            positions: positions, padded: false, options: options, onToken: onToken)
+            }
+            entry.ids = ids + result.fed[0]
+            promptCache = entry
+            return result.sequences[0]
+        }
     }
 
     /// The options with the tokenizer's EOS as a stop token and its pad token for padding.

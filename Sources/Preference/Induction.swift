@@ -41,7 +41,13 @@ public struct Inducer: Sendable {
                 if let nextWord, !nextWord.isEmpty { stops.append(nextWord) }
                 let reply = try await backend.complete(ChatRequest(user: prompt, image: image, assistantPrefix: text,
                                                                   maxTokens: tokensPerMask, temperature: 0, stop: stops))
-                text += Self.cleanFill(reply.text) + next
+                var fill = Self.cleanFill(reply.text)
+                // Masks only whitespace apart (a rule masker's "[MASK] [MASK] [MASK]" for "large red circle") each
+                // take one word: with no literal word to stop at, a fill would run over the masks after it.
+                if nextWord == nil && i < template.pieces.count - 1 {
+                    fill = fill.split(whereSeparator: { $0.isWhitespace }).first.map(String.init) ?? ""
+                }
+                text += fill + next
             }
             return text
         case .instruct:

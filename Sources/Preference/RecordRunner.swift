@@ -2,7 +2,7 @@ import Foundation
 
 /// Runs a per-record job over samples with up to `concurrency` records in flight and writes each outcome in
 /// input order as soon as it and every earlier one are done — so any concurrency gives the same file, and a kill
-/// loses only the records in flight.
+/// loses only the records in flight. `commit`, when given, sees each outcome in input order before it is written.
 public struct RecordRunner: Sendable {
     public struct Progress: Sendable {
         public var kept = 0, unpaired = 0, failed = 0, finished = 0, total = 0, previously = 0
@@ -21,6 +21,7 @@ public struct RecordRunner: Sendable {
 
     public func run(_ samples: [SampleInput], problems: [RecordOutcome] = [], output: ResumableOutput,
                     progress: (@Sendable (Progress) -> Void)? = nil,
+                    commit: (@Sendable (SampleInput, RecordOutcome) async -> RecordOutcome)? = nil,
                     process: @escaping @Sendable (SampleInput) async -> RecordOutcome) async throws -> Progress {
         let start = Date()
         var state = Progress()
@@ -49,7 +50,10 @@ public struct RecordRunner: Sendable {
             for _ in 0..<min(concurrency, todo.count) { launch() }
             while let (index, outcome) = try await group.next() {
                 pending[index] = outcome
-                while let ready = pending.removeValue(forKey: written) {
+                while var ready = pending.removeValue(forKey: written) {
+                    // State shared across records (VaPR's penalty list) changes here, one record at a time in
+                    // input order, so the file does not depend on which record finished first.
+                    if let commit { ready = await commit(todo[written], ready) }
                     try output.write(ready)
                     switch ready {
                     case .kept: state.kept += 1

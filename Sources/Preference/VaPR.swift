@@ -29,8 +29,14 @@ public struct VaPREditor: Sendable {
         case backend(any ChatBackend)
     }
 
+    /// Who edits: a model backend (the paper's LLM editor) or the network-free rule editor.
+    public enum Editor: Sendable {
+        case backend(any ChatBackend)
+        case rules(RuleEditor)
+    }
+
     public var classifier: Classifier
-    public var editor: any ChatBackend
+    public var editor: Editor
     /// The same substitution ("red -> blue") may appear in at most this many pairs.
     public var maxReuse = 3
     /// Optional rejections of style/length-biased pairs.
@@ -41,6 +47,10 @@ public struct VaPREditor: Sendable {
     public let penalties = PenaltyList()
 
     public init(classifier: Classifier, editor: any ChatBackend, countTokens: @escaping @Sendable (String) -> Int) {
+        self.init(classifier: classifier, editor: .backend(editor), countTokens: countTokens)
+    }
+
+    public init(classifier: Classifier, editor: Editor, countTokens: @escaping @Sendable (String) -> Int) {
         self.classifier = classifier
         self.editor = editor
         self.countTokens = countTokens
@@ -106,8 +116,15 @@ public struct VaPREditor: Sendable {
         return text
     }
 
-    /// One sample to a pair or a skipped record.
+    /// One sample to a pair or a skipped record: `propose`, then `commit`. (The record runner calls the two
+    /// apart, committing in input order.)
     public func process(_ sample: SampleInput) async -> RecordOutcome {
+        await commit(sample, await propose(sample))
+    }
+
+    /// The first edit of a sample, which depends on nothing but the sample: classification and one edit with no
+    /// substitution avoided. The penalty list is not read or changed here.
+    public func propose(_ sample: SampleInput) async -> RecordOutcome {
         func skip(_ kind: String, _ reason: String) -> RecordOutcome { .skipped(id: sample.id, kind: kind, reason: reason) }
         guard let chosen = sample.chosen else { return skip("failed", "no 'chosen' in the input") }
         if let why = Self.isUnsuitable(prompt: sample.prompt, chosen: chosen) { return skip("unpaired", "unsuitable for editing: \(why)") }
@@ -118,36 +135,66 @@ public struct VaPREditor: Sendable {
         } catch {
             return skip("failed", "classification: \(error)")
         }
-        var avoid: [String] = []
-        for attempt in 0..<2 {
-            let edited: String
+        return await attempt(sample, chosen: chosen, category: category, avoid: [])
+    }
+
+    /// Checks a proposed pair against the penalty list, edits once more avoiding the overused substitutions if
+    /// needed, and records the kept pair's substitutions. Called in input order, so that the penalties — and so
+    /// the output — do not depend on which records finished first.
+    public func commit(_ sample: SampleInput, _ proposed: RecordOutcome) async -> RecordOutcome {
+        guard case .kept(let record) = proposed, let chosen = sample.chosen,
+              let category = record["category"]?.stringValue.flatMap(TaskCategory.init(rawValue:)) else { return proposed }
+        var outcome = proposed
+        for retry in 0..<2 {
+            guard case .kept(let r) = outcome else { return outcome }
+            let substitutions = (r["substitutions"]?.arrayValue ?? []).compactMap(\.stringValue)
+            let overused = penalties.overused(substitutions, limit: maxReuse)
+            if overused.isEmpty {
+                penalties.record(substitutions)
+                return outcome
+            }
+            if retry == 1 { return .skipped(id: sample.id, kind: "unpaired", reason: "substitution reused too often: \(overused.joined(separator: ", "))") }
+            let avoid: [String]
+            switch editor {
+            case .backend: avoid = penalties.mostUsed(10)
+            case .rules: avoid = penalties.reachedLimit(maxReuse)
+            }
+            outcome = await attempt(sample, chosen: chosen, category: category, avoid: avoid)
+        }
+        return outcome
+    }
+
+    /// One edit and the checks that depend only on it (unchanged answer, length gap, edit distance).
+    func attempt(_ sample: SampleInput, chosen: String, category: TaskCategory, avoid: [String]) async -> RecordOutcome {
+        func skip(_ kind: String, _ reason: String) -> RecordOutcome { .skipped(id: sample.id, kind: kind, reason: reason) }
+        let edited: String
+        switch editor {
+        case .backend(let backend):
             do {
-                edited = try await editor.complete(ChatRequest(system: Self.editPrompt(category, avoid: avoid),
-                                                               user: "Question: \(sample.prompt)\nAnswer: \(chosen)\n\nEdited answer:",
-                                                               maxTokens: max(64, countTokens(chosen) * 2))).text
+                edited = try await backend.complete(ChatRequest(system: Self.editPrompt(category, avoid: avoid),
+                                                                user: "Question: \(sample.prompt)\nAnswer: \(chosen)\n\nEdited answer:",
+                                                                maxTokens: max(64, countTokens(chosen) * 2))).text
                     .trimmingCharacters(in: .whitespacesAndNewlines)
             } catch {
                 return skip("failed", "editor: \(error)")
             }
-            guard !edited.isEmpty, edited != chosen else { return skip("unpaired", "the editor returned the answer unchanged") }
-            let substitutions = Self.substitutions(from: chosen, to: edited)
-            let overused = penalties.overused(substitutions, limit: maxReuse)
-            if !overused.isEmpty {
-                if attempt == 0 { avoid = penalties.mostUsed(10); continue }
-                return skip("unpaired", "substitution reused too often: \(overused.joined(separator: ", "))")
+        case .rules(let rules):
+            guard let e = rules.edit(chosen, category: category, id: sample.id, avoid: Set(avoid)) else {
+                return skip("unpaired", avoid.isEmpty ? "nothing of the \(category.rawValue) category to edit in the answer" : "every possible edit is overused")
             }
-            let gap = abs(countTokens(edited) - countTokens(chosen))
-            let distance = levenshtein(chosen, edited)
-            if let maxLengthGap, gap > maxLengthGap { return skip("unpaired", "length gap \(gap) tokens > \(maxLengthGap)") }
-            if let maxEditDistance, distance > maxEditDistance { return skip("unpaired", "edit distance \(distance) > \(maxEditDistance)") }
-            penalties.record(substitutions)
-            return .kept(.object([
-                ("id", .string(sample.id)), ("image", .string(sample.image)), ("prompt", .string(sample.prompt)),
-                ("chosen", .string(chosen)), ("rejected", .string(edited)), ("category", .string(category.rawValue)),
-                ("substitutions", .array(substitutions.map { .string($0) })), ("length_gap", .int(gap)), ("levenshtein", .int(distance)),
-            ]))
+            edited = e
         }
-        return skip("unpaired", "no acceptable edit")
+        guard !edited.isEmpty, edited != chosen else { return skip("unpaired", "the editor returned the answer unchanged") }
+        let substitutions = Self.substitutions(from: chosen, to: edited)
+        let gap = abs(countTokens(edited) - countTokens(chosen))
+        let distance = levenshtein(chosen, edited)
+        if let maxLengthGap, gap > maxLengthGap { return skip("unpaired", "length gap \(gap) tokens > \(maxLengthGap)") }
+        if let maxEditDistance, distance > maxEditDistance { return skip("unpaired", "edit distance \(distance) > \(maxEditDistance)") }
+        return .kept(.object([
+            ("id", .string(sample.id)), ("image", .string(sample.image)), ("prompt", .string(sample.prompt)),
+            ("chosen", .string(chosen)), ("rejected", .string(edited)), ("category", .string(category.rawValue)),
+            ("substitutions", .array(substitutions.map { .string($0) })), ("length_gap", .int(gap)), ("levenshtein", .int(distance)),
+        ]))
     }
 
     /// Word-level replacements from `a` to `b` ("red -> blue"), from the longest common subsequence of words.
@@ -186,6 +233,8 @@ public final class PenaltyList: @unchecked Sendable {
 
     public func record(_ substitutions: [String]) { lock.withLock { for s in substitutions { counts[s, default: 0] += 1 } } }
     func overused(_ substitutions: [String], limit: Int) -> [String] { lock.withLock { substitutions.filter { counts[$0, default: 0] >= limit } } }
+    /// Every substitution used `limit` times or more, in a fixed order.
+    func reachedLimit(_ limit: Int) -> [String] { lock.withLock { counts.filter { $0.value >= limit }.map(\.key).sorted() } }
     func mostUsed(_ n: Int) -> [String] {
         lock.withLock { counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(n).map(\.key) }
     }

@@ -129,6 +129,7 @@ public final class KnowledgeBase: @unchecked Sendable {
 
     /// Embeds images not yet in the base (resuming after an interruption), appending rows and entries.
     func embed(_ images: [String], model: VisionLanguageModel, batchSize: Int, progress: ((Int, Int) throws -> Void)?) throws {
+        lookupLock.withLock { stored = nil }
         try truncateEmbeddings(to: entries.count)
         let known = Set(entries.map(\.path)).union(skipped.map(\.path))
         let todo = images.filter { !known.contains($0) }
@@ -229,9 +230,30 @@ public final class KnowledgeBase: @unchecked Sendable {
             throw IndexError("\(folder): built by another model (\(modelPath)); query it with that model")
         }
         let bytes = try Data(contentsOf: URL(fileURLWithPath: image))
-        let vector = try withNoGrad { try model.model.visionTower.embedding(model.pixels([RGBImage(data: bytes, name: image)])) }
-        return try query(vector: try vector.flatten().toArray(Float.self), k: k,
-                         excluding: excludeSelf ? (URL(fileURLWithPath: image).standardizedFileURL.path, Hasher64.hex(Array(bytes))) : nil)
+        let path = URL(fileURLWithPath: image).standardizedFileURL.path, hash = Hasher64.hex(Array(bytes))
+        // An image the base holds (same path, same bytes) is looked up, not embedded again.
+        let vector = try (reusesStoredVectors ? storedVector(path: path, hash: hash) : nil) ?? withNoGrad {
+            try model.model.visionTower.embedding(model.pixels([RGBImage(data: bytes, name: image)])).flatten().toArray(Float.self)
+        }
+        return try query(vector: vector, k: k, excluding: excludeSelf ? (path, hash) : nil)
+    }
+
+    /// Whether queries for images the base holds use their stored vectors (on by default).
+    public var reusesStoredVectors = true
+    private let lookupLock = NSLock()
+    private var stored: (rows: [String: Int], vectors: [Float])?
+
+    /// The stored embedding of an entry with this path and content, read from embeddings.f32 once.
+    func storedVector(path: String, hash: String) throws -> [Float]? {
+        try lookupLock.withLock {
+            if stored == nil {
+                var rows: [String: Int] = [:]
+                for (row, e) in entries.enumerated() { rows[e.path + "\u{0}" + e.contentHash] = row }
+                stored = (rows, try embeddings())
+            }
+            guard let row = stored!.rows[path + "\u{0}" + hash], (row + 1) * dimension <= stored!.vectors.count else { return nil }
+            return Array(stored!.vectors[(row * dimension)..<((row + 1) * dimension)])
+        }
     }
 
     /// Search by embedding; `excluding` (path, content hash) removes self-matches.

@@ -49,7 +49,8 @@ struct BuildPrefs: ParsableCommand {
     @Option(help: "Environment variable holding the API key for openai: backends.") var apiKeyEnv: String?
     @Option(help: "Seconds one API request may take.") var timeout = 120.0
     @Option(help: "Retries of an API request after 429/5xx/timeouts.") var retries = 4
-    @Option(help: "VaPR: the editor BACKEND.") var editor: String?
+    @Option(help: "VaPR: the editor, rules (swaps the key word for another of its class, no network) or a BACKEND.") var editor: String?
+    @Option(help: "VaPR with --editor rules: a lexicon JSON {\"classes\": {\"colour\": [...], \"count\": [...], \"object\": [...], \"size\": [...], \"background\": [...]}, \"opposites\": [[\"left of\", \"right of\"], ...]} (default: English word classes).") var editorLexicon: String?
     @Option(help: "VaPR: task classifier, rules or a BACKEND.") var classifier = "rules"
     @Option(help: "VaPR: uses of one substitution before it is refused.") var maxReuse = 3
     @Option(help: "VaPR: reject pairs whose token lengths differ by more.") var maxLengthGap: Int?
@@ -115,18 +116,28 @@ struct BuildPrefs: ParsableCommand {
             let p = pipeline
             result = try await runner.run(samples, problems: problems, output: output, progress: progress) { await p.process($0) }
         } else {
-            guard let editor else { throw ValidationError("--recipe vapr needs --editor BACKEND") }
-            let editorBackend = try factory.backend(editor)
+            guard let editor else { throw ValidationError("--recipe vapr needs --editor rules or --editor BACKEND") }
+            let theEditor: VaPREditor.Editor
+            let editorName: String
+            if editor == "rules" {
+                theEditor = .rules(try editorLexicon.map { try RuleEditor(lexiconFile: $0) } ?? .english)
+                editorName = "rules" + (editorLexicon.map { " (\($0))" } ?? " (English word classes)")
+            } else {
+                let backend = try factory.backend(editor)
+                theEditor = .backend(backend)
+                editorName = backend.name
+            }
             let theClassifier: VaPREditor.Classifier = classifier == "rules" ? .rules : .backend(try factory.backend(classifier))
             let tokenizer = vlm.tokenizer
-            var vapr = VaPREditor(classifier: theClassifier, editor: editorBackend) { (try? tokenizer.encode($0, addSpecialTokens: false).count) ?? 0 }
+            var vapr = VaPREditor(classifier: theClassifier, editor: theEditor) { (try? tokenizer.encode($0, addSpecialTokens: false).count) ?? 0 }
             vapr.maxReuse = maxReuse
             vapr.maxLengthGap = maxLengthGap
             vapr.maxEditDistance = maxEditDistance
             vapr.penalties.load(from: out)
-            log("vapr: \(samples.count) samples; editor \(editorBackend.name), classifier \(classifier)")
+            log("vapr: \(samples.count) samples; editor \(editorName), classifier \(classifier)")
             let v = vapr
-            result = try await runner.run(samples, problems: problems, output: output, progress: progress) { await v.process($0) }
+            result = try await runner.run(samples, problems: problems, output: output, progress: progress,
+                                          commit: { await v.commit($0, $1) }) { await v.propose($0) }
         }
         FileHandle.standardError.write(Data("\n".utf8))
         let usage = factory.usages()

@@ -201,7 +201,7 @@ struct EvalMME: ParsableCommand {
 
 struct EvalCHAIR: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "chair", abstract: "CHAIR: CHAIRs, CHAIRi and recall of captions against COCO objects (synonyms, two-word objects, plurals).",
+        commandName: "chair", abstract: "CHAIR: CHAIRs, CHAIRi and recall of captions against COCO objects (synonyms, two-word objects, plurals) or --objects.",
         discussion: """
             --questions: a JSONL of {"image_id", "image", "objects": [...], "captions": [...]} or COCO instances_*.json \
             (with --coco-captions for the reference captions). Answers: {"image_id", "caption"}. With --model each \
@@ -210,6 +210,7 @@ struct EvalCHAIR: ParsableCommand {
     @Option(help: "Annotations: JSONL with objects (and captions), or COCO instances JSON.") var questions: String
     @Option(help: "COCO captions_*.json (with a COCO instances file).") var cocoCaptions: String?
     @Option(help: "The captioning prompt for --model.") var prompt = "Please describe this image in detail."
+    @Option(help: "Object vocabulary instead of COCO's: one object per line with its synonyms and plurals after it, separated by \", \" (as COCO's synonyms file; `realign world generate` writes objects.txt).") var objects: String?
     @OptionGroup var source: AnswerSource
     @OptionGroup var output: ReportOutput
 
@@ -223,7 +224,11 @@ struct EvalCHAIR: ParsableCommand {
                 }
             }
             let answers = try source.resolve(questions: questions, idKeys: ["image_id", "question_id"], prompt: prompt, questionList: list)
-            let result = try CHAIR().score(annotationsFile: questions, captionsFile: cocoCaptions, answersFile: answers)
+            let chair = try objects.map { path -> CHAIR in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError("\(path): cannot read") }
+                return try CHAIR(objectList: text, source: path)
+            } ?? CHAIR()
+            let result = try chair.score(annotationsFile: questions, captionsFile: cocoCaptions, answersFile: answers)
             try output.emit(result.report(), issues: result.issues)
         }
     }

@@ -47,6 +47,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the latest checkpoint in --out.") var resume = false
     @Flag(help: "Full fine-tuning of the language model instead of LoRA (writes --out/model).") var full = false
     @Flag(help: "Also train the vision tower (frozen by default).") var trainVision = false
+    @Option(help: "With --train-vision: the vision tower's own learning rate (default: --lr).") var visionLr: Double?
 
     func parseObjectives() throws -> [(Objective, Double)] {
         try objective.split(separator: "+").map { part in
@@ -82,6 +83,7 @@ struct Train: ParsableCommand {
         o.adapterInit = adapterInit
         o.full = full
         o.trainVision = trainVision
+        o.visionLearningRate = visionLr
         if full && adapterInit != nil { throw ValidationError("--full and --adapter-init exclude each other") }
         o.imageRoot = imageRoot
         guard let d = DType(name: dtype), d.isFloatingPoint else { throw ValidationError("--dtype must be f32 or bf16") }

@@ -76,6 +76,17 @@ import Testing
         #expect(bodies[0]["stop"]?.arrayValue?.compactMap(\.stringValue) == ["\n", "car"])
         #expect(bodies[1]["messages"]?.arrayValue?.last?["content"]?.stringValue == "A green car parks ")
     }
+
+    /// Masks with only whitespace between them take one word each (nothing else would stop a fill).
+    @Test func adjacentMasksTakeOneWordEach() async throws {
+        let server = try ScriptedServer { n, _ in .init(body: ScriptedServer.completion([" big red square and more", " red square", " square."][min(n, 2)])) }
+        let client = try OpenAIClient(baseURL: URL(string: server.baseURL)!, model: "m", apiKeyVariable: nil)
+        let image = repoPath("PreferenceTests/Fixtures/shapes/images/00-red-circle.png")
+        let filled = try await Inducer(backend: client).fill(prompt: "Describe.", masked: "a [MASK] [MASK] [MASK].", image: image)
+        #expect(filled == "a big red square..")
+        let bodies = try server.requests.map { try JSONValue.parse(Array($0.body.utf8)) }
+        #expect(bodies.compactMap { $0["messages"]?.arrayValue?.last?["content"]?.stringValue } == ["a ", "a big ", "a big red "])
+    }
 }
 
 @Suite struct VaPRTests {

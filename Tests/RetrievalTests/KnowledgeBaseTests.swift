@@ -42,6 +42,12 @@ struct Stop: Error {}
         #expect(viaCopy.count == 5 && !viaCopy.contains { $0.path == images[1] })
         let withSelf = try kb.query(images[1], model: vlm, k: 1, excludeSelf: false)
         #expect(withSelf.first?.path == images[1])
+        // An image the base holds is looked up (its stored row), one under another path is embedded: same answer.
+        let stored = try kb.query(images[1], model: vlm, k: 5, excludeSelf: true)
+        #expect(stored.map(\.path) == viaCopy.map(\.path))
+        for (a, b) in zip(stored, viaCopy) { #expect(abs(a.score - b.score) < 1e-5) }
+        #expect(try kb.storedVector(path: images[1], hash: kb.entries[1].contentHash) == Array(vectors[d..<(2 * d)]))
+        #expect(try kb.storedVector(path: copy, hash: kb.entries[1].contentHash) == nil)
     }
 
     /// An interrupted build, re-run, finishes without re-embedding and equals an uninterrupted build.

@@ -1,0 +1,93 @@
+import Common
+
+/// A question about a scene with its exact answer.
+public struct WorldQuestion: Sendable, Equatable {
+    public enum Category: String, Sendable, CaseIterable {
+        case existence, count, colour, size, position, background
+    }
+    public var category: Category
+    public var text: String
+    public var answer: String
+}
+
+/// Captions and questions written from a scene's annotations; all lower-case, in the world's vocabulary.
+public enum SceneText {
+    public static let captionPrompt = "describe the image."
+
+    /// One of three caption templates (chosen by `variant`): the objects with their attributes, left to right,
+    /// and the relations between neighbours.
+    public static func caption(_ scene: Scene, variant: Int) -> String {
+        let objects = scene.objects.sorted { $0.x < $1.x }
+        let list = join(objects.map { "a \($0.description)" })
+        let n = objects.count
+        let countText = n == 1 ? "one object" : "\(WorldLexicon.counts[n]) objects"
+        var relations: [String] = []
+        func unique(_ o: SceneObject) -> Bool { objects.filter { $0.shape == o.shape && $0.colour == o.colour }.count == 1 }
+        // Neighbours from left to right, where "the <colour> <shape>" names each of them alone.
+        for (a, b) in zip(objects, objects.dropFirst()) where unique(a) && unique(b) {
+            relations.append("the \(a.colour.rawValue) \(a.shape.rawValue) is \(Scene.relation(of: a, to: b).rawValue) the \(b.colour.rawValue) \(b.shape.rawValue).")
+        }
+        let relationText = relations.isEmpty ? "" : " " + relations.joined(separator: " ")
+        switch variant % 3 {
+        case 0: return "a \(scene.background.rawValue) background with \(list).\(relationText)"
+        case 1: return "there \(n == 1 ? "is" : "are") \(countText) on a \(scene.background.rawValue) background, \(list).\(relationText)"
+        default: return "the image shows \(list) on a \(scene.background.rawValue) background.\(relationText)"
+        }
+    }
+
+    static func join(_ items: [String]) -> String {
+        switch items.count {
+        case 0: return ""
+        case 1: return items[0]
+        default: return items.dropLast().joined(separator: ", ") + " and " + items.last!
+        }
+    }
+
+    /// "is there a circle in the image?", as POPE asks it (lower-cased).
+    public static func existenceQuestion(_ shape: Shape) -> String { "is there a \(shape.rawValue) in the image?" }
+
+    /// Every question the scene answers exactly: existence of each present shape (yes) and of each absent
+    /// one (no), counts, and the colour, size and position of each object its shape (or its colour and shape)
+    /// names uniquely, and the background.
+    public static func questions(_ scene: Scene) -> [WorldQuestion] {
+        var out: [WorldQuestion] = []
+        for s in Shape.allCases {
+            out.append(WorldQuestion(category: .existence, text: existenceQuestion(s), answer: scene.count(of: s) > 0 ? "yes" : "no"))
+        }
+        out.append(WorldQuestion(category: .count, text: "how many objects are there?", answer: WorldLexicon.counts[scene.objects.count]))
+        for s in scene.shapes {
+            out.append(WorldQuestion(category: .count, text: "how many \(s.plural) are there?", answer: WorldLexicon.counts[scene.count(of: s)]))
+        }
+        for o in scene.objects {
+            if scene.count(of: o.shape) == 1 {
+                out.append(WorldQuestion(category: .colour, text: "what colour is the \(o.shape.rawValue)?", answer: o.colour.rawValue))
+            }
+            if scene.objects.filter({ $0.shape == o.shape && $0.colour == o.colour }).count == 1 {
+                let name = "\(o.colour.rawValue) \(o.shape.rawValue)"
+                out.append(WorldQuestion(category: .size, text: "is the \(name) small or large?", answer: o.size.rawValue))
+                out.append(WorldQuestion(category: .position, text: "where is the \(name)?", answer: scene.position(of: o)))
+            }
+        }
+        out.append(WorldQuestion(category: .background, text: "what colour is the background?", answer: scene.background.rawValue))
+        return out
+    }
+
+    /// A training mix of `count` questions: `existence` existence questions answered yes and as many answered no
+    /// (so existence stays balanced; a scene with fewer shapes gives fewer), then others drawn from the
+    /// remaining categories.
+    public static func trainingQuestions(_ scene: Scene, count: Int, existence: Int = 2, rng: inout SplitMix64) -> [WorldQuestion] {
+        let all = questions(scene)
+        var yes = all.filter { $0.category == .existence && $0.answer == "yes" }
+        var no = all.filter { $0.category == .existence && $0.answer == "no" }
+        var chosen: [WorldQuestion] = []
+        for _ in 0..<min(existence, yes.count) {
+            chosen.append(yes.remove(at: Int(rng.next() % UInt64(yes.count))))
+            chosen.append(no.remove(at: Int(rng.next() % UInt64(no.count))))
+        }
+        var rest = all.filter { $0.category != .existence }
+        while chosen.count < count && !rest.isEmpty {
+            chosen.append(rest.remove(at: Int(rng.next() % UInt64(rest.count))))
+        }
+        return chosen
+    }
+}

@@ -1,0 +1,104 @@
+import Alignment
+import Foundation
+import JSON
+import Models
+import ShapesWorld
+import Torch
+
+/// How ShapesWorld's base VLM is built from random weights, staged as real VLMs are built: (1) the vision tower
+/// on dense scene labels, (2) the projector and the language model on captions with the tower frozen, (3) SFT
+/// of every part on captions and questions. Stage 2 departs from LLaVA's (projector alone): here the language
+/// model starts random, and a projector cannot teach a random decoder to speak.
+public struct WorldPretraining {
+    public var seed: UInt64 = 0
+    public var spec = TinyVLMSpec()
+    public var vision = VisionPretraining()
+    public var alignSteps = 600
+    public var sftSteps = 3000
+    public var batchSize = 16
+    public var alignLearningRate = 1e-3
+    public var sftLearningRate = 1e-3
+    /// The vision tower's learning rate in stage 3: low, so that the decoder's early, noisy gradients do not undo
+    /// stage 1.
+    public var sftVisionLearningRate = 1e-4
+    public init() {}
+
+    /// Runs the stages that are not done yet into `out` (init, vision, align, sft, model) and returns the
+    /// finished folder `out/model` (weights stored in fp16). A killed run continues at its stage; the trainer
+    /// stages continue from their last checkpoint.
+    public func run(world: String, out: String, log: @escaping (String) -> Void) throws -> String {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        func path(_ p: String) -> String { (out as NSString).appendingPathComponent(p) }
+        func done(_ stage: String) -> Bool { fm.fileExists(atPath: path("\(stage)/.done")) }
+        func finish(_ stage: String) throws { try "".write(toFile: path("\(stage)/.done"), atomically: true, encoding: .utf8) }
+        let started = Date()
+
+        if !done("vision") {
+            try? fm.removeItem(atPath: path("vision"))
+            try TinyVLM.create(spec, at: path("vision"), seed: seed)
+            var v = vision
+            v.seed = seed
+            log("stage 1/3: vision tower on dense scene labels, \(v.steps) steps of \(v.batchSize) scenes")
+            try v.run(folder: path("vision")) { step, total, loss, accuracy in
+                log(String(format: "  vision step %d/%d  loss %.4f  patch shape accuracy %.3f  (%.0f s)", step, total, loss, accuracy, Date().timeIntervalSince(started)))
+            }
+            if let p = v.lastProbe {
+                log(String(format: "  held-out scenes: shape accuracy on object patches %.3f, shape presence (balanced) %.3f", p.objectPatchAccuracy, p.shapePresenceAccuracy))
+            }
+            try finish("vision")
+        }
+        if !done("align") {
+            try fm.createDirectory(atPath: path("align"), withIntermediateDirectories: true)
+            let captions = path("align/captions.jsonl")
+            let lines = try String(contentsOfFile: (world as NSString).appendingPathComponent("sft.jsonl"), encoding: .utf8)
+                .split(separator: "\n").filter { $0.contains("-caption\"") }
+                .map { line -> String in
+                    // Image paths relative to the world folder become absolute here.
+                    line.replacingOccurrences(of: "\"image\": \"images/", with: "\"image\": \"\((world as NSString).standardizingPath)/images/")
+                }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: captions, atomically: true, encoding: .utf8)
+            log("stage 2/3: projector and language model on \(lines.count) captions, vision tower frozen, \(alignSteps) steps")
+            try train(model: path("vision"), data: captions, out: path("align"), steps: alignSteps, lr: alignLearningRate, visionLR: nil, log: log)
+            try finish("align")
+        }
+        if !done("sft") {
+            log("stage 3/3: every part on captions and questions, \(sftSteps) steps")
+            try train(model: path("align/model"), data: (world as NSString).appendingPathComponent("sft.jsonl"), out: path("sft"),
+                      steps: sftSteps, lr: sftLearningRate, visionLR: sftVisionLearningRate, log: log)
+            try finish("sft")
+        }
+        if !done("model") {
+            try? fm.removeItem(atPath: path("model"))
+            try TinyVLM.writeFolderFiles(spec, to: path("model"), dtype: "float16")
+            let model = try ModelLoader.llava(path("sft/model"))
+            try model.saveWeights(to: path("model"), dtype: .float16)
+            try finish("model")
+        }
+        return path("model")
+    }
+
+    func train(model: String, data: String, out: String, steps: Int, lr: Double, visionLR: Double?, log: @escaping (String) -> Void) throws {
+        var o = TrainingOptions()
+        o.objectives = [(.sft, 1)]
+        o.full = true
+        o.trainVision = visionLR != nil
+        o.visionLearningRate = visionLR
+        o.steps = steps
+        o.batchSize = batchSize
+        o.gradientAccumulation = 1
+        o.learningRate = lr
+        o.projectorLearningRate = lr
+        o.warmupRatio = 0.03
+        o.weightDecay = 0.01
+        o.seed = seed
+        o.checkpointEvery = 100
+        let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o)
+        let started = Date()
+        try trainer.run(resume: true) { r in
+            guard r.step % 20 == 0 || r.step == r.totalSteps else { return }
+            let loss = r.values.first { $0.0 == "loss" }?.1 ?? .nan
+            log(String(format: "  step %d/%d  loss %.4f  (%.0f s, %.0f s left)", r.step, r.totalSteps, loss, Date().timeIntervalSince(started), r.secondsLeft))
+        }
+    }
+}
