@@ -72,18 +72,15 @@ public enum SceneText {
         return out
     }
 
-    /// A training mix of `count` questions: `existence` existence questions answered yes and as many answered no
-    /// (so existence stays balanced; a scene with fewer shapes gives fewer), then others drawn from the
-    /// remaining categories.
-    public static func trainingQuestions(_ scene: Scene, count: Int, existence: Int = 2, rng: inout SplitMix64) -> [WorldQuestion] {
+    /// A training mix of `count` questions: one existence question answered yes and one answered no (so
+    /// existence stays balanced), then others drawn from the remaining categories.
+    public static func trainingQuestions(_ scene: Scene, count: Int, rng: inout SplitMix64) -> [WorldQuestion] {
         let all = questions(scene)
-        var yes = all.filter { $0.category == .existence && $0.answer == "yes" }
-        var no = all.filter { $0.category == .existence && $0.answer == "no" }
+        let yes = all.filter { $0.category == .existence && $0.answer == "yes" }
+        let no = all.filter { $0.category == .existence && $0.answer == "no" }
         var chosen: [WorldQuestion] = []
-        for _ in 0..<min(existence, yes.count) {
-            chosen.append(yes.remove(at: Int(rng.next() % UInt64(yes.count))))
-            chosen.append(no.remove(at: Int(rng.next() % UInt64(no.count))))
-        }
+        if let q = yes.randomElement(using: &rng) { chosen.append(q) }
+        if let q = no.randomElement(using: &rng) { chosen.append(q) }
         var rest = all.filter { $0.category != .existence }
         while chosen.count < count && !rest.isEmpty {
             chosen.append(rest.remove(at: Int(rng.next() % UInt64(rest.count))))

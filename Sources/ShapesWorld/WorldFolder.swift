@@ -8,9 +8,8 @@ public struct WorldSpec: Sendable {
     public var train = 3000
     public var test = 500
     public var seed: UInt64 = 0
-    /// Questions per training scene in sft.jsonl, besides its caption (two existence questions answered yes and
-    /// two answered no where the scene has two shapes, then others).
-    public var questionsPerScene = 6
+    /// Questions per training scene in sft.jsonl, besides its caption.
+    public var questionsPerScene = 4
     public init() {}
 }
 

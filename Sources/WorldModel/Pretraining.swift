@@ -17,10 +17,9 @@ public struct WorldPretraining {
     public var sftSteps = 3000
     public var batchSize = 16
     public var alignLearningRate = 1e-3
-    public var sftLearningRate = 1e-3
-    /// The vision tower's learning rate in stage 3: low, so that the decoder's early, noisy gradients do not undo
-    /// stage 1.
-    public var sftVisionLearningRate = 1e-4
+    public var sftLearningRate = 5e-4
+    /// The vision tower's own learning rate in stage 3 (nil: the stage's learning rate).
+    public var sftVisionLearningRate: Double? = nil
     public init() {}
 
     /// Runs the stages that are not done yet into `out` (init, vision, align, sft, model) and returns the
@@ -59,13 +58,13 @@ public struct WorldPretraining {
                 }
             try (lines.joined(separator: "\n") + "\n").write(toFile: captions, atomically: true, encoding: .utf8)
             log("stage 2/3: projector and language model on \(lines.count) captions, vision tower frozen, \(alignSteps) steps")
-            try train(model: path("vision"), data: captions, out: path("align"), steps: alignSteps, lr: alignLearningRate, visionLR: nil, log: log)
+            try train(model: path("vision"), data: captions, out: path("align"), steps: alignSteps, lr: alignLearningRate, visionLR: nil, trainVision: false, log: log)
             try finish("align")
         }
         if !done("sft") {
             log("stage 3/3: every part on captions and questions, \(sftSteps) steps")
             try train(model: path("align/model"), data: (world as NSString).appendingPathComponent("sft.jsonl"), out: path("sft"),
-                      steps: sftSteps, lr: sftLearningRate, visionLR: sftVisionLearningRate, log: log)
+                      steps: sftSteps, lr: sftLearningRate, visionLR: sftVisionLearningRate, trainVision: true, log: log)
             try finish("sft")
         }
         if !done("model") {
@@ -78,11 +77,11 @@ public struct WorldPretraining {
         return path("model")
     }
 
-    func train(model: String, data: String, out: String, steps: Int, lr: Double, visionLR: Double?, log: @escaping (String) -> Void) throws {
+    func train(model: String, data: String, out: String, steps: Int, lr: Double, visionLR: Double?, trainVision: Bool, log: @escaping (String) -> Void) throws {
         var o = TrainingOptions()
         o.objectives = [(.sft, 1)]
         o.full = true
-        o.trainVision = visionLR != nil
+        o.trainVision = trainVision
         o.visionLearningRate = visionLR
         o.steps = steps
         o.batchSize = batchSize

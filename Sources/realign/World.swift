@@ -77,7 +77,7 @@ struct WorldPretrain: ParsableCommand {
     @Option(help: "Output folder.") var out: String
     @Option(help: "A world folder from `realign world generate` (default: generate OUT/world with the default sizes and --seed).") var world: String?
     @Option(help: "Seed of the weights, the scenes and the data order.") var seed: UInt64 = 0
-    @Option(help: "Training scenes of the generated world (without --world).") var trainScenes = 6000
+    @Option(help: "Training scenes of the generated world (without --world).") var trainScenes = 3000
     @Option(help: "Vision-tower steps (stage 1).") var visionSteps = 2000
     @Option(help: "Vision-tower learning rate (stage 1).") var visionLr = 1e-3
     @Option(help: "Scenes per vision step (stage 1).") var visionBatchSize = 48
