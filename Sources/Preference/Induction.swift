@@ -38,7 +38,8 @@ public struct Inducer: Sendable {
                 // Stop at the next literal word, so a fill does not run over what follows the mask.
                 let nextWord = next.split(whereSeparator: { $0.isWhitespace }).first.map(String.init)
                 var stops = ["\n"]
-                if let nextWord, !nextWord.isEmpty { stops.append(nextWord) }
+                // After whitespace the next word starts a word: stop at " word", so that "on" does not end "hexagon".
+                if let nextWord, !nextWord.isEmpty { stops.append(next.first?.isWhitespace == true ? " " + nextWord : nextWord) }
                 let reply = try await backend.complete(ChatRequest(user: prompt, image: image, assistantPrefix: text,
                                                                   maxTokens: tokensPerMask, temperature: 0, stop: stops))
                 var fill = Self.cleanFill(reply.text)

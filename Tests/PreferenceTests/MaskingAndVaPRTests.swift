@@ -73,7 +73,7 @@ import Testing
         #expect(filled == "A green car parks beside the house.")
         let bodies = try server.requests.map { try JSONValue.parse(Array($0.body.utf8)) }
         #expect(bodies[0]["messages"]?.arrayValue?.last?["content"]?.stringValue == "A ")
-        #expect(bodies[0]["stop"]?.arrayValue?.compactMap(\.stringValue) == ["\n", "car"])
+        #expect(bodies[0]["stop"]?.arrayValue?.compactMap(\.stringValue) == ["\n", " car"])
         #expect(bodies[1]["messages"]?.arrayValue?.last?["content"]?.stringValue == "A green car parks ")
     }
 
