@@ -45,12 +45,6 @@ struct DemoReport {
 
     // MARK: numbers
 
-    func value(_ model: JSONValue, _ keys: String...) -> Double? {
-        var v: JSONValue? = model
-        for k in keys { v = v?[k] }
-        return v?.doubleValue
-    }
-
     /// The report's columns: (header, how to read it, higher is better).
     static let columns: [(String, [String], Bool)] = [
         ("POPE random acc", ["pope", "random", "accuracy"], true), ("popular acc", ["pope", "popular", "accuracy"], true),
