@@ -450,6 +450,18 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const c10::optional<
   sizes.back() = n;
   return y.view(sizes);
 }
+
+// Whether this CPU runs oneDNN's bf16 gemm (it refuses CPUs without AVX-512; libtorch's own bf16 gemm there
+// sums in bf16 steps, far from the fp32 sums the bf16 paths promise). Probed once on a 1 x 1 product.
+bool bf16_native() {
+  static const bool native = [] {
+    if (!bf16gemm) return false;
+    const c10::BFloat16 a(1.f), b(1.f);
+    float c = 0.f;
+    return bf16gemm('N', 'T', 1, 1, 1, 1.f, &a, 1, &b, 1, 0.f, &c, 1) == 0 && c == 1.f;
+  }();
+  return native;
+}
 }  // namespace onednn
 
 // ---- fused inference kernels: RMSNorm, rotary embedding, attention for a few queries ----
@@ -1248,11 +1260,17 @@ int ct_linear(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor *out) noexcept {
   CT_TRY({
     at::Tensor y = few_rows::linear(T(x), T(w), opt(b));
     if (!y.defined()) y = onednn::linear(T(x), T(w), opt(b));
-    if (!y.defined() && T(x).scalar_type() == at::kFloat && T(w).scalar_type() == at::kBFloat16) {
-      // A bf16 weight under fp32 inputs when oneDNN is not reachable (or autograd is on): bf16 product, fp32 result.
+    if (!y.defined() && T(x).scalar_type() == at::kBFloat16 && T(w).scalar_type() == at::kBFloat16 && !onednn::bf16_native()) {
+      // A bf16 model on a CPU without a native bf16 gemm: fp32 sums of the bf16 values, rounded to bf16 once.
       c10::optional<at::Tensor> bias = opt(b);
-      if (bias && bias->defined()) bias = bias->to(at::kBFloat16);
-      y = at::linear(T(x).to(at::kBFloat16), T(w), bias).to(at::kFloat);
+      if (bias && bias->defined()) bias = bias->to(at::kFloat);
+      y = at::linear(T(x).to(at::kFloat), T(w).to(at::kFloat), bias).to(at::kBFloat16);
+    }
+    if (!y.defined() && T(x).scalar_type() == at::kFloat && T(w).scalar_type() == at::kBFloat16) {
+      // A bf16 weight under fp32 inputs when oneDNN's bf16 gemm is not reachable, refuses this CPU (no AVX-512),
+      // or autograd is on: the same product, bf16(x) . W summed in fp32 with an fp32 result. (A bf16 at::linear
+      // would round the result to bf16 as well.)
+      y = at::linear(T(x).to(at::kBFloat16).to(at::kFloat), T(w).to(at::kFloat), opt(b));
     }
     *out = wrap(y.defined() ? y : at::linear(T(x), T(w), opt(b)));
   })
