@@ -70,7 +70,8 @@ struct WorldPretrain: ParsableCommand {
             Three stages, as real VLMs are built: (1) the vision tower on dense scene labels (per patch: the shape, \
             colour and size covering it; per scene: shapes, colours and background present), on scenes drawn \
             fresh each step; (2) the projector and the language model on the training captions, tower frozen; (3) \
-            SFT of every part on captions and questions (sft.jsonl). Writes OUT/model (a llava-hf folder, fp16 \
+            SFT of every part on captions and questions (sft.jsonl); (4) a second, shorter SFT cycle at a lower rate \
+            from the stage-3 model in fp16. Writes OUT/model (a llava-hf folder, fp16 \
             weights) and keeps each stage's folder; a re-run continues at the unfinished stage. The same seed, \
             world and thread count give the same weights.
             """)
@@ -83,6 +84,8 @@ struct WorldPretrain: ParsableCommand {
     @Option(help: "Scenes per vision step (stage 1).") var visionBatchSize = 48
     @Option(help: "Caption steps (stage 2).") var alignSteps = 600
     @Option(help: "SFT steps (stage 3).") var sftSteps = 3000
+    @Option(help: "Steps of the second, shorter SFT cycle (stage 4; 0 skips it).") var polishSteps = 1000
+    @Option(help: "Learning rate of stage 4.") var polishLr = 3e-4
     @Option(help: "Records per step in stages 2 and 3.") var batchSize = 16
 
     func run() throws {
@@ -101,6 +104,8 @@ struct WorldPretrain: ParsableCommand {
             plan.vision.batchSize = visionBatchSize
             plan.alignSteps = alignSteps
             plan.sftSteps = sftSteps
+            plan.polishSteps = polishSteps
+            plan.polishLearningRate = polishLr
             plan.batchSize = batchSize
             let started = Date()
             let model = try plan.run(world: worldFolder, out: out) { log($0) }

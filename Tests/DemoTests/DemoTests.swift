@@ -64,7 +64,13 @@ final class DemoTests: XCTestCase {
         }
         for recipe in ["realign", "vapr"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: whole + "/" + report["pairs"]![recipe]!.stringValue!))
+            // Every pair is matched to its image's annotation, and no chosen answer (from the annotations) names
+            // a shape the image lacks.
+            let quality = report["pair_quality"]?[recipe]
+            XCTAssertEqual(quality?["pairs"], report["pair_counts"]?[recipe], recipe)
+            XCTAssertEqual(quality?["chosen_names_absent_shape"]?.intValue, 0, recipe)
         }
+        let noQuestions = try lines(whole + "/world/pope/pope_all.jsonl").filter { $0["label"]?.stringValue == "no" }.count
         let models = report["models"]!
         for name in ["base", "realign-rdpo", "realign-dpo", "mdpo", "vapr-dpo"] {
             guard let m = models[name] else { XCTFail("no row \(name)"); continue }
@@ -82,6 +88,9 @@ final class DemoTests: XCTestCase {
                 }
             }
             XCTAssertNotNil(m["yes_bias"]?["false_yes_rate"]?.doubleValue)
+            // Every absent-shape question is counted once: with its partner in the image, or not.
+            XCTAssertEqual((m["prior"]?["absent_partner_questions"]?.intValue ?? 0) + (m["prior"]?["other_absent_questions"]?.intValue ?? 0),
+                           noQuestions, name)
             XCTAssertNotNil(m["chair"]?["CHAIRi"]?.doubleValue)
             XCTAssertNotNil(m["attributes"]?["accuracy"]?.doubleValue)
         }
@@ -128,7 +137,7 @@ final class DemoTests: XCTestCase {
         var weights: [Data] = []
         for run in ["a", "b"] {
             try realign(["world", "pretrain", "--out", root + "/" + run, "--world", root + "/world", "--vision-steps", "3",
-                         "--align-steps", "2", "--sft-steps", "2", "--batch-size", "4"])
+                         "--align-steps", "2", "--sft-steps", "2", "--polish-steps", "2", "--batch-size", "4"])
             let model = root + "/\(run)/model"
             let config = try JSONValue.parse(contentsOf: model + "/config.json")
             XCTAssertEqual(config["model_type"]?.stringValue, "llava")
