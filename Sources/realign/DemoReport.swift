@@ -21,7 +21,7 @@ struct DemoReport {
             let file = run.path("pairs/\(recipe).jsonl")
             let summary = try? JSONValue.parse(contentsOf: run.path("pairs/\(recipe).summary.json"))
             pairs.append((recipe, .object([("path", .string(run.relative(file))), ("pairs", .int(try JSONLines(path: file).records.count)),
-                                           ("summary", summary ?? .null)])))
+                                           ("summary", summary ?? .null), ("quality", try run.pairQuality(file))])))
         }
         json = .object([
             ("seed", .int(Int(run.settings.seed))),
@@ -33,6 +33,7 @@ struct DemoReport {
             ("pairs", .object(pairs.map { ($0.0, $0.1["path"]!) })),
             ("pair_counts", .object(pairs.map { ($0.0, $0.1["pairs"]!) })),
             ("pair_summaries", .object(pairs.map { ($0.0, $0.1["summary"]!) })),
+            ("pair_quality", .object(pairs.map { ($0.0, $0.1["quality"]!) })),
             ("models", .object(models)),
         ])
     }
@@ -50,6 +51,7 @@ struct DemoReport {
         ("POPE random acc", ["pope", "random", "accuracy"], true), ("popular acc", ["pope", "popular", "accuracy"], true),
         ("adversarial acc", ["pope", "adversarial", "accuracy"], true), ("adversarial F1", ["pope", "adversarial", "f1"], true),
         ("yes ratio (adv.)", ["pope", "adversarial", "yes_ratio"], false), ("false-yes rate", ["yes_bias", "false_yes_rate"], false),
+        ("false yes: absent partner", ["prior", "absent_partner_false_yes"], false), ("false yes: other absent", ["prior", "other_absent_false_yes"], false),
         ("CHAIRs", ["chair", "CHAIRs"], false), ("CHAIRi", ["chair", "CHAIRi"], false), ("CHAIR recall", ["chair", "recall"], true),
         ("attributes acc", ["attributes", "accuracy"], true),
     ]
@@ -83,7 +85,8 @@ struct DemoReport {
             let method = name.components(separatedBy: "-seed").first!
             if let i = groups.firstIndex(where: { $0.0 == method }) { groups[i].1.append(model) } else { groups.append((method, [model])) }
         }
-        let picked = [Self.columns[0], Self.columns[2], Self.columns[6], Self.columns[9]]
+        let picked = ["POPE random acc", "adversarial acc", "false yes: absent partner", "CHAIRi", "attributes acc"]
+            .compactMap { name in Self.columns.first { $0.0 == name } }
         var out = "| method (\(run.settings.seeds) seeds) | " + picked.map { $0.0 + " mean [min, max]" }.joined(separator: " | ") + " |\n"
         out += "| --- |" + String(repeating: " ---: |", count: picked.count) + "\n"
         for (method, models) in groups {
@@ -109,13 +112,30 @@ struct DemoReport {
         let base = rows[0].1
         var lines: [String] = []
         guard let baseRandom = cell(base, ["pope", "random", "accuracy"]), let baseAdv = cell(base, ["pope", "adversarial", "accuracy"]) else { return lines }
+        for recipe in ["realign", "vapr"] {
+            guard let q = json["pair_quality"]?[recipe], let n = q["pairs"]?.intValue, n > 0,
+                  let absent = q["rejected_names_absent_shape"]?.intValue, let partner = q["rejected_names_absent_partner"]?.intValue else { continue }
+            lines.append(String(format: "%@ pairs: %d; in %d (%.0f%%) the rejected answer names a shape the image lacks, in %d (%.0f%%) the absent partner of a present shape.",
+                                recipe == "realign" ? "Re-Align" : "VaPR", n, absent, 100 * Double(absent) / Double(n), partner, 100 * Double(partner) / Double(n)))
+        }
         lines.append(String(format: "The base model answers POPE random at %.3f and adversarial at %.3f: the prior of the training scenes (partner shapes) costs it %.1f points where the partner is asked about but absent.", baseRandom, baseAdv, 100 * (baseRandom - baseAdv)))
+        if let partner = cell(base, ["prior", "absent_partner_false_yes"]), let other = cell(base, ["prior", "other_absent_false_yes"]) {
+            lines.append(String(format: "Asked about an absent shape whose partner is in the image, the base says yes %.0f%% of the time; about other absent shapes, %.0f%%.", 100 * partner, 100 * other))
+            if let adv = cell(base, ["prior", "absent_partner_share", "adversarial"]), let random = cell(base, ["prior", "absent_partner_share", "random"]) {
+                lines.append(String(format: "Of the adversarial split's \"no\" questions %.0f%% ask about an absent partner, of the random split's %.0f%%: at these false-yes rates that makes the adversarial split about %.1f points harder than random, and even a model that said yes to every absent partner and to nothing else would find it only %.1f points harder.",
+                                    100 * adv, 100 * random, 50 * (adv - random) * (partner - other), 50 * (adv - random)))
+            }
+        }
         for (name, model) in rows.dropFirst() {
             guard let adv = cell(model, ["pope", "adversarial", "accuracy"]), let chair = cell(model, ["chair", "CHAIRi"]),
                   let baseChair = cell(base, ["chair", "CHAIRi"]), let attr = cell(model, ["attributes", "accuracy"]),
                   let baseAttr = cell(base, ["attributes", "accuracy"]) else { continue }
             let verdict = adv > baseAdv + 0.005 ? "improves" : adv < baseAdv - 0.005 ? "lowers" : "leaves unchanged"
-            lines.append(String(format: "%@ %@ adversarial accuracy (%+.3f), CHAIRi %+.3f, attribute accuracy %+.3f.", name, verdict, adv - baseAdv, chair - baseChair, attr - baseAttr))
+            var line = String(format: "%@ %@ adversarial accuracy (%+.3f), CHAIRi %+.3f, attribute accuracy %+.3f", name, verdict, adv - baseAdv, chair - baseChair, attr - baseAttr)
+            if let p = cell(model, ["prior", "absent_partner_false_yes"]), let b = cell(base, ["prior", "absent_partner_false_yes"]) {
+                line += String(format: ", yes to an absent partner %+.0f points", 100 * (p - b))
+            }
+            lines.append(line + ".")
         }
         return lines
     }
