@@ -336,15 +336,17 @@ final class DemoRun {
         ])
     }
 
+    /// The objects of each image of one of the world's annotation files, read as the POPE builder reads them.
+    func objectsByImage(_ file: String) throws -> [String: [String]] {
+        let (images, issues) = try POPEBuilder.annotations((world as NSString).appendingPathComponent(file))
+        for issue in issues { log(issue.description) }
+        return Dictionary(images.map { ($0.image, $0.objects) }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// The world's bias, measured on every POPE question of the three splits: how often the model says "yes" to
     /// a shape that is absent while its partner is present (the prior speaking), against other absent shapes.
     func partnerPrior(answers: String) throws -> JSONValue {
-        var shapes: [String: [Shape]] = [:]
-        for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("annotations.jsonl")).records {
-            if let image = r["image"]?.stringValue {
-                shapes[image] = (r["objects"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Shape.init(rawValue:)) }
-            }
-        }
+        let shapes = try objectsByImage("annotations.jsonl").mapValues { $0.compactMap(Shape.init(rawValue:)) }
         var asked: [String: (image: String, shape: Shape, split: String)] = [:]
         for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("pope/pope_all.jsonl")).records {
             guard let id = r.text(["question_id"]), let image = r["image"]?.stringValue, let text = r["text"]?.stringValue,
@@ -380,10 +382,7 @@ final class DemoRun {
     /// absent from the image, how many of those an absent partner of a present shape (the world's bias), and
     /// how many chosen answers do (none should: they come from the annotations).
     func pairQuality(_ file: String) throws -> JSONValue {
-        var shapes: [String: Set<String>] = [:]
-        for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("train_annotations.jsonl")).records {
-            if let image = r["image"]?.stringValue { shapes[image] = Set((r["objects"]?.arrayValue ?? []).compactMap(\.stringValue)) }
-        }
+        let shapes = try objectsByImage("train_annotations.jsonl").mapValues(Set.init)
         let chair = try CHAIR(objectList: WorldLexicon.chairObjects, source: "ShapesWorld objects")
         var pairs = 0, rejectedAbsent = 0, rejectedPartner = 0, chosenAbsent = 0
         var categories: [String: Int] = [:]
