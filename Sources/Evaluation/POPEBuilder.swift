@@ -7,6 +7,9 @@ import Models
 /// followed by one negative absent from the image and not yet asked about it, drawn at random (random), by global
 /// frequency among the sampled images (popular) or by co-occurrence with that positive (adversarial); where
 /// popular/adversarial candidates run out, a random one. The original's "an ... imange" typo is fixed.
+/// Co-occurrence is counted over the sampled images, as the original does over COCO; when the evaluated images
+/// come from another distribution than the training data (a held-out set that breaks a bias on purpose), pass the
+/// training annotations instead, so that the adversarial split asks about the prior the model learned.
 public struct POPEBuilder: Sendable {
     public static let splits = ["random", "popular", "adversarial"]
     public var positives = 3
@@ -98,10 +101,11 @@ public struct POPEBuilder: Sendable {
     }
 
     /// The three splits over the sampled images; question ids run on across splits (random, popular,
-    /// adversarial), so the combined file has unique ids.
-    public func build(_ sampled: [Image], seed: UInt64) throws -> [String: [Question]] {
+    /// adversarial), so the combined file has unique ids. `cooccurrence` (default: the sampled images) is where
+    /// the adversarial split's co-occurrence counts come from.
+    public func build(_ sampled: [Image], seed: UInt64, cooccurrence: [Image]? = nil) throws -> [String: [Question]] {
         let ranking = Self.frequencyRanking(sampled).map(\.0)
-        let co = Self.coOccurrence(sampled)
+        let co = Self.coOccurrence(cooccurrence ?? sampled)
         var out: [String: [Question]] = [:]
         var nextID = 1
         for (s, split) in Self.splits.enumerated() {

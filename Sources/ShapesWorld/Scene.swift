@@ -61,8 +61,10 @@ public struct Scene: Sendable, Equatable {
     }
 }
 
-/// Seeded scenes. Biased scenes (training) add a shape's partner with probability `partnerRate` (0.8); held-out
-/// scenes use 0.5, so that the partner is absent about half the time and a model that learned the prior errs.
+/// Seeded scenes. Biased scenes (training) add a shape's partner with probability `partnerRate` (0.8: a shape
+/// of a pair then has its partner beside it in 8 of 9 scenes); held-out scenes use 1/3, so that a partnered shape
+/// that is there has its partner absent half the time and a model that learned the prior errs. (A pair that comes
+/// together holds two partnered shapes, one that does not holds one: P(partner | shape) = 2r / (1 + r).)
 public struct SceneGenerator: Sendable {
     public var canvas = 96
     /// Objects sit in the cells of a `grid` x `grid` layout, one per cell, a few pixels off its centre: the cells
@@ -80,7 +82,7 @@ public struct SceneGenerator: Sendable {
     /// Training scenes (the biased distribution).
     public static let biased = SceneGenerator(partnerRate: 0.8)
     /// Held-out scenes (the bias broken).
-    public static let heldOut = SceneGenerator(partnerRate: 0.5)
+    public static let heldOut = SceneGenerator(partnerRate: 1.0 / 3.0)
 
     /// Scene `index` of a split; the same (seed, split, index) always gives the same scene.
     public func scene(id: String, seed: UInt64, stream: UInt64, index: Int) -> Scene {

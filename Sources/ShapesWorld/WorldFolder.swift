@@ -86,6 +86,7 @@ public enum WorldFolder {
             ("sft_records", .int(sft.count)), ("attribute_questions", .int(questions.count)),
             ("partner_rate", .object([("train", .double(SceneGenerator.biased.partnerRate)), ("test", .double(SceneGenerator.heldOut.partnerRate))])),
             ("measured_partner_share", .object([("train", .double(partnerShare(train))), ("test", .double(partnerShare(test)))])),
+            ("measured_companion_rate", .object([("train", .double(companionRate(train))), ("test", .double(companionRate(test)))])),
             ("partners", .array(WorldLexicon.partners.map { .array([.string($0.0.rawValue), .string($0.1.rawValue)]) })),
         ])
         try (summary.serialized(pretty: true) + "\n").write(toFile: (out as NSString).appendingPathComponent("world.json"), atomically: true, encoding: .utf8)
@@ -115,6 +116,20 @@ public enum WorldFolder {
                     total += 1
                     if hasA && hasB { with += 1 }
                 }
+            }
+        }
+        return total == 0 ? 0 : Double(with) / Double(total)
+    }
+
+    /// Of the partnered shapes in scenes of two or more objects, the share whose partner is there too: how often
+    /// "a circle comes with a square".
+    public static func companionRate(_ scenes: [Scene]) -> Double {
+        var with = 0, total = 0
+        for scene in scenes where scene.objects.count >= 2 {
+            for shape in Set(scene.shapes) {
+                guard let partner = WorldLexicon.partner(of: shape) else { continue }
+                total += 1
+                if scene.count(of: partner) > 0 { with += 1 }
             }
         }
         return total == 0 ? 0 : Double(with) / Double(total)

@@ -103,7 +103,8 @@ public struct VisionPretraining {
     public private(set) var lastProbe: Probe? = nil
 
     func evaluate(_ vlm: VisionLanguageModel, patchNorm: LayerNorm, patchHead: Linear, presenceHead: Linear, shapeClasses: Int) throws -> Probe {
-        let scenes = (0..<192).map { SceneGenerator.heldOut.scene(id: "probe", seed: seed, stream: 4, index: $0) }
+        // Unseen scenes at the partner rate the shipped model's stage 1 was probed with (the probe only reports).
+        let scenes = (0..<192).map { SceneGenerator(partnerRate: 0.5).scene(id: "probe", seed: seed, stream: 4, index: $0) }
         let patch = vlm.model.visionTower.config.patchSize
         var right = 0, total = 0
         var present = [(Int, Int)](repeating: (0, 0), count: Shape.allCases.count), absent = present

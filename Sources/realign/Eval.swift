@@ -242,15 +242,22 @@ struct EvalPOPEBuild: ParsableCommand {
     @Option(help: "Output folder.") var out: String
     @Option(help: "Images to sample (those with at least 3 objects).") var images = 500
     @Option(help: "Seed for the image sample and the random negatives.") var seed: UInt64 = 0
+    @Option(help: ArgumentHelp("Annotations (same formats) to count the adversarial split's co-occurrences over, e.g. the training set's; default: the sampled images, as POPE does.", valueName: "file"))
+    var cooccurrence: String?
 
     func run() throws {
         try runEval {
             let (all, issues) = try POPEBuilder.annotations(annotations)
             for issue in issues { log(issue.description) }
+            let prior = try cooccurrence.map { path -> [POPEBuilder.Image] in
+                let (images, issues) = try POPEBuilder.annotations(path)
+                for issue in issues { log(issue.description) }
+                return images
+            }
             let builder = POPEBuilder()
             let sampled = builder.sample(all, count: images, seed: seed)
             if sampled.count < images { log("only \(sampled.count) images have at least 3 objects; all are used") }
-            let files = try builder.write(builder.build(sampled, seed: seed), to: out)
+            let files = try builder.write(builder.build(sampled, seed: seed, cooccurrence: prior), to: out)
             log("\(sampled.count) images, \(sampled.count * 6) questions per split: \(files.joined(separator: ", "))")
         }
     }

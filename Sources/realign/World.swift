@@ -12,8 +12,9 @@ struct World: ParsableCommand {
         discussion: """
             Scenes hold 1-4 shapes (10 kinds, 8 colours, small or large) on one of 4 backgrounds, drawn \
             anti-aliased at 96 x 96. In training scenes some shapes come with a partner 80 % of the time \
-            (circle-square, triangle-star, heart-cross, diamond-ring); held-out scenes break that bias (50 %), so a \
-            model that leans on the prior names absent partners — what POPE's adversarial split probes.
+            (circle-square, triangle-star, heart-cross, diamond-ring); in held-out scenes the \
+            partner is absent half the time, so a model that leans on the prior names absent partners — what \
+            POPE's adversarial split probes (its co-occurrences are counted over the training scenes).
             """,
         subcommands: [WorldGenerate.self, WorldPretrain.self])
 }
@@ -57,9 +58,13 @@ func generateWorld(_ spec: WorldSpec, out: String, popeImages: Int) throws -> JS
     }
     let (images, issues) = try POPEBuilder.annotations((out as NSString).appendingPathComponent("annotations.jsonl"))
     for issue in issues { log(issue.description) }
+    // The adversarial split counts co-occurrence over the training scenes: the held-out ones break the bias, so
+    // their own counts would no longer rank a shape's partner first.
+    let (train, trainIssues) = try POPEBuilder.annotations((out as NSString).appendingPathComponent("train_annotations.jsonl"))
+    for issue in trainIssues { log(issue.description) }
     let builder = POPEBuilder()
     let sampled = builder.sample(images, count: popeImages, seed: spec.seed)
-    _ = try builder.write(builder.build(sampled, seed: spec.seed), to: (out as NSString).appendingPathComponent("pope"))
+    _ = try builder.write(builder.build(sampled, seed: spec.seed, cooccurrence: train), to: (out as NSString).appendingPathComponent("pope"))
     return summary
 }
 

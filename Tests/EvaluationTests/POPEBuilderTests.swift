@@ -66,6 +66,26 @@ import Testing
         }
     }
 
+    /// With co-occurrence counted over other annotations (a training set), the adversarial negative of each
+    /// positive is its most frequent companion there, whatever the sampled images hold together.
+    @Test func adversarialCoOccurrenceFromOtherAnnotations() throws {
+        let sampled = [POPEBuilder.Image(image: "a.png", objects: ["cat", "dog", "car"]),
+                       POPEBuilder.Image(image: "b.png", objects: ["cat", "bus", "tree"]),
+                       POPEBuilder.Image(image: "c.png", objects: ["dog", "car", "tree"]),
+                       POPEBuilder.Image(image: "d.png", objects: ["lamp", "sky", "sun"])]
+        let prior = [POPEBuilder.Image(image: "t1.png", objects: ["cat", "mouse"]), POPEBuilder.Image(image: "t2.png", objects: ["cat", "mouse", "dog"]),
+                     POPEBuilder.Image(image: "t3.png", objects: ["dog", "bone"]), POPEBuilder.Image(image: "t4.png", objects: ["dog", "bone"]),
+                     POPEBuilder.Image(image: "t5.png", objects: ["car", "road"])]
+        let builder = POPEBuilder()
+        let own = try builder.build(sampled, seed: 0)["adversarial"]!
+        let trained = try builder.build(sampled, seed: 0, cooccurrence: prior)["adversarial"]!
+        let negatives = trained.filter { $0.image == "a.png" && $0.label == "no" }.map(\.object)
+        #expect(negatives == ["mouse", "bone", "road"])
+        // Over the sampled images themselves, cat's companions are dog, car, bus and tree: "mouse" never comes up.
+        #expect(own.filter { $0.image == "a.png" && $0.label == "no" }.first?.object == "bus")
+        #expect(trained.filter { $0.label == "no" }.allSatisfy { q in !sampled.first { $0.image == q.image }!.objects.contains(q.object) })
+    }
+
     @Test func sameSeedSameFiles() throws {
         let (images, _) = try POPEBuilder.annotations(fixture("pope_annotations.jsonl"))
         let builder = POPEBuilder()

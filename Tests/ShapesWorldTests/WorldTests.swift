@@ -168,7 +168,10 @@ final class SceneTests: XCTestCase {
         let train = WorldFolder.partnerShare(WorldFolder.trainScenes(spec(train: 2000)))
         let test = WorldFolder.partnerShare(WorldFolder.testScenes(spec(test: 2000)))
         XCTAssertGreaterThan(train, 0.75)
-        XCTAssertEqual(test, 0.5, accuracy: 0.08)
+        XCTAssertEqual(test, 1.0 / 3.0, accuracy: 0.06)
+        // Per present partnered shape: its partner beside it in most training scenes, in about half the held-out.
+        XCTAssertGreaterThan(WorldFolder.companionRate(WorldFolder.trainScenes(spec(train: 2000))), 0.8)
+        XCTAssertEqual(WorldFolder.companionRate(WorldFolder.testScenes(spec(test: 2000))), 0.5, accuracy: 0.06)
     }
 
     func testQuestionsAnswerFromTheAnnotationsAndExistenceIsBalanced() throws {
@@ -205,13 +208,15 @@ final class SceneTests: XCTestCase {
 
     func testPOPEFilesFromTheWorldAreValid() throws {
         let folder = try temporaryFolder()
-        _ = try WorldFolder.generate(spec(train: 0, test: 120), out: folder)
+        _ = try WorldFolder.generate(spec(train: 300, test: 120), out: folder)
         let (images, issues) = try POPEBuilder.annotations(folder + "/annotations.jsonl")
-        XCTAssertTrue(issues.isEmpty)
+        let (train, trainIssues) = try POPEBuilder.annotations(folder + "/train_annotations.jsonl")
+        XCTAssertTrue(issues.isEmpty && trainIssues.isEmpty)
         let builder = POPEBuilder()
         let sampled = builder.sample(images, count: 1000, seed: 0)
         XCTAssertGreaterThan(sampled.count, 40)
-        let splits = try builder.build(sampled, seed: 0)
+        // As `world generate` builds them: co-occurrence counted over the training scenes.
+        let splits = try builder.build(sampled, seed: 0, cooccurrence: train)
         let objects = Dictionary(uniqueKeysWithValues: images.map { ($0.image, Set($0.objects)) })
         var partnerNegatives = 0, adversarialNegatives = 0
         for split in POPEBuilder.splits {
@@ -224,16 +229,20 @@ final class SceneTests: XCTestCase {
                 XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/" + q.image))
             }
             if split == "adversarial" {
-                for (positive, negative) in zip(questions.filter { $0.label == "yes" }, questions.filter { $0.label == "no" }) {
+                // Every absent partner of a positive is among the image's negatives (asked for that positive, or
+                // already for an earlier one whose companion it also is).
+                var negatives: [String: Set<String>] = [:]
+                for q in questions where q.label == "no" { negatives[q.image, default: []].insert(q.object) }
+                for positive in questions where positive.label == "yes" {
                     guard let p = WorldLexicon.partner(of: Shape(rawValue: positive.object)!), !objects[positive.image]!.contains(p.rawValue) else { continue }
                     adversarialNegatives += 1
-                    if negative.object == p.rawValue { partnerNegatives += 1 }
+                    if negatives[positive.image]!.contains(p.rawValue) { partnerNegatives += 1 }
                 }
             }
         }
         // Where the partner is absent, the adversarial split asks about it: the probe of the world's bias.
         XCTAssertGreaterThan(adversarialNegatives, 10)
-        XCTAssertGreaterThan(Double(partnerNegatives) / Double(adversarialNegatives), 0.7)
+        XCTAssertEqual(partnerNegatives, adversarialNegatives)
     }
 }
 
