@@ -60,6 +60,7 @@ typedef struct {
   char message[JMSG_LENGTH_MAX + 64];
   uint8_t *pixels;
   uint8_t *row;  /* CMYK scanline before conversion */
+  int over_limit;
   uint8_t *exif;
   size_t exif_len;
   uint8_t *xmp;
@@ -166,12 +167,13 @@ int imageio_decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, in
   if (setjmp(ctx->jump)) {
     if (ctx->created) jpeg_destroy_decompress(&ctx->cinfo);
     set_error(err, errlen, ctx->message[0] ? ctx->message : "invalid JPEG");
+    const int status = ctx->over_limit ? IMAGEIO_TOO_LARGE : 1;
     free(ctx->pixels);
     free(ctx->row);
     free(ctx->exif);
     free(ctx->xmp);
     free(ctx);
-    return 1;
+    return status;
   }
 
   ctx->cinfo.err = jpeg_std_error(&ctx->jerr);
@@ -205,6 +207,7 @@ int imageio_decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, in
     char text[160];
     snprintf(text, sizeof text, "image is %llux%llu pixels, more than the limit of %llu",
              (unsigned long long)w, (unsigned long long)h, (unsigned long long)max_pixels);
+    ctx->over_limit = 1;
     jpeg_fail((j_common_ptr)&ctx->cinfo, text);
   }
 
@@ -258,6 +261,7 @@ typedef struct {
   size_t len;
   size_t pos;
   int truncated;
+  int over_limit;
   char message[256];
   uint8_t *pixels;
   png_bytep *rows;
@@ -378,12 +382,13 @@ int imageio_decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, int
 
   if (setjmp(png_jmpbuf(ctx->png))) {
     set_error(err, errlen, ctx->message[0] ? ctx->message : "invalid PNG");
+    const int status = ctx->over_limit ? IMAGEIO_TOO_LARGE : 1;
     png_destroy_read_struct(&ctx->png, &ctx->info, NULL);
     free(ctx->pixels);
     free(ctx->rows);
     imageio_image_free(&ctx->result);
     free(ctx);
-    return 1;
+    return status;
   }
 
   png_set_read_fn(ctx->png, ctx, png_read_bytes);
@@ -395,6 +400,7 @@ int imageio_decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, int
   if ((uint64_t)width * height > max_pixels) {
     snprintf(ctx->message, sizeof ctx->message, "image is %ux%u pixels, more than the limit of %llu",
              (unsigned)width, (unsigned)height, (unsigned long long)max_pixels);
+    ctx->over_limit = 1;
     png_longjmp(ctx->png, 1);
   }
   png_collect_metadata(ctx);

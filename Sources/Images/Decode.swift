@@ -143,7 +143,8 @@ extension RGBImage {
         }
         defer { imageio_image_free(&raw) }
         guard status == 0 else {
-            throw ImageError(name, err.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+            throw ImageError(name, err.withUnsafeBufferPointer { String(cString: $0.baseAddress!) },
+                             kind: status == IMAGEIO_TOO_LARGE ? .tooLarge : .invalid)
         }
         var image = RawImage(raw).toRGB(options: options)
         let exif = raw.exif.map { Array(UnsafeBufferPointer(start: $0, count: raw.exif_len)) }

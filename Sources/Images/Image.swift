@@ -68,11 +68,19 @@ public struct PixelRect: Sendable, Equatable, Hashable, CustomStringConvertible 
 
 /// An image-related failure: `source` names the file (or the in-memory buffer) and `message` the problem.
 public struct ImageError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Missing, unreadable, not an image, or broken.
+        case invalid
+        /// The header names more pixels than the limit; refused before any pixel memory was allocated.
+        case tooLarge
+    }
     public let source: String
     public let message: String
-    public init(_ source: String, _ message: String) {
+    public let kind: Kind
+    public init(_ source: String, _ message: String, kind: Kind = .invalid) {
         self.source = source
         self.message = message
+        self.kind = kind
     }
     public var description: String { "\(source): \(message)" }
 }

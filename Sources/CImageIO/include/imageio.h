@@ -64,6 +64,10 @@ typedef struct {
   size_t xmp_len;
 } imageio_image;
 
+/* What the decoders return besides 0 (decoded) and 1 (not a valid image): the header names more pixels than
+ * `max_pixels`; nothing of the pixel data was allocated. */
+#define IMAGEIO_TOO_LARGE 2
+
 /* Decode a JPEG held in memory. Grayscale stays IMAGEIO_GRAY8, YCbCr/RGB becomes IMAGEIO_RGB8, CMYK/YCCK is
  * converted to IMAGEIO_RGB8 (Adobe's inverted polarity, as Pillow assumes). At most `max_scans` progressive scans
  * are accepted (a defence against pathological files; 0 means 1000). */
