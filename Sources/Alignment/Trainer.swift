@@ -58,34 +58,110 @@ public final class PreferenceTrainer {
     public let options: TrainingOptions
     public let out: String
     let vlm: VisionLanguageModel
-    let records: [PreferenceRecord]
+    /// The plan: the records whose images decoded when the data loaded (a resumed run keeps the plan it started with).
+    private(set) var records: [PreferenceRecord]
+    /// Records of the plan whose image became unreadable since (deleted, truncated): skipped as they come.
+    private(set) var lost = Set<String>()
+    /// The records reported when the data loaded (bad lines, missing fields, images that do not decode).
     public let problems: [RecordProblem]
     let modelFolder: String
+    let dataFile: String
+    /// Where warnings during the run go (a record skipped because its image broke); the CLI logs them.
+    public var warn: (String) -> Void = { _ in }
+    /// How many records were skipped during the run, and why (one line each).
+    public private(set) var skippedDuringRun: [String] = []
 
-    public init(modelFolder: String, data: String, out: String, options: TrainingOptions) throws {
+    public init(modelFolder: String, data: String, out: String, options: TrainingOptions,
+                progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
         self.options = options
         self.out = out
         self.modelFolder = modelFolder
+        self.dataFile = data
         vlm = try VisionLanguageModel(folder: modelFolder, dtype: options.dtype)
         let loaded = try PreferenceData.load(data, imageRoot: options.imageRoot, requireRejected: options.needsRejected)
-        problems = loaded.problems
-        var usable: [PreferenceRecord] = []
-        var extra: [RecordProblem] = []
+        var problems = loaded.problems
+        var candidates: [PreferenceRecord] = []
         for r in loaded.records {
             if options.needsOtherImage == .rdpo && r.retrievedImage == nil {
-                extra.append(RecordProblem(file: data, line: r.line, reason: "no 'retrieved_image' (rdpo needs it)"))
+                problems.append(RecordProblem(file: data, line: r.line, reason: "no 'retrieved_image' (rdpo needs it)"))
             } else if r.image == nil {
-                extra.append(RecordProblem(file: data, line: r.line, reason: "no image"))
+                problems.append(RecordProblem(file: data, line: r.line, reason: "no image"))
+            } else {
+                candidates.append(r)
+            }
+        }
+        // Every image decodes once now, so that a bad file costs its record, not the run.
+        let usesRetrieved = options.needsOtherImage == .rdpo
+        let paths = candidates.flatMap { r in [r.image!] + (usesRetrieved ? [r.retrievedImage!] : []) }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let check = ImageCheck.check(paths, cache: (out as NSString).appendingPathComponent("image_check.tsv"), progress: progress)
+        var usable: [PreferenceRecord] = []
+        for r in candidates {
+            if let reason = check.reason(for: r.image!) {
+                problems.append(RecordProblem(file: data, line: r.line, reason: "image: \(reason)"))
+            } else if usesRetrieved, let reason = check.reason(for: r.retrievedImage!) {
+                problems.append(RecordProblem(file: data, line: r.line, reason: "retrieved image: \(reason)"))
             } else {
                 usable.append(r)
             }
         }
+        self.problems = problems
+        self.candidates = candidates
+        self.usable = usable
         records = usable
-        self.problemsExtra = extra
-        guard !records.isEmpty else { throw PreferenceDataError("\(data): no usable records (\((loaded.problems + extra).count) reported)") }
+        guard !records.isEmpty else { throw PreferenceDataError("\(data): no usable records (\(problems.count) reported)") }
     }
-    private let problemsExtra: [RecordProblem]
-    public var allProblems: [RecordProblem] { problems + problemsExtra }
+    /// Records with their fields in place (before the image check), and those whose images decoded.
+    private let candidates: [PreferenceRecord]
+    private let usable: [PreferenceRecord]
+    public var allProblems: [RecordProblem] { problems }
+    /// Records the run trains on (the plan).
+    public var totalRecords: Int { records.count }
+
+    /// "skipped 3 of 20 records: 2 with an image that does not decode, 1 malformed or incomplete"; nil when none.
+    public static func summary(_ problems: [RecordProblem], kept: Int) -> String? {
+        guard !problems.isEmpty else { return nil }
+        let images = problems.filter { $0.reason.hasPrefix("image: ") || $0.reason.hasPrefix("retrieved image: ") }.count
+        var parts: [String] = []
+        if images > 0 { parts.append("\(images) with an image that does not decode") }
+        if problems.count > images { parts.append("\(problems.count - images) malformed or incomplete") }
+        return "skipped \(problems.count) of \(problems.count + kept) records: \(parts.joined(separator: ", ")); training on \(kept)"
+    }
+
+    /// plan.json: the ids of the plan a run started with and the fingerprint of the records it was drawn from.
+    var planPath: String { (out as NSString).appendingPathComponent("plan.json") }
+
+    func sourceFingerprint() -> String {
+        var h = StableHash()
+        for r in candidates { h.add("\(r.id)|\(r.prompt)|\(r.chosen)|\(r.rejected ?? "")|\(r.image ?? "")|\(r.retrievedImage ?? "")") }
+        return h.hex
+    }
+
+    /// A resumed run takes the plan it started with (an image that broke since skips its record as it comes, the
+    /// order of the others is unchanged); a new run plans over the records that decode now and writes the plan.
+    func settlePlan(resume: Bool) throws {
+        let source = sourceFingerprint()
+        if resume, let stored = try? JSONValue.parse(contentsOf: planPath), stored["source"]?.stringValue == source,
+           let ids = stored["ids"]?.arrayValue?.compactMap(\.stringValue) {
+            var byID: [[UInt8]: PreferenceRecord] = [:]
+            for r in candidates { byID[Array(r.id.utf8)] = r }
+            let fine = Set(usable.map { Array($0.id.utf8) })
+            records = ids.compactMap { byID[Array($0.utf8)] }
+            lost = Set(records.filter { !fine.contains(Array($0.id.utf8)) }.map(\.id))
+            for r in records where lost.contains(r.id) { note("\(dataFile):\(r.line): its image no longer decodes; the record is skipped") }
+            guard records.count > lost.count else { throw PreferenceDataError("\(dataFile): no usable record is left") }
+            return
+        }
+        records = usable
+        lost = []
+        let plan: JSONValue = .object([("source", .string(source)), ("ids", .array(records.map { .string($0.id) }))])
+        try (plan.serialized() + "\n").write(toFile: planPath, atomically: true, encoding: .utf8)
+    }
+
+    func note(_ message: String) {
+        skippedDuringRun.append(message)
+        warn(message)
+    }
 
     // MARK: plan
 
@@ -127,15 +203,36 @@ public final class PreferenceTrainer {
         return Encoded(prompt: prompt, chosen: chosen, rejected: rejected)
     }
 
-    func pixels(_ paths: [String]) throws -> Tensor {
-        try vlm.pixels(paths.map { try RGBImage(contentsOfFile: $0) })
+    /// A micro-batch with its images decoded: records whose image became unreadable since the check are left
+    /// out (with a warning, and for the rest of the run).
+    struct Loaded {
+        var records: [PreferenceRecord] = []
+        var images: [RGBImage] = []
+        var others: [RGBImage] = []
+    }
+
+    func load(_ batch: [PreferenceRecord]) throws -> Loaded {
+        var loaded = Loaded()
+        for r in batch where !lost.contains(r.id) {
+            do {
+                let image = try RGBImage(contentsOfFile: r.image!)
+                let other = options.needsOtherImage == .rdpo ? try RGBImage(contentsOfFile: r.retrievedImage!) : nil
+                loaded.records.append(r)
+                loaded.images.append(image)
+                if let other { loaded.others.append(other) }
+            } catch {
+                lost.insert(r.id)
+                note("\(dataFile):\(r.line): skipped during the run: \(error)")
+                guard records.count > lost.count else { throw PreferenceDataError("\(dataFile): no usable record is left (the last ones became unreadable during the run)") }
+            }
+        }
+        return loaded
     }
 
     /// mDPO's corrupted image: a random resized crop keeping 1-20 % of the area, seeded per record so that the
     /// reference cache and resumed runs see the same crop.
-    func corruptedPixels(_ records: [PreferenceRecord]) throws -> Tensor {
-        let crops = try records.map { r -> RGBImage in
-            let image = try RGBImage(contentsOfFile: r.image!)
+    func corruptedPixels(_ loaded: Loaded) throws -> Tensor {
+        let crops = zip(loaded.records, loaded.images).map { r, image -> RGBImage in
             let seed = options.seed ^ UInt64(truncatingIfNeeded: r.id.hashValueStable)
             return RandomResizedCrop.mdpo.apply(to: image, seed: seed).image
         }
@@ -165,15 +262,16 @@ public final class PreferenceTrainer {
                 guard let a = v.arrayValue, a.count == 3, let c = a[0].doubleValue, let r = a[1].doubleValue, let o = a[2].doubleValue else { continue }
                 result[id] = Reference(chosen: c, rejected: r, other: o)
             }
-            if result.count == records.count { return result }
+            if records.allSatisfy({ lost.contains($0.id) || result[$0.id] != nil }) { return result }
         }
         var result: [String: Reference] = [:]
         try vlm.model.withLoRADisabled {
             try withNoGrad {
                 for start in stride(from: 0, to: records.count, by: max(1, options.batchSize * 2)) {
-                    let batch = Array(records[start..<min(start + max(1, options.batchSize * 2), records.count)])
+                    let batch = try load(Array(records[start..<min(start + max(1, options.batchSize * 2), records.count)]))
+                    if batch.records.isEmpty { continue }
                     let lp = try logProbs(batch, needRejected: options.needsRejected)
-                    for (i, r) in batch.enumerated() {
+                    for (i, r) in batch.records.enumerated() {
                         result[r.id] = Reference(chosen: try lp.chosen.select(0, i).item(),
                                                  rejected: try lp.rejected?.select(0, i).item() ?? 0,
                                                  other: try lp.other?.select(0, i).item() ?? 0)
@@ -188,9 +286,9 @@ public final class PreferenceTrainer {
 
     /// Policy (or, under withLoRADisabled, reference) log-probs of a micro-batch: chosen and rejected under the
     /// record's image, chosen under the other image (rDPO: retrieved; mDPO: corrupted).
-    func logProbs(_ batch: [PreferenceRecord], needRejected: Bool) throws -> (chosen: Tensor, rejected: Tensor?, other: Tensor?, chosenLengths: [Int], rejectedLengths: [Int]) {
-        let encoded = try batch.map(encode)
-        let features = try vlm.model.imageFeatures(pixels(batch.map { $0.image! }))
+    func logProbs(_ batch: Loaded, needRejected: Bool) throws -> (chosen: Tensor, rejected: Tensor?, other: Tensor?, chosenLengths: [Int], rejectedLengths: [Int]) {
+        let encoded = try batch.records.map(encode)
+        let features = try vlm.model.imageFeatures(vlm.pixels(batch.images))
         let prompts = encoded.map(\.prompt)
         // Each prompt (256 image tokens and the question) runs once for both responses.
         let groups = needRejected ? [encoded.map(\.chosen), encoded.map(\.rejected)] : [encoded.map(\.chosen)]
@@ -199,7 +297,7 @@ public final class PreferenceTrainer {
         let rejected: Tensor? = needRejected ? scored[1] : nil
         var other: Tensor? = nil
         if let kind = options.needsOtherImage {
-            let otherPixels = kind == .rdpo ? try pixels(batch.map { $0.retrievedImage! }) : try corruptedPixels(batch)
+            let otherPixels = kind == .rdpo ? try vlm.pixels(batch.others) : try corruptedPixels(batch)
             other = try vlm.model.completionLogProbs(prompts: prompts, completions: [encoded.map(\.chosen)],
                                                      imageFeatures: vlm.model.imageFeatures(otherPixels))[0]
         }
@@ -223,6 +321,7 @@ public final class PreferenceTrainer {
     /// Trains to the end (or resumes from the latest checkpoint). `report` sees every optimizer step.
     public func run(resume: Bool, report: ((StepReport) throws -> Void)? = nil) throws {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try settlePlan(resume: resume && Checkpoint.latest(in: out) != nil)
         try Torch.manualSeed(options.seed)
         let model = vlm.model
         if options.full {
@@ -274,7 +373,10 @@ public final class PreferenceTrainer {
             schedule.apply(to: optimizer, baseLRs: baseLRs, step: step)
             let micro = microBatches(ofStep: step)
             var sums: [String: Double] = [:]
-            for batch in micro {
+            for records in micro {
+                // A micro-batch whose every image broke adds nothing; the step's mean still divides by all of them.
+                let batch = try load(records)
+                if batch.records.isEmpty { continue }
                 let lp = try logProbs(batch, needRejected: options.needsRejected)
                 var pair = PairLogProbs(policyChosen: lp.chosen)
                 pair.policyRejected = lp.rejected
@@ -282,9 +384,9 @@ public final class PreferenceTrainer {
                 pair.chosenLengths = try Tensor(lp.chosenLengths)
                 pair.rejectedLengths = try Tensor(lp.rejectedLengths)
                 if options.needsRejected {
-                    pair.referenceChosen = try Tensor(batch.map { reference[$0.id]!.chosen })
-                    pair.referenceRejected = try Tensor(batch.map { reference[$0.id]!.rejected })
-                    pair.referenceChosenOtherImage = try Tensor(batch.map { reference[$0.id]!.other })
+                    pair.referenceChosen = try Tensor(batch.records.map { reference[$0.id]!.chosen })
+                    pair.referenceRejected = try Tensor(batch.records.map { reference[$0.id]!.rejected })
+                    pair.referenceChosenOtherImage = try Tensor(batch.records.map { reference[$0.id]!.other })
                 }
                 var total: Tensor? = nil
                 var metrics: [String: Double] = [:]
@@ -304,7 +406,7 @@ public final class PreferenceTrainer {
                 }
                 sums["loss", default: 0] += value
                 try (loss / Double(micro.count)).backward()
-                pairsDone += batch.count
+                pairsDone += batch.records.count
             }
             let gradNorm = options.maxGradNorm > 0 ? try clipGradNorm(optimizer.groups.flatMap(\.parameters), maxNorm: options.maxGradNorm)
                                                    : try clipGradNorm(optimizer.groups.flatMap(\.parameters), maxNorm: .infinity)

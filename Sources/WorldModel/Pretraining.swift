@@ -120,6 +120,8 @@ public struct WorldPretraining {
         o.seed = seed
         o.checkpointEvery = 100
         let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o)
+        for p in trainer.allProblems.prefix(10) { log("skipped \(p)") }
+        trainer.warn = { log("warning: \($0)") }
         let started = Date()
         try trainer.run(resume: true) { r in
             guard r.step % 20 == 0 || r.step == r.totalSteps else { return }

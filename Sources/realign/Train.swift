@@ -90,8 +90,13 @@ struct Train: ParsableCommand {
         o.dtype = d
         guard batchSize > 0, gradAccum > 0, saveSteps > 0 else { throw ValidationError("--batch-size, --grad-accum and --save-steps must be positive") }
         do {
-            let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o)
+            let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o, progress: { done, total in
+                guard total >= 500 else { return }
+                FileHandle.standardError.write(Data("\rrealign: checking images \(done)/\(total)\(done == total ? "\n" : "")".utf8))
+            })
             for p in trainer.allProblems { log("skipped \(p)") }
+            if let summary = PreferenceTrainer.summary(trainer.allProblems, kept: trainer.totalRecords) { log(summary) }
+            trainer.warn = { log("warning: \($0)") }
             log("training \(o.objectives.map { "\($0.1)*\($0.0.rawValue)" }.joined(separator: " + ")) for \(trainer.totalSteps) steps")
             try trainer.run(resume: resume) { r in
                 let loss = r.values.first { $0.0 == "loss" }?.1 ?? .nan
@@ -100,6 +105,9 @@ struct Train: ParsableCommand {
                 FileHandle.standardError.write(Data(String(format: "\r[%@] step %d/%d loss %.4f  %.2f pairs/s  ETA %@ ", bar, r.step, r.totalSteps, loss, r.pairsPerSecond, eta).utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
+            if !trainer.skippedDuringRun.isEmpty {
+                log("\(trainer.skippedDuringRun.count) record(s) skipped during the run because their image became unreadable (warnings above)")
+            }
             log(full ? "model written to \(out)/model" : "adapter written to \(out)/adapter")
         } catch let e as ValidationError {
             throw e
