@@ -18,6 +18,11 @@ public struct ChatServer: Sendable {
     public var apiKey: String?
     public var maxBodyBytes = 32 << 20
     public var maxTokensLimit = 4096
+    /// Request images with more pixels are refused (413) from their header, before any pixel memory exists; this
+    /// bounds the decoded bytes of one request (3 per pixel, plus the decoder's row buffer).
+    public var maxImagePixels = 40_000_000
+    /// Request images decoding at once; further requests wait their turn, so memory stays bounded under load.
+    public var maxConcurrentDecodes = 2
     public let worker = TorchWorker()
 
     public init(model: VisionLanguageModel, modelName: String, apiKey: String?) {
@@ -38,12 +43,16 @@ public struct ChatServer: Sendable {
         var system: String?
         var user: String
         var image: RGBImage?
+        /// The request's encoded image, decoded once the request has a decoding slot.
+        var imageData: Data?
+        var imageName = ""
         var assistantPrefix: String?
         var options: GenerationOptions
     }
 
     public func run(host: String, port: Int, onListening: @escaping @Sendable (Int) -> Void) async throws {
         let router = Router()
+        let gate = DecodeGate(limit: max(1, maxConcurrentDecodes))
         router.get("/v1/models") { request, _ -> Response in
             if let denied = authorize(request) { return denied }
             return json(.ok, .object([("object", .string("list")), ("data", .array([.object([
@@ -61,7 +70,15 @@ public struct ChatServer: Sendable {
                 do { parsed = try JSONValue.parse(Array(buffer.readableBytesView)) } catch {
                     throw APIError(status: .badRequest, message: "the body is not JSON: \(error)")
                 }
-                let turn = try parse(parsed)
+                var parsedTurn = try parse(parsed)
+                if let data = parsedTurn.imageData {
+                    await gate.enter()
+                    let decoded = Result { try decodeImage(data, name: parsedTurn.imageName) }
+                    await gate.leave()
+                    parsedTurn.image = try decoded.get()
+                    parsedTurn.imageData = nil
+                }
+                let turn = parsedTurn
                 let model = self.model
                 let result = try await worker.run {
                     try model.complete(user: turn.system.map { "\($0)\n\n\(turn.user)" } ?? turn.user, image: turn.image,
@@ -124,9 +141,8 @@ public struct ChatServer: Sendable {
                 guard images.count <= 1 else { throw bad("messages[\(i)]: at most one image per request") }
                 turn.user = text
                 if let data = images.first {
-                    do { turn.image = try RGBImage(data: data, name: "messages[\(i)] image") } catch let e as ImageError {
-                        throw bad(e.message)
-                    }
+                    turn.imageData = data
+                    turn.imageName = "messages[\(i)] image"
                 }
             case "assistant":
                 guard users == 1, i == messages.count - 1 else { throw bad("messages[\(i)]: an assistant message may only end the conversation, to be continued") }
@@ -158,6 +174,15 @@ public struct ChatServer: Sendable {
             } else { throw bad("'stop' must be a string or up to 4 strings") }
         }
         return turn
+    }
+
+    /// A request image, or 413 (over the pixel limit, refused from its header) / 400 (not a valid JPEG or PNG).
+    func decodeImage(_ data: Data, name: String) throws -> RGBImage {
+        do {
+            return try RGBImage(data: data, name: name, options: ImageLoadOptions(maxPixels: maxImagePixels))
+        } catch let e as ImageError {
+            throw APIError(status: e.kind == .tooLarge ? .contentTooLarge : .badRequest, message: "\(name): \(e.message)")
+        }
     }
 
     /// A message's text and its images (decoded data URLs).
@@ -198,5 +223,27 @@ public struct ChatServer: Sendable {
     func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
         Response(status: status, headers: [.contentType: "application/json"],
                  body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized())))
+    }
+}
+
+/// Admits a bounded number of image decodes at once; the others wait, in arrival order.
+actor DecodeGate {
+    let limit: Int
+    var running = 0
+    var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { self.limit = limit }
+
+    func enter() async {
+        if running < limit {
+            running += 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the slot to the next waiting request, or frees it.
+    func leave() {
+        if waiting.isEmpty { running -= 1 } else { waiting.removeFirst().resume() }
     }
 }

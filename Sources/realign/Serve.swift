@@ -22,6 +22,8 @@ struct Serve: ParsableCommand {
     @Option(help: "The model id clients name (default: the folder's name).") var modelName: String?
     @Option(help: "Environment variable holding the bearer key clients must send.") var apiKeyEnv: String?
     @Option(help: "Largest request body in MiB.") var maxBodyMib = 32
+    @Option(help: "Largest request image in megapixels: larger ones are refused (413) from their header, before decoding.") var maxImageMpixels = 40.0
+    @Option(help: "Request images decoded at once (others wait their turn).") var decodeSlots = 2
     @Option(help: "Chat format (default: from config.json).") var chatFormat: String?
     @OptionGroup var precision: WeightPrecision
 
@@ -47,6 +49,9 @@ struct Serve: ParsableCommand {
         }
         var server = ChatServer(model: vlm, modelName: modelName ?? URL(fileURLWithPath: model).standardizedFileURL.lastPathComponent, apiKey: key)
         server.maxBodyBytes = maxBodyMib << 20
+        guard maxImageMpixels > 0, decodeSlots > 0 else { throw ValidationError("--max-image-mpixels and --decode-slots must be positive") }
+        server.maxImagePixels = Int(maxImageMpixels * 1_000_000)
+        server.maxConcurrentDecodes = decodeSlots
         let host = self.host
         let name = server.modelName
         try await server.run(host: host, port: port) { port in
