@@ -36,6 +36,10 @@ public enum Charts {
         let (x0, x1) = (xs.min() ?? 0, max(xs.max() ?? 1, (xs.min() ?? 0) + 1))
         var (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
         if y1 - y0 < 1e-12 { y0 -= 0.5; y1 += 0.5 }
+        // Round ticks (1, 2 or 5 times a power of ten), the axis widened to the ticks around the data.
+        let step = niceStep((y1 - y0) / 4)
+        (y0, y1) = ((y0 / step + 1e-9).rounded(.down) * step, (y1 / step - 1e-9).rounded(.up) * step)
+        let ticks = Int(((y1 - y0) / step).rounded())
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (width - left - right) }
         func py(_ y: Double) -> Double { top + (1 - (y - y0) / (y1 - y0)) * (height - top - bottom) }
         let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
@@ -44,9 +48,9 @@ public enum Charts {
         out += "<text x=\"\(left)\" y=\"22\" font-size=\"15\">\(escape(title))</text>\n"
         out += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width - right)\" y2=\"\(height - bottom)\" stroke=\"#888\"/>\n"
         out += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(height - bottom)\" stroke=\"#888\"/>\n"
-        for i in 0...4 {
-            let y = y0 + (y1 - y0) * Double(i) / 4
-            out += "<text x=\"\(left - 6)\" y=\"\(py(y) + 4)\" text-anchor=\"end\">\(String(format: "%.4g", y))</text>\n"
+        for i in 0...ticks {
+            let y = y0 + step * Double(i)
+            out += "<text x=\"\(left - 6)\" y=\"\(py(y) + 4)\" text-anchor=\"end\">\(String(format: "%.4g", abs(y) < step / 2 ? 0 : y))</text>\n"
         }
         out += "<text x=\"\(left)\" y=\"\(height - bottom + 18)\">step \(Int(x0))</text>\n"
         out += "<text x=\"\(width - right)\" y=\"\(height - bottom + 18)\" text-anchor=\"end\">\(Int(x1))</text>\n"
@@ -57,6 +61,12 @@ public enum Charts {
             out += "<text x=\"\(width - right + 10)\" y=\"\(top + 16 * Double(i))\" fill=\"\(color)\">\(escape(name))</text>\n"
         }
         return out + "</svg>\n"
+    }
+
+    /// The smallest of 1, 2, 5 × 10^k that is at least `raw`.
+    static func niceStep(_ raw: Double) -> Double {
+        let power = pow(10, (log10(raw)).rounded(.down))
+        return [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= raw * (1 - 1e-9) } ?? 10 * power
     }
 
     /// Text made safe for SVG and HTML.
