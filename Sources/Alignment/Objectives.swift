@@ -16,7 +16,7 @@ public enum SequenceLogProbs {
 
     /// Sum over completion tokens of log p(token | prefix, image), one value per row [N]. Rows are right-padded
     /// into one batch; vocabulary logits are computed only at the positions that predict completion tokens.
-    public static func compute(_ model: LlavaForConditionalGeneration, rows: [Row], imageFeatures: Tensor?,
+    public static func compute(_ model: any VLMModel, rows: [Row], imageFeatures: Tensor?,
                                padID: Int = 0) throws -> Tensor {
         guard !rows.isEmpty else { throw ModelError("no sequences to score") }
         let length = rows.map { $0.prompt.count + $0.completion.count }.max()!

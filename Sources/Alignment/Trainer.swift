@@ -189,6 +189,7 @@ public final class PreferenceTrainer {
     // MARK: inputs
 
     struct Encoded {
+        /// The chat-formatted prompt with one image placeholder (expanded per image by `prompts(_:for:)`).
         var prompt: [Int]
         var chosen: [Int]
         var rejected: [Int]
@@ -196,7 +197,7 @@ public final class PreferenceTrainer {
 
     func encode(_ r: PreferenceRecord) throws -> Encoded {
         let tok = vlm.tokenizer
-        let prompt = vlm.model.expandImageTokens(try tok.encode(vlm.chatFormat.prompt(r.prompt)))
+        let prompt = try tok.encode(vlm.chatFormat.prompt(r.prompt))
         guard let eos = tok.eosID else { throw ModelError("\(modelFolder): the tokenizer has no EOS token") }
         let chosen = try tok.encode(r.chosen, addSpecialTokens: false) + [eos]
         let rejected = try r.rejected.map { try tok.encode($0, addSpecialTokens: false) + [eos] } ?? []
@@ -231,7 +232,7 @@ public final class PreferenceTrainer {
 
     /// mDPO's corrupted image: a random resized crop keeping 1-20 % of the area, seeded per record so that the
     /// reference cache and resumed runs see the same crop.
-    func corruptedPixels(_ loaded: Loaded) throws -> Tensor {
+    func corruptedPixels(_ loaded: Loaded) throws -> ImageInputs {
         let crops = zip(loaded.records, loaded.images).map { r, image -> RGBImage in
             let seed = options.seed ^ UInt64(truncatingIfNeeded: r.id.hashValueStable)
             return RandomResizedCrop.mdpo.apply(to: image, seed: seed).image
@@ -288,20 +289,26 @@ public final class PreferenceTrainer {
     /// record's image, chosen under the other image (rDPO: retrieved; mDPO: corrupted).
     func logProbs(_ batch: Loaded, needRejected: Bool) throws -> (chosen: Tensor, rejected: Tensor?, other: Tensor?, chosenLengths: [Int], rejectedLengths: [Int]) {
         let encoded = try batch.records.map(encode)
-        let features = try vlm.model.imageFeatures(vlm.pixels(batch.images))
-        let prompts = encoded.map(\.prompt)
-        // Each prompt (256 image tokens and the question) runs once for both responses.
+        let inputs = try vlm.pixels(batch.images)
+        // Each prompt (its image tokens and the question) runs once for both responses.
         let groups = needRejected ? [encoded.map(\.chosen), encoded.map(\.rejected)] : [encoded.map(\.chosen)]
-        let scored = try vlm.model.completionLogProbs(prompts: prompts, completions: groups, imageFeatures: features)
+        let scored = try vlm.model.completionLogProbs(prompts: prompts(encoded, for: inputs), completions: groups,
+                                                      imageFeatures: vlm.model.imageFeatures(inputs))
         let chosen = scored[0]
         let rejected: Tensor? = needRejected ? scored[1] : nil
         var other: Tensor? = nil
         if let kind = options.needsOtherImage {
-            let otherPixels = kind == .rdpo ? try vlm.pixels(batch.others) : try corruptedPixels(batch)
-            other = try vlm.model.completionLogProbs(prompts: prompts, completions: [encoded.map(\.chosen)],
-                                                     imageFeatures: vlm.model.imageFeatures(otherPixels))[0]
+            let otherInputs = kind == .rdpo ? try vlm.pixels(batch.others) : try corruptedPixels(batch)
+            // The other image may take another number of image tokens (tiles, aspect ratio): its own prompts.
+            other = try vlm.model.completionLogProbs(prompts: prompts(encoded, for: otherInputs), completions: [encoded.map(\.chosen)],
+                                                     imageFeatures: vlm.model.imageFeatures(otherInputs))[0]
         }
         return (chosen, rejected, other, encoded.map(\.chosen.count), encoded.map(\.rejected.count))
+    }
+
+    /// Each record's prompt with its image placeholder expanded to the token count of its image in `inputs`.
+    func prompts(_ encoded: [Encoded], for inputs: ImageInputs) throws -> [[Int]] {
+        try zip(encoded, inputs.tokenCounts).map { try vlm.model.expandImageTokens($0.prompt, counts: [$1]) }
     }
 
     // MARK: training
@@ -326,7 +333,7 @@ public final class PreferenceTrainer {
         let model = vlm.model
         if options.full {
             try model.freeze()
-            try model.unfreeze { $0.hasPrefix("language_model.") }
+            try model.unfreeze { model.part($0) == .language }
         } else if let adapter = options.adapterInit {
             try model.loadAdapter(from: adapter)
             try model.freeze()
@@ -334,8 +341,8 @@ public final class PreferenceTrainer {
         } else {
             try model.applyLoRA(options.lora, targets: options.loraTargets, generator: Generator(seed: options.seed))
         }
-        if options.projectorLearningRate != nil { try model.unfreeze { $0.hasPrefix("multi_modal_projector.") } }
-        if options.trainVision { try model.unfreeze { $0.hasPrefix("vision_tower.") && !$0.contains(".lora_") } }
+        if options.projectorLearningRate != nil { try model.unfreeze { model.part($0) == .projector } }
+        if options.trainVision { try model.unfreeze { model.part($0) == .vision && !$0.contains(".lora_") } }
         // As TRL does for preference objectives: no dropout (LoRA dropout included).
         if options.objectives.allSatisfy({ $0.0 != .sft }) {
             for (_, linear) in model.loraLinears() { linear.loraDropout = 0 }
@@ -345,9 +352,9 @@ public final class PreferenceTrainer {
 
         let trainable = model.trainableParameters()
         let ownVisionLR = options.trainVision ? options.visionLearningRate : nil
-        func isVision(_ name: String) -> Bool { ownVisionLR != nil && name.hasPrefix("vision_tower.") && !name.contains(".lora_") }
-        let mainParams = trainable.filter { !$0.0.hasPrefix("multi_modal_projector.") && !isVision($0.0) }.map(\.1)
-        let projectorParams = trainable.filter { $0.0.hasPrefix("multi_modal_projector.") }.map(\.1)
+        func isVision(_ name: String) -> Bool { ownVisionLR != nil && model.part(name) == .vision && !name.contains(".lora_") }
+        let mainParams = trainable.filter { model.part($0.0) != .projector && !isVision($0.0) }.map(\.1)
+        let projectorParams = trainable.filter { model.part($0.0) == .projector }.map(\.1)
         var groups = [AdamW.Group(name: options.full ? "model" : "lora", parameters: mainParams, lr: options.learningRate, weightDecay: options.weightDecay)]
         if let lr = options.projectorLearningRate, !projectorParams.isEmpty {
             groups.append(AdamW.Group(name: "projector", parameters: projectorParams, lr: lr, weightDecay: options.weightDecay))

@@ -2,19 +2,9 @@ import Foundation
 import JSON
 import Torch
 
-/// LoRA on LLaVA in PEFT's format: module names as transformers 5 holds them in memory
-/// (`model.language_model.layers.0.self_attn.q_proj`), weights under `base_model.model.`.
-extension LlavaForConditionalGeneration {
-    /// transformers 5's in-memory module name for one of ours.
-    public static func transformersName(_ ours: String) -> String {
-        for (old, new) in [("language_model.model.", "model.language_model."), ("vision_tower.vision_model.", "model.vision_tower."),
-                           ("multi_modal_projector.", "model.multi_modal_projector.")] where ours.hasPrefix(old) {
-            return new + ours.dropFirst(old.count)
-        }
-        if ours.hasPrefix("language_model.lm_head") { return String(ours.dropFirst("language_model.".count)) }
-        return ours
-    }
-
+/// LoRA in PEFT's format for any VLM: module names as transformers 5 holds them in memory (the model's
+/// `transformersName`, e.g. `model.language_model.layers.0.self_attn.q_proj`), weights under `base_model.model.`.
+extension VLMModel {
     /// The Linear modules `targets` selects, by our names. `all-linear` is every Linear of the language model
     /// except lm_head; names and regexes are matched against transformers' names, as PEFT matches them.
     public func loraCandidates(_ targets: LoRATargets) -> [(String, Linear)] {
@@ -22,9 +12,9 @@ extension LlavaForConditionalGeneration {
             guard let linear = module as? Linear, !name.hasSuffix(".lora_A"), !name.hasSuffix(".lora_B") else { return nil }
             switch targets {
             case .allLinear:
-                return name.hasPrefix("language_model.model.") ? (name, linear) : nil
+                return isLanguageModelLinear(name) ? (name, linear) : nil
             default:
-                return targets.matches(Self.transformersName(name)) ? (name, linear) : nil
+                return targets.matches(transformersName(name)) ? (name, linear) : nil
             }
         }
     }
@@ -43,7 +33,7 @@ extension LlavaForConditionalGeneration {
             try linear.lora_A!.weight.requiresGrad(true)
             try linear.lora_B!.weight.requiresGrad(true)
         }
-        if trainProjector { try multi_modal_projector.unfreeze() }
+        if trainProjector { try unfreeze { $0.hasPrefix(projectorName + ".") } }
         loraConfig = config
         return selected.map(\.0)
     }
@@ -56,69 +46,68 @@ extension LlavaForConditionalGeneration {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var tensors: [String: Tensor] = [:]
         for (name, linear) in adapted {
-            let hf = "base_model.model." + Self.transformersName(name)
+            let hf = "base_model.model." + transformersName(name)
             tensors[hf + ".lora_A.weight"] = try linear.lora_A!.weight.detach().contiguous()
             tensors[hf + ".lora_B.weight"] = try linear.lora_B!.weight.detach().contiguous()
         }
         if includeProjector {
-            for (name, p) in multi_modal_projector.namedParameters(prefix: "multi_modal_projector.") {
-                tensors["base_model.model." + Self.transformersName(name)] = try p.detach().contiguous()
+            for (name, p) in namedParameters() where name.hasPrefix(projectorName + ".") {
+                tensors["base_model.model." + transformersName(name)] = try p.detach().contiguous()
             }
         }
         try SafeTensors.write(tensors, metadata: ["format": "pt"], to: (folder as NSString).appendingPathComponent("adapter_model.safetensors"))
-        let targets = Self.targetRegex(adapted.map { Self.transformersName($0.0) })
-        let json = """
-            {
-              "base_model_name_or_path": \(JSONValue.quoted(baseModel)),
-              "bias": "none",
-              "fan_in_fan_out": false,
-              "inference_mode": true,
-              "init_lora_weights": true,
-              "lora_alpha": \(config.alpha),
-              "lora_dropout": \(config.dropout),
-              "modules_to_save": \(includeProjector ? "[\"multi_modal_projector\"]" : "null"),
-              "peft_type": "LORA",
-              "r": \(config.r),
-              "target_modules": \(JSONValue.quoted(targets)),
-              "task_type": "CAUSAL_LM",
-              "use_dora": false,
-              "use_rslora": \(config.rsLoRA)
-            }
-
-            """
-        try json.write(toFile: (folder as NSString).appendingPathComponent("adapter_config.json"), atomically: true, encoding: .utf8)
+        let targets = adapterTargetRegex(adapted.map { transformersName($0.0) })
+        let json = JSONValue.object([
+            ("base_model_name_or_path", .string(baseModel)),
+            ("bias", .string("none")),
+            ("fan_in_fan_out", .bool(false)),
+            ("inference_mode", .bool(true)),
+            ("init_lora_weights", .bool(true)),
+            ("lora_alpha", .double(config.alpha)),
+            ("lora_dropout", .double(config.dropout)),
+            ("modules_to_save", includeProjector ? .array([.string(projectorName)]) : .null),
+            ("peft_type", .string("LORA")),
+            ("r", .int(config.r)),
+            ("target_modules", .string(targets)),
+            ("task_type", .string("CAUSAL_LM")),
+            ("use_dora", .bool(false)),
+            ("use_rslora", .bool(config.rsLoRA)),
+        ])
+        try (json.serialized(pretty: true) + "\n").write(toFile: (folder as NSString).appendingPathComponent("adapter_config.json"), atomically: true, encoding: .utf8)
     }
+}
 
-    /// A regex that full-matches exactly these module names: per layer-indexed family when every layer has the
-    /// same modules, else the names themselves.
-    static func targetRegex(_ names: [String]) -> String {
-        func escape(_ s: String) -> String { NSRegularExpression.escapedPattern(for: s) }
-        var byPrefix: [String: [Int: Set<String>]] = [:]
-        var plain: [String] = []
-        for name in names {
-            let parts = name.split(separator: ".").map(String.init)
-            if let i = parts.firstIndex(of: "layers"), i + 2 < parts.count, let layer = Int(parts[i + 1]) {
-                let prefix = parts[...i].joined(separator: ".")
-                byPrefix[prefix, default: [:]][layer, default: []].insert(parts[(i + 2)...].joined(separator: "."))
-            } else {
-                plain.append(name)
+/// A regex that full-matches exactly these module names: per layer-indexed family when every layer has the
+/// same modules, else the names themselves.
+func adapterTargetRegex(_ names: [String]) -> String {
+    func escape(_ s: String) -> String { NSRegularExpression.escapedPattern(for: s) }
+    var byPrefix: [String: [Int: Set<String>]] = [:]
+    var plain: [String] = []
+    for name in names {
+        let parts = name.split(separator: ".").map(String.init)
+        if let i = parts.firstIndex(of: "layers"), i + 2 < parts.count, let layer = Int(parts[i + 1]) {
+            let prefix = parts[...i].joined(separator: ".")
+            byPrefix[prefix, default: [:]][layer, default: []].insert(parts[(i + 2)...].joined(separator: "."))
+        } else {
+            plain.append(name)
+        }
+    }
+    var alternatives = plain.sorted().map(escape)
+    for (prefix, layers) in byPrefix.sorted(by: { $0.key < $1.key }) {
+        let suffixSets = Set(layers.values)
+        if suffixSets.count == 1, layers.keys.sorted() == Array(0..<layers.count) {
+            let suffixes = suffixSets.first!.sorted().map(escape).joined(separator: "|")
+            alternatives.append("\(escape(prefix))\\.\\d+\\.(?:\(suffixes))")
+        } else {
+            for (layer, suffixes) in layers.sorted(by: { $0.key < $1.key }) {
+                for s in suffixes.sorted() { alternatives.append(escape("\(prefix).\(layer).\(s)")) }
             }
         }
-        var alternatives = plain.sorted().map(escape)
-        for (prefix, layers) in byPrefix.sorted(by: { $0.key < $1.key }) {
-            let suffixSets = Set(layers.values)
-            if suffixSets.count == 1, layers.keys.sorted() == Array(0..<layers.count) {
-                let suffixes = suffixSets.first!.sorted().map(escape).joined(separator: "|")
-                alternatives.append("\(escape(prefix))\\.\\d+\\.(?:\(suffixes))")
-            } else {
-                for (layer, suffixes) in layers.sorted(by: { $0.key < $1.key }) {
-                    for s in suffixes.sorted() { alternatives.append(escape("\(prefix).\(layer).\(s)")) }
-                }
-            }
-        }
-        return alternatives.count == 1 ? alternatives[0] : "(?:" + alternatives.joined(separator: "|") + ")"
     }
+    return alternatives.count == 1 ? alternatives[0] : "(?:" + alternatives.joined(separator: "|") + ")"
+}
 
+extension VLMModel {
     /// Loads a PEFT LoRA adapter (ours or Python's): the adapted modules come from the weights file, the scaling
     /// from adapter_config.json; `modules_to_save` weights replace the base ones. Every key must find its place.
     public func loadAdapter(from folder: String) throws {
@@ -140,7 +129,7 @@ extension LlavaForConditionalGeneration {
             let inner = String(key.dropFirst("base_model.model.".count))
             for (suffix, isA) in [(".lora_A.weight", true), (".lora_B.weight", false)] where inner.hasSuffix(suffix) {
                 let moduleKey = String(inner.dropLast(suffix.count))
-                guard let ours = ModelLoader.llavaKey(moduleKey + ".weight", tied: false).map({ String($0.dropLast(".weight".count)) }) else {
+                guard let ours = sanitize(moduleKey + ".weight").map({ String($0.dropLast(".weight".count)) }) else {
                     throw ModelError("\(file): cannot place '\(key)'")
                 }
                 var pair = loraPairs[ours] ?? (nil, nil)
@@ -148,7 +137,7 @@ extension LlavaForConditionalGeneration {
                 loraPairs[ours] = pair
             }
             if !inner.contains(".lora_") {
-                guard let ours = ModelLoader.llavaKey(inner, tied: false) else { throw ModelError("\(file): cannot place '\(key)'") }
+                guard let ours = sanitize(inner) else { throw ModelError("\(file): cannot place '\(key)'") }
                 replaced[ours] = try weights.tensor(key)
             }
         }
@@ -204,8 +193,7 @@ extension LlavaForConditionalGeneration {
         guard loraLinears().isEmpty else { throw ModelError("merge the adapters before exporting the model") }
         var tensors: [String: Tensor] = [:]
         for (name, p) in namedParameters() {
-            var key = name
-            if key.hasPrefix("vision_tower.vision_model.") { key = "vision_tower." + key.dropFirst("vision_tower.vision_model.".count) }
+            let key = savedKey(name)
             let t = try p.detach()
             tensors[key] = try (dtype.map { try t.to(dtype: $0) } ?? t).contiguous()
         }

@@ -2,7 +2,7 @@ import Torch
 
 /// How a decoder's attention is masked: plainly causal (the fused kernel's fast path), or an additive mask that
 /// also hides padding and accounts for cached positions.
-struct AttentionMask {
+public struct AttentionMask: @unchecked Sendable {
     var causal: Bool
     /// [B, 1, L, T]: 0 where attention is allowed, the dtype's lowest value elsewhere (as transformers' eager
     /// masks, so fully padded rows stay finite).
@@ -12,7 +12,7 @@ struct AttentionMask {
 
     /// For `queryLength` new positions after `offset` cached ones; `padding` [B, offset + queryLength] holds 1
     /// for real tokens and 0 for padding (nil: no padding).
-    static func make(padding: Tensor?, queryLength: Int, offset: Int, dtype: DType, device: Device) throws -> AttentionMask {
+    public static func make(padding: Tensor?, queryLength: Int, offset: Int, dtype: DType, device: Device) throws -> AttentionMask {
         let total = offset + queryLength
         let hasPadding = try padding.map { try $0.eq(0).any().itemInt() != 0 } ?? false
         if !hasPadding {

@@ -80,7 +80,7 @@ final class BertIntermediate: Module, @unchecked Sendable {
     let act: (Tensor) throws -> Tensor
     init(_ c: BertConfig) throws {
         dense = try Linear(c.hiddenSize, c.intermediateSize)
-        act = activation(c.hiddenAct)
+        act = try activation(c.hiddenAct)
         super.init()
     }
 }

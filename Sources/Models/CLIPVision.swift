@@ -60,7 +60,7 @@ final class CLIPMLP: Module, @unchecked Sendable {
     init(_ c: CLIPVisionConfig) throws {
         fc1 = try Linear(c.hiddenSize, c.intermediateSize)
         fc2 = try Linear(c.intermediateSize, c.hiddenSize)
-        act = activation(c.hiddenAct)
+        act = try activation(c.hiddenAct)
         super.init()
     }
 

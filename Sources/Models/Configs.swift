@@ -255,20 +255,24 @@ public struct BertConfig: Sendable {
         typeVocabSize = try c.int("type_vocab_size", 2)
         layerNormEps = try c.double("layer_norm_eps", 1e-12)
         hiddenAct = try c.string("hidden_act", "gelu")
+        guard ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu"].contains(hiddenAct) else {
+            throw ModelError("\(c.file): \(c.prefix)hidden_act '\(hiddenAct)' is not supported")
+        }
         let positionType = try c.string("position_embedding_type", "absolute")
         guard positionType == "absolute" else { throw ModelError("\(c.file): position_embedding_type '\(positionType)' is not supported") }
     }
 }
 
-/// Activation functions by their transformers names.
-func activation(_ name: String) -> (Tensor) throws -> Tensor {
+/// Activation functions by their transformers names; an unknown name is an error (configs check theirs with
+/// the key's name first), never a silent stand-in.
+func activation(_ name: String) throws -> (Tensor) throws -> Tensor {
     switch name {
     case "silu": { try $0.silu() }
     case "gelu": { try $0.gelu() }
     case "gelu_pytorch_tanh", "gelu_new": { try $0.gelu(approximate: true) }
     case "quick_gelu": { try $0.quickGelu() }
     case "relu": { try $0.relu() }
-    default: { try $0.gelu() }
+    default: throw ModelError("activation '\(name)' is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new, quick_gelu, relu)")
     }
 }
 

@@ -40,21 +40,21 @@ public struct GeneratedSequence: Sendable, Equatable {
 
 /// Autoregressive generation with a KV cache; prompts of different lengths are left-padded into one batch.
 public struct TextGenerator {
-    public let model: LlavaForConditionalGeneration
+    public let model: any VLMModel
     public let tokenizer: Tokenizer?
 
-    public init(model: LlavaForConditionalGeneration, tokenizer: Tokenizer?) {
+    public init(model: any VLMModel, tokenizer: Tokenizer?) {
         self.model = model
         self.tokenizer = tokenizer
     }
 
-    /// `prompts`: token ids with image tokens already expanded (see `expandImageTokens`); `pixels`: one
-    /// preprocessed image per image placeholder, in order, [N, 3, H, W]. `onToken(row, id)` streams tokens.
-    public func generate(prompts: [[Int]], pixels: Tensor?, options: GenerationOptions,
+    /// `prompts`: token ids with image tokens already expanded (see `expandImageTokens`); `images`: the prepared
+    /// images of every prompt, in order. `onToken(row, id)` streams tokens.
+    public func generate(prompts: [[Int]], images: ImageInputs?, options: GenerationOptions,
                          onToken: ((Int, Int) -> Void)? = nil) throws -> [GeneratedSequence] {
         guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw ModelError("generation needs non-empty prompts") }
         guard options.maxNewTokens >= 0 else { throw ModelError("max new tokens must not be negative") }
-        if pixels == nil, prompts.contains(where: { $0.contains(model.config.imageTokenID) }) {
+        if images == nil, prompts.contains(where: { $0.contains(model.imageTokenID) }) {
             throw ModelError("the prompt has image tokens but no image was given")
         }
         let batch = prompts.count
@@ -68,11 +68,10 @@ public struct TextGenerator {
         let device = model.device
         let mask = try Tensor(maskValues, shape: [batch, length]).to(device: device)
         let padded = prompts.contains { $0.count < length }
-        // Positions count real tokens only (padding gets 1, as transformers' generate does).
-        let positions = try (mask.cumsum(1) - 1).maskedFill(mask.eq(0), 1)
+        let positions = try model.positions(mask: mask, batch: batch, length: length, offset: 0)
         var results: [GeneratedSequence] = []
         try withNoGrad {
-            let features = try pixels.map { try model.imageFeatures($0) }
+            let features = try images.map { try model.imageFeatures($0) }
             let cache = model.makeCache(batch: batch, capacity: length + options.maxNewTokens)
             let hidden = try model.hiddenStates(inputIDs: Tensor(ids, shape: [batch, length]).to(device: device),
                                                 imageFeatures: features, attentionMask: padded ? mask : nil,
@@ -121,7 +120,7 @@ public struct TextGenerator {
                 if finished.allSatisfy({ $0 }) || step == options.maxNewTokens - 1 { break }
                 for row in 0..<batch { fed[row].append(feed[row]) }
                 mask = try Tensor.cat([mask, Tensor.ones([batch, 1], dtype: .int64, device: device)], dim: 1)
-                positions = try positions.select(1, positions.size(1) - 1).unsqueeze(1) + 1
+                positions = try model.positions(mask: mask, batch: batch, length: 1, offset: mask.size(1) - 1)
                 hidden = try model.hiddenStates(inputIDs: Tensor(feed, shape: [batch, 1]).to(device: device),
                                                 attentionMask: padded ? mask : nil, positions: positions, cache: cache)
             }

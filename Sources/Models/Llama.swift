@@ -118,7 +118,7 @@ final class LlamaMLP: Module, @unchecked Sendable {
         gate_proj = try Linear(c.hiddenSize, c.intermediateSize, bias: c.mlpBias)
         up_proj = try Linear(c.hiddenSize, c.intermediateSize, bias: c.mlpBias)
         down_proj = try Linear(c.intermediateSize, c.hiddenSize, bias: c.mlpBias)
-        act = activation(c.hiddenAct)
+        act = try activation(c.hiddenAct)
         super.init()
     }
 

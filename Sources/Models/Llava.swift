@@ -1,4 +1,5 @@
 import Foundation
+import Images
 import Torch
 
 /// linear_1 -> activation -> linear_2 (LLaVA-1.5's mlp2x_gelu).
@@ -10,7 +11,7 @@ final class LlavaMultiModalProjector: Module, @unchecked Sendable {
     init(_ c: LlavaConfig) throws {
         linear_1 = try Linear(c.vision.hiddenSize * c.visionFeatureLayers.count, c.text.hiddenSize, bias: c.projectorBias)
         linear_2 = try Linear(c.text.hiddenSize, c.text.hiddenSize, bias: c.projectorBias)
-        act = activation(c.projectorAct)
+        act = try activation(c.projectorAct)
         super.init()
     }
 
@@ -25,7 +26,7 @@ public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
     let language_model: LlamaForCausalLM
     public let config: LlavaConfig
     /// The LoRA settings of the attached adapters, if any.
-    public internal(set) var loraConfig: LoRAConfig?
+    public var loraConfig: LoRAConfig?
 
     public init(_ c: LlavaConfig) throws {
         config = c
@@ -70,24 +71,13 @@ public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
         }
         // The image token may lie outside the embedding table; its rows are replaced anyway.
         let embeddings = try language_model.model.embed_tokens(inputIDs.maskedFill(isImage, 0))
-        let available = imageFeatures.size(0) * imageFeatures.size(1)
+        // [images, tokens, hidden] or, through the VLM protocol, [Σ tokens, hidden].
+        let available = imageFeatures.shape.dropLast().reduce(1, *)
         guard positions == available else {
-            throw ModelError("the input has \(positions) image-token positions but the images give \(available) features (\(imageFeatures.size(0)) x \(imageFeatures.size(1)))")
+            throw ModelError("the input has \(positions) image-token positions but the images give \(available) features \(imageFeatures.shape.dropLast())")
         }
         let mask = try isImage.unsqueeze(-1).expand(as: embeddings)
         return try embeddings.maskedScatter(mask, imageFeatures.to(dtype: embeddings.dtype))
-    }
-
-    /// Final hidden states [B, L, hidden]. `attentionMask` [B, cached + L] marks real tokens with 1; `positions`
-    /// defaults to cached..<cached+L for every row.
-    public func hiddenStates(inputIDs: Tensor, imageFeatures: Tensor? = nil, attentionMask: Tensor? = nil,
-                             positions: Tensor? = nil, cache: KVCache? = nil) throws -> Tensor {
-        let embeddings = try embed(inputIDs: inputIDs, imageFeatures: imageFeatures)
-        let offset = cache?.length ?? 0
-        let (b, l) = (inputIDs.size(0), inputIDs.size(1))
-        let pos = try positions ?? (Tensor.arange(offset, offset + l, device: device).unsqueeze(0).expand([b, l]))
-        let mask = try AttentionMask.make(padding: attentionMask, queryLength: l, offset: offset, dtype: embeddings.dtype, device: device)
-        return try language_model.model(embeddings: embeddings, positions: pos, mask: mask, cache: cache)
     }
 
     /// Keeps the language model's linear weights (attention and MLP projections, the vocabulary head) in bf16 while
@@ -117,4 +107,109 @@ public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
     public func expandImageTokens(_ ids: [Int]) -> [Int] {
         ids.flatMap { $0 == config.imageTokenID ? Array(repeating: $0, count: config.imageFeatureCount) : [$0] }
     }
+}
+
+// MARK: - The VLM protocol
+
+extension LlavaForConditionalGeneration: VLMModel {
+    static let registryEntry = VLMRegistry.Entry(
+        modelType: "llava",
+        load: { folder, config, dtype, device in
+            let c = try LlavaConfig(config)
+            let model = try ParameterInitialisation.skipped { try LlavaForConditionalGeneration(c) }
+            try ModelLoader.load(model, from: folder, dtype: dtype, device: device) { model.sanitize($0) }
+            return model
+        },
+        processor: { folder in try CLIPImageInputs(folder: folder) },
+        chatFormat: { _ in .llava15 })
+
+    public var imageTokenID: Int { config.imageTokenID }
+
+    public func imageFeatures(_ images: ImageInputs) throws -> Tensor {
+        let features = try imageFeatures(images.pixels)
+        return try features.view(-1, features.size(-1))
+    }
+
+    public func positions(mask: Tensor?, batch: Int, length: Int, offset: Int) throws -> Tensor {
+        try linearPositions(mask: mask, batch: batch, length: length, offset: offset, device: device)
+    }
+
+    public func decoder(embeddings: Tensor, positions: Tensor, mask: AttentionMask, cache: KVCache?) throws -> Tensor {
+        try language_model.model(embeddings: embeddings, positions: positions, mask: mask, cache: cache)
+    }
+
+    public func decoder(embeddings: Tensor, positions: Tensor, mask: AttentionMask, past: [(Tensor, Tensor)]?) throws
+        -> (hidden: Tensor, keysValues: [(Tensor, Tensor)])
+    {
+        try language_model.model.forward(embeddings: embeddings, positions: positions, mask: mask, past: past)
+    }
+
+    /// CLIP's pooled output (post-layernorm CLS), L2-normalised, as Re-Align's retrieval embeds images.
+    public func pooledImageEmbedding(_ images: ImageInputs) throws -> Tensor {
+        try vision_tower.embedding(images.pixels.to(device: device))
+    }
+
+    public var pooledImageEmbeddingDimension: Int { config.vision.hiddenSize }
+
+    public func visionFingerprint() throws -> [UInt8] {
+        try vision_tower.vision_model.embeddings.class_embedding.to(dtype: .float32).bytes()
+    }
+
+    /// The llava-hf key layouts (the Hub's `language_model.model.*`, `vision_tower.vision_model.*`; transformers
+    /// 5's `model.language_model.*`, `model.vision_tower.*`, `lm_head.*`) onto ours.
+    public func sanitize(_ key: String) -> String? {
+        var k = key
+        for (old, new) in [("model.language_model.", "language_model.model."), ("model.vision_tower.", "vision_tower."),
+                           ("model.multi_modal_projector.", "multi_modal_projector.")] where k.hasPrefix(old) {
+            k = new + k.dropFirst(old.count)
+        }
+        if k.hasPrefix("lm_head.") { k = "language_model." + k }
+        if k.hasPrefix("vision_tower.") && !k.hasPrefix("vision_tower.vision_model.") {
+            k = "vision_tower.vision_model." + k.dropFirst("vision_tower.".count)
+        }
+        // Buffers that older checkpoints saved.
+        if k.hasSuffix(".position_ids") || k.hasSuffix("rotary_emb.inv_freq") { return nil }
+        if config.text.tieWordEmbeddings && k == "language_model.lm_head.weight" { return nil }
+        return k
+    }
+
+    public func transformersName(_ ours: String) -> String {
+        for (old, new) in [("language_model.model.", "model.language_model."), ("vision_tower.vision_model.", "model.vision_tower."),
+                           ("multi_modal_projector.", "model.multi_modal_projector.")] where ours.hasPrefix(old) {
+            return new + ours.dropFirst(old.count)
+        }
+        if ours.hasPrefix("language_model.lm_head") { return String(ours.dropFirst("language_model.".count)) }
+        return ours
+    }
+
+    public func savedKey(_ ours: String) -> String {
+        ours.hasPrefix("vision_tower.vision_model.") ? "vision_tower." + ours.dropFirst("vision_tower.vision_model.".count) : ours
+    }
+
+    public func isLanguageModelLinear(_ ours: String) -> Bool { ours.hasPrefix("language_model.model.") }
+
+    public var projectorName: String { "multi_modal_projector" }
+
+    public func part(_ ours: String) -> VLMPart {
+        ours.hasPrefix("vision_tower.") ? .vision : ours.hasPrefix("multi_modal_projector.") ? .projector : .language
+    }
+}
+
+/// LLaVA-1.5's preprocessing: the folder's CLIP image processor (resize, centre crop, normalise), one fixed
+/// number of image tokens per image.
+struct CLIPImageInputs: VLMImageProcessor {
+    let processor: ImageProcessor
+    let tokensPerImage: Int
+
+    init(folder: String) throws {
+        processor = try ImageProcessor(modelFolder: URL(fileURLWithPath: folder))
+        tokensPerImage = try LlavaConfig(ConfigReader.load((folder as NSString).appendingPathComponent("config.json"))).imageFeatureCount
+    }
+
+    func preprocess(_ images: [RGBImage]) throws -> ImageInputs {
+        let p = try processor.preprocess(images)
+        return ImageInputs(pixels: try Tensor(p.values, shape: p.shape), tokenCounts: Array(repeating: tokensPerImage, count: images.count))
+    }
+
+    func tokenCount(width: Int, height: Int) -> Int { tokensPerImage }
 }

@@ -3,33 +3,15 @@ import Torch
 
 /// Loads Hugging Face model folders: config.json, (sharded) safetensors, strict key matching.
 public enum ModelLoader {
-    /// A LLaVA-1.5 folder (`LlavaForConditionalGeneration`), weights converted to `dtype`; `bf16LinearWeights`
-    /// keeps the language model's linear weights in bf16 under fp32 compute (see `storeLinearWeightsInBF16`).
+    /// A LLaVA-1.5 folder as its concrete type (tests and the world's model builder; everything else loads
+    /// through `VLMRegistry`).
     public static func llava(_ folder: String, dtype: DType = .float32, bf16LinearWeights: Bool = false,
                              device: Device = .cpu) throws -> LlavaForConditionalGeneration {
-        let config = try LlavaConfig(ConfigReader.load((folder as NSString).appendingPathComponent("config.json")))
-        let model = try ParameterInitialisation.skipped { try LlavaForConditionalGeneration(config) }
-        try load(model, from: folder, dtype: dtype, device: device) { llavaKey($0, tied: config.text.tieWordEmbeddings) }
-        if bf16LinearWeights { try model.storeLinearWeightsInBF16() }
-        return model
-    }
-
-    /// Maps the llava-hf key layouts onto ours (`language_model.model.*`, `language_model.lm_head.*`,
-    /// `vision_tower.vision_model.*`, `multi_modal_projector.*`); nil drops a key that holds no parameter.
-    public static func llavaKey(_ key: String, tied: Bool) -> String? {
-        var k = key
-        for (old, new) in [("model.language_model.", "language_model.model."), ("model.vision_tower.", "vision_tower."),
-                           ("model.multi_modal_projector.", "multi_modal_projector.")] where k.hasPrefix(old) {
-            k = new + k.dropFirst(old.count)
+        let model = try VLMRegistry.load(folder, dtype: dtype, bf16LinearWeights: bf16LinearWeights, device: device)
+        guard let llava = model as? LlavaForConditionalGeneration else {
+            throw ModelError("\(folder): not a LLaVA-1.5 folder (model_type llava)")
         }
-        if k.hasPrefix("lm_head.") { k = "language_model." + k }
-        if k.hasPrefix("vision_tower.") && !k.hasPrefix("vision_tower.vision_model.") {
-            k = "vision_tower.vision_model." + k.dropFirst("vision_tower.".count)
-        }
-        // Buffers that older checkpoints saved.
-        if k.hasSuffix(".position_ids") || k.hasSuffix("rotary_emb.inv_freq") { return nil }
-        if tied && k == "language_model.lm_head.weight" { return nil }
-        return k
+        return llava
     }
 
     /// Strict load: every parameter present with its shape, no unknown key; errors name keys and files.

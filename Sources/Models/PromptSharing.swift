@@ -1,6 +1,6 @@
 import Torch
 
-extension LlavaForConditionalGeneration {
+extension VLMModel {
     /// Summed log-probabilities of several completions per prompt, running each prompt (with its image) once:
     /// prompts are left-padded and encoded with their keys and values kept in the autograd graph, then every
     /// completion attends to its prompt's keys and values. `completions[j][i]` is completion j of prompt i; the
@@ -13,7 +13,6 @@ extension LlavaForConditionalGeneration {
         guard prompts.allSatisfy({ !$0.isEmpty }), completions.allSatisfy({ $0.allSatisfy { !$0.isEmpty } }) else {
             throw ModelError("prompts and completions must not be empty")
         }
-        let lm = language_model.model
         let p = prompts.map(\.count).max()!
         // Prompts, left-padded; positions count real tokens only.
         var promptIDs: [Int] = [], promptMask: [Int] = []
@@ -22,25 +21,23 @@ extension LlavaForConditionalGeneration {
             promptMask += Array(repeating: 0, count: p - prompt.count) + Array(repeating: 1, count: prompt.count)
         }
         let maskP = try Tensor(promptMask, shape: [b, p]).to(device: device)
-        let positionsP = try (maskP.cumsum(1) - 1).maskedFill(maskP.eq(0), 1)
+        let positionsP = try positions(mask: maskP, batch: b, length: p, offset: 0)
         let embeddedP = try embed(inputIDs: Tensor(promptIDs, shape: [b, p]).to(device: device), imageFeatures: imageFeatures)
-        let prompted = try lm.forward(embeddings: embeddedP, positions: positionsP,
+        let prompted = try decoder(embeddings: embeddedP, positions: positionsP,
                                       mask: AttentionMask.make(padding: maskP, queryLength: p, offset: 0, dtype: embeddedP.dtype, device: device),
                                       past: nil)
         // The last prompt position predicts every completion's first token.
-        let firstLogProbs = try language_model.logits(prompted.hidden.select(1, p - 1)).to(dtype: .float32).logSoftmax(-1)
+        let firstLogProbs = try logits(prompted.hidden.select(1, p - 1)).to(dtype: .float32).logSoftmax(-1)
 
         let groups = completions.count
         let rows = groups * b
         let c = completions.flatMap { $0.map(\.count) }.max()!
         var ids: [Int] = [], mask: [Int] = [], predicting: [Bool] = [], targets: [Int] = [], rowOf: [Int] = []
-        var positions: [Int] = []
         for (j, group) in completions.enumerated() {
             for (i, completion) in group.enumerated() {
                 let row = j * b + i
                 ids += completion + Array(repeating: padID, count: c - completion.count)
                 mask += Array(repeating: 1, count: completion.count) + Array(repeating: 0, count: c - completion.count)
-                positions += (0..<c).map { prompts[i].count + $0 }
                 for t in 0..<c {
                     let predicts = t + 1 < completion.count
                     predicting.append(predicts)
@@ -57,7 +54,8 @@ extension LlavaForConditionalGeneration {
         }
         let fullMask = try Tensor.cat([maskP.repeating([groups, 1]), Tensor(mask, shape: [rows, c]).to(device: device)], dim: 1)
         let embeddedC = try embed(inputIDs: Tensor(ids, shape: [rows, c]).to(device: device), imageFeatures: nil)
-        let completed = try lm.forward(embeddings: embeddedC, positions: Tensor(positions, shape: [rows, c]).to(device: device),
+        // Completion tokens continue their prompt's positions (the model's scheme, over the real tokens).
+        let completed = try decoder(embeddings: embeddedC, positions: positions(mask: fullMask, batch: rows, length: c, offset: p),
                                        mask: AttentionMask.make(padding: fullMask, queryLength: c, offset: p, dtype: embeddedC.dtype, device: device),
                                        past: past)
         let hidden = completed.hidden
@@ -65,7 +63,7 @@ extension LlavaForConditionalGeneration {
         var sums = try Tensor.zeros([rows], device: device)
         if !targets.isEmpty {
             let chosen = try hidden.maskedSelect(select.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1))
-            let logProbs = try language_model.logits(chosen).to(dtype: .float32).logSoftmax(-1)
+            let logProbs = try logits(chosen).to(dtype: .float32).logSoftmax(-1)
             let values = try logProbs.gather(1, Tensor(targets).to(device: device).unsqueeze(1)).squeeze(1)
             sums = try sums.scatterAdd(0, Tensor(rowOf).to(device: device), values)
         }

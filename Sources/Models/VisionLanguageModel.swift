@@ -7,37 +7,39 @@ import Torch
 /// A VLM folder ready to use: the model, its tokenizer, its image processor and its chat format.
 public final class VisionLanguageModel: @unchecked Sendable {
     public let folder: String
-    public let model: LlavaForConditionalGeneration
+    public let model: any VLMModel
     public let tokenizer: Tokenizer
-    public let processor: ImageProcessor
+    public let processor: any VLMImageProcessor
     public var chatFormat: ChatFormat
 
-    /// Loads a llava-hf folder, optionally with a PEFT LoRA adapter. `chatFormat` nil: chosen from config.json.
+    /// Loads a model folder of any supported backbone (see `VLMRegistry`), optionally with a PEFT LoRA adapter.
+    /// `chatFormat` nil: the backbone's, chosen from config.json.
     public init(folder: String, adapter: String? = nil, dtype: DType = .float32, bf16LinearWeights: Bool = false,
                 device: Device = .cpu, chatFormat: ChatFormat? = nil) throws {
         self.folder = folder
-        model = try ModelLoader.llava(folder, dtype: dtype, device: device)
+        let (entry, _) = try VLMRegistry.entry(folder: folder)
+        model = try VLMRegistry.load(folder, dtype: dtype, device: device)
         if let adapter { try model.loadAdapter(from: adapter) }
         if bf16LinearWeights { try model.storeLinearWeightsInBF16() }
         tokenizer = try Tokenizer(path: folder)
-        processor = try ImageProcessor(modelFolder: URL(fileURLWithPath: folder))
+        processor = try entry.processor(folder)
         let config = try JSONValue.parse(contentsOf: (folder as NSString).appendingPathComponent("config.json"))
-        self.chatFormat = chatFormat ?? ChatFormat.detect(config: config)
+        self.chatFormat = chatFormat ?? entry.chatFormat(config)
         let imageID = tokenizer.tokenToID(self.chatFormat.imageToken)
-        guard imageID == model.config.imageTokenID else {
-            throw ModelError("\(folder): the tokenizer's \(self.chatFormat.imageToken) is \(imageID.map(String.init) ?? "missing"), config.json says image token \(model.config.imageTokenID)")
+        guard imageID == model.imageTokenID else {
+            throw ModelError("\(folder): the tokenizer's \(self.chatFormat.imageToken) is \(imageID.map(String.init) ?? "missing"), config.json says image token \(model.imageTokenID)")
         }
     }
 
-    /// Pixel values [N, 3, H, W] for images, as the folder's image processor prepares them.
-    public func pixels(_ images: [RGBImage]) throws -> Tensor {
-        let p = try processor.preprocess(images)
-        return try Tensor(p.values, shape: p.shape)
+    /// Images prepared as the folder's image processor prepares them, with their image-token counts.
+    public func pixels(_ images: [RGBImage]) throws -> ImageInputs {
+        try processor.preprocess(images)
     }
 
-    /// Token ids of the chat-formatted prompt for plain user text, image tokens expanded to the feature count.
-    public func promptIDs(_ userText: String, image: Bool = true) throws -> [Int] {
-        model.expandImageTokens(try tokenizer.encode(chatFormat.prompt(userText, image: image)))
+    /// Token ids of the chat-formatted prompt for plain user text, without image (`imageTokenCounts` empty) or
+    /// with one image whose placeholder expands to its count.
+    public func promptIDs(_ userText: String, imageTokenCounts: [Int]) throws -> [Int] {
+        try model.expandImageTokens(tokenizer.encode(chatFormat.prompt(userText, image: !imageTokenCounts.isEmpty)), counts: imageTokenCounts)
     }
 
     /// Greedy (or sampled) answer to a question about an image; `onText` streams the growing answer.
@@ -53,7 +55,8 @@ public final class VisionLanguageModel: @unchecked Sendable {
                          onText: ((String) -> Void)? = nil) throws -> (text: String, promptTokens: Int, sequence: GeneratedSequence) {
         let options = withModelStops(options)
         let prefixIDs = try assistantPrefix.map { try tokenizer.encode($0, addSpecialTokens: false) } ?? []
-        let userIDs = try promptIDs(user, image: image != nil)
+        let counts = image.map { [processor.tokenCount(width: $0.width, height: $0.height)] } ?? []
+        let userIDs = try promptIDs(user, imageTokenCounts: counts)
         let prompt = userIDs + prefixIDs
         var streamed: [Int] = []
         let stream: (Int, Int) -> Void = { _, token in
@@ -65,8 +68,8 @@ public final class VisionLanguageModel: @unchecked Sendable {
         if assistantPrefix != nil && reusesPromptCache {
             generated = try continueCached(prompt, sharedAtLeast: userIDs.count, image: image, options: options, onToken: stream)
         } else {
-            let pixels = try image.map { try self.pixels([$0]) }
-            generated = try TextGenerator(model: model, tokenizer: tokenizer).generate(prompts: [prompt], pixels: pixels, options: options, onToken: stream)[0]
+            let inputs = try image.map { try pixels([$0]) }
+            generated = try TextGenerator(model: model, tokenizer: tokenizer).generate(prompts: [prompt], images: inputs, options: options, onToken: stream)[0]
         }
         var text = generated.text ?? tokenizer.decode(generated.tokens)
         if !prefixIDs.isEmpty {
@@ -126,7 +129,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
             let result: (sequences: [GeneratedSequence], fed: [[Int]]) = try withNoGrad {
                 let features = try start == 0 ? image.map { try model.imageFeatures(pixels([$0])) } : nil
                 let new = Array(ids[start...])
-                let positions = try Tensor.arange(start, ids.count, device: model.device).unsqueeze(0)
+                let positions = try model.positions(mask: nil, batch: 1, length: new.count, offset: start)
                 let hidden = try model.hiddenStates(inputIDs: Tensor(new, shape: [1, new.count]).to(device: model.device),
                                                     imageFeatures: features, positions: positions, cache: entry.cache)
                 return try generator.decode(hidden: hidden, cache: entry.cache, mask: Tensor.ones([1, ids.count], dtype: .int64, device: model.device),
@@ -151,8 +154,9 @@ public final class VisionLanguageModel: @unchecked Sendable {
         guard questions.count == images.count else { throw ModelError("\(questions.count) questions but \(images.count) images") }
         guard !questions.isEmpty else { return [] }
         let options = withModelStops(options)
-        let prompts = try questions.map { try promptIDs($0, image: true) }
+        let inputs = try pixels(images)
+        let prompts = try zip(questions, inputs.tokenCounts).map { try promptIDs($0, imageTokenCounts: [$1]) }
         let generator = TextGenerator(model: model, tokenizer: tokenizer)
-        return try generator.generate(prompts: prompts, pixels: pixels(images), options: options).map { $0.text ?? tokenizer.decode($0.tokens) }
+        return try generator.generate(prompts: prompts, images: inputs, options: options).map { $0.text ?? tokenizer.decode($0.tokens) }
     }
 }

@@ -31,11 +31,10 @@ public final class KnowledgeBase: @unchecked Sendable {
     var indexPath: String { (folder as NSString).appendingPathComponent("index.faiss") }
 
     /// The vision tower's identity: config and the class embedding's values.
-    public static func fingerprint(of model: LlavaForConditionalGeneration, folder: String) throws -> String {
+    public static func fingerprint(of model: any VLMModel, folder: String) throws -> String {
         var h = Hasher64()
         h.add(Array(FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json")) ?? Data()))
-        let cls = model.visionTower.stateDict()["vision_model.embeddings.class_embedding"]!
-        h.add(try cls.to(dtype: .float32).bytes())
+        h.add(try model.visionFingerprint())
         return h.hex
     }
 
@@ -119,7 +118,7 @@ public final class KnowledgeBase: @unchecked Sendable {
             guard kb.kind == kind else { throw IndexError("\(folder): built as a \(kb.kind.rawValue) index, not \(kind.rawValue)") }
         } else {
             kb = KnowledgeBase(folder: folder, modelPath: URL(fileURLWithPath: model.folder).standardizedFileURL.path, fingerprint: fp,
-                               dimension: model.model.config.vision.hiddenSize, kind: kind)
+                               dimension: model.model.pooledImageEmbeddingDimension, kind: kind)
             try kb.writeManifest()
         }
         try kb.embed(images, model: model, batchSize: batchSize, progress: progress)
@@ -149,7 +148,7 @@ public final class KnowledgeBase: @unchecked Sendable {
                 }
             }
             if !loaded.isEmpty {
-                let vectors = try withNoGrad { try model.model.visionTower.embedding(model.pixels(loaded.map(\.1))) }
+                let vectors = try withNoGrad { try model.model.pooledImageEmbedding(model.pixels(loaded.map(\.1))) }
                 try appendEmbeddings(try vectors.flatten().toArray(Float.self))
                 for (path, _, hash) in loaded { entries.append(Entry(id: entries.count, path: path, contentHash: hash)) }
             }
@@ -233,7 +232,7 @@ public final class KnowledgeBase: @unchecked Sendable {
         let path = URL(fileURLWithPath: image).standardizedFileURL.path, hash = Hasher64.hex(Array(bytes))
         // An image the base holds (same path, same bytes) is looked up, not embedded again.
         let vector = try (reusesStoredVectors ? storedVector(path: path, hash: hash) : nil) ?? withNoGrad {
-            try model.model.visionTower.embedding(model.pixels([RGBImage(data: bytes, name: image)])).flatten().toArray(Float.self)
+            try model.model.pooledImageEmbedding(model.pixels([RGBImage(data: bytes, name: image)])).flatten().toArray(Float.self)
         }
         return try query(vector: vector, k: k, excluding: excludeSelf ? (path, hash) : nil)
     }

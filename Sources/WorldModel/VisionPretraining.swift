@@ -22,7 +22,7 @@ public struct VisionPretraining {
     public mutating func run(folder: String, report: ((Int, Int, Double, Double) -> Void)? = nil) throws {
         try Torch.manualSeed(seed)
         let vlm = try VisionLanguageModel(folder: folder)
-        let model = vlm.model
+        let model = try vlm.worldLLaVA()
         let tower = model.visionTower
         let c = tower.config
         let hidden = c.hiddenSize
@@ -45,7 +45,7 @@ public struct VisionPretraining {
         for step in 0..<steps {
             schedule.apply(to: optimizer, baseLRs: [learningRate], step: step)
             let scenes = (0..<batchSize).map { generatorOfScenes.scene(id: "pre", seed: seed, stream: 3, index: step * batchSize + $0) }
-            let pixels = try vlm.pixels(scenes.map(SceneRenderer.render))
+            let pixels = try vlm.pixels(scenes.map(SceneRenderer.render)).pixels
             var shapeT: [Int] = [], colourT: [Int] = [], sizeT: [Int] = [], presence: [Float] = []
             for scene in scenes {
                 for k in SceneLabels.patchObjects(scene, patch: c.patchSize) {
@@ -105,12 +105,13 @@ public struct VisionPretraining {
     func evaluate(_ vlm: VisionLanguageModel, patchNorm: LayerNorm, patchHead: Linear, presenceHead: Linear, shapeClasses: Int) throws -> Probe {
         // Unseen scenes at the partner rate the shipped model's stage 1 was probed with (the probe only reports).
         let scenes = (0..<192).map { SceneGenerator(partnerRate: 0.5).scene(id: "probe", seed: seed, stream: 4, index: $0) }
-        let patch = vlm.model.visionTower.config.patchSize
+        let tower = try vlm.worldLLaVA().visionTower
+        let patch = tower.config.patchSize
         var right = 0, total = 0
         var present = [(Int, Int)](repeating: (0, 0), count: Shape.allCases.count), absent = present
         for start in stride(from: 0, to: scenes.count, by: 48) {
             let batch = Array(scenes[start..<min(start + 48, scenes.count)])
-            let (states, pooled) = try vlm.model.visionTower.lastHiddenState(vlm.pixels(batch.map(SceneRenderer.render)))
+            let (states, pooled) = try tower.lastHiddenState(vlm.pixels(batch.map(SceneRenderer.render)).pixels)
             let hidden = states.size(2)
             let predicted = try patchHead(patchNorm(states.slice(1, 1).reshape([-1, hidden]))).slice(1, 0, shapeClasses).argmax(1).toArray(Int64.self)
             let presence = try presenceHead(pooled).toArray(Float.self)
@@ -130,5 +131,15 @@ public struct VisionPretraining {
         var balanced = 0.0
         for j in present.indices { balanced += 0.5 * (Double(present[j].0) / Double(max(1, present[j].1)) + Double(absent[j].0) / Double(max(1, absent[j].1))) }
         return Probe(objectPatchAccuracy: Double(right) / Double(max(1, total)), shapePresenceAccuracy: balanced / Double(present.count))
+    }
+}
+
+extension VisionLanguageModel {
+    /// The world's model is a LLaVA-1.5 whose CLIP tower the first stage trains directly.
+    func worldLLaVA() throws -> LlavaForConditionalGeneration {
+        guard let llava = model as? LlavaForConditionalGeneration else {
+            throw ModelError("\(folder): the ShapesWorld pretraining builds a LLaVA-1.5 model (model_type llava)")
+        }
+        return llava
     }
 }

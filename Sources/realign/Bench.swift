@@ -327,9 +327,10 @@ struct BenchModel: ParsableCommand {
             throw ValidationError("--dtype must be f32 or bf16")
         }
         try Torch.setThreads(threads)
-        let llava = try ModelLoader.llava(model, dtype: computeType, bf16LinearWeights: bf16Weights)
+        let vlm = try VLMRegistry.load(model, dtype: computeType, bf16LinearWeights: bf16Weights)
         let inputs = try SafeTensorsFile(path: (model as NSString).appendingPathComponent("bench_inputs.safetensors"))
         let ids = try inputs.tensor("input_ids"), pixels = try inputs.tensor("pixel_values").to(dtype: computeType)
+        let benchImages = try ImageInputs(pixels: pixels, tokenCounts: Array(repeating: ids.eq(vlm.imageTokenID).sum().itemInt() / pixels.size(0), count: pixels.size(0)))
         func seconds(_ body: () throws -> Void) rethrows -> Double {
             let t0 = DispatchTime.now().uptimeNanoseconds
             try body()
@@ -359,33 +360,34 @@ struct BenchModel: ParsableCommand {
         // scoring use: image positions never need vocabulary logits).
         let forward = try alternating(5, "forward") {
             try withNoGrad {
-                let hidden = try llava.hiddenStates(inputIDs: ids, imageFeatures: llava.imageFeatures(pixels))
-                _ = try llava.logits(hidden)
+                let hidden = try vlm.hiddenStates(inputIDs: ids, imageFeatures: vlm.imageFeatures(benchImages))
+                _ = try vlm.logits(hidden)
             }
         }
-        let textPositions = try ids.ne(llava.config.imageTokenID)
+        let textPositions = try ids.ne(vlm.imageTokenID)
         let forwardText = try alternating(5, "forward") {
             try withNoGrad {
-                let hidden = try llava.hiddenStates(inputIDs: ids, imageFeatures: llava.imageFeatures(pixels))
-                _ = try llava.logits(hidden.maskedSelect(textPositions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1)))
+                let hidden = try vlm.hiddenStates(inputIDs: ids, imageFeatures: vlm.imageFeatures(benchImages))
+                _ = try vlm.logits(hidden.maskedSelect(textPositions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1)))
             }
         }
         let referenceForward = [forward.theirs, forwardText.theirs].compactMap { $0 }.min()
         let prompt = try inputs.tensor("prompt_ids").flatten().toArray(Int64.self).map(Int.init)
         let promptPixels = try inputs.tensor("prompt_pixels").to(dtype: computeType)
-        let generator = TextGenerator(model: llava, tokenizer: nil)
+        let promptImages = ImageInputs(pixels: promptPixels, tokenCounts: [prompt.filter { $0 == vlm.imageTokenID }.count])
+        let generator = TextGenerator(model: vlm, tokenizer: nil)
         let generation = try alternating(3, "generate") {
-            _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 64))
+            _ = try generator.generate(prompts: [prompt], images: promptImages, options: GenerationOptions(maxNewTokens: 64))
         }
         if detail {
-            let prefill = try best(2) { _ = try generator.generate(prompts: [prompt], pixels: promptPixels, options: GenerationOptions(maxNewTokens: 1)) }
-            let features = try best(2) { _ = try withNoGrad { try llava.imageFeatures(promptPixels) } }
+            let prefill = try best(2) { _ = try generator.generate(prompts: [prompt], images: promptImages, options: GenerationOptions(maxNewTokens: 1)) }
+            let features = try best(2) { _ = try withNoGrad { try vlm.imageFeatures(promptImages) } }
             print(String(format: "  detail: image features %.3f s, prefill+1 token %.3f s, per decode step %.4f s", features, prefill, (generation.ours - prefill) / 63))
             // A decode step reads every decoder and head weight once: at the rate this machine streams memory
             // (a sum over 400 MB, far past the caches) that alone takes `floor` per token.
             let block = try Tensor.zeros([100_000_000])
             let streamed = Double(block.byteCount) / (try best(3) { _ = try block.sum() })
-            let weights = llava.namedParameters().filter { $0.0.hasPrefix("language_model.") && !$0.0.contains("embed_tokens") }
+            let weights = vlm.namedParameters().filter { vlm.part($0.0) == .language && !$0.0.contains("embed_tokens") }
                 .reduce(0) { $0 + $1.1.byteCount }
             print(String(format: "  detail: a decode step reads %.0f MB of weights; memory streams at %.1f GB/s here: floor %.1f ms per token",
                          Double(weights) / 1e6, streamed / 1e9, Double(weights) / streamed * 1e3))
@@ -400,7 +402,7 @@ struct BenchModel: ParsableCommand {
                 print(String(format: "  detail: MiniLM tokenization of %d sentences %.3f s", texts.count, tokenizing))
             }
         }
-        print("threads: \(threads), parameters: \(String(format: "%.1fM", Double(llava.parameterCount) / 1e6)), LLaVA dtype: \(computeType)\(bf16Weights ? " (ReAlign: bf16 linear weights)" : "")")
+        print("threads: \(threads), parameters: \(String(format: "%.1fM", Double(vlm.parameterCount) / 1e6)), LLaVA dtype: \(computeType)\(bf16Weights ? " (ReAlign: bf16 linear weights)" : "")")
         print("  (best of alternating rounds: 5 per forward, 3 per generation and MiniLM)")
         func line(_ name: String, _ ours: Double, _ theirs: Double?, _ unit: String, higherIsBetter: Bool) {
             var text = String(format: "  %-30@ ReAlign %9.3f %@", name as NSString, ours, unit)

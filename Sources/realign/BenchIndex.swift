@@ -190,7 +190,7 @@ struct BenchEmbed: ParsableCommand {
                 let batch = try paths[start..<min(start + batchSize, paths.count)].map {
                     try RGBImage(data: Data(contentsOf: URL(fileURLWithPath: $0)), name: $0)
                 }
-                _ = try withNoGrad { try vlm.model.visionTower.embedding(vlm.pixels(batch)) }
+                _ = try withNoGrad { try vlm.model.pooledImageEmbedding(vlm.pixels(batch)) }
             }
         }
         try embedAll()

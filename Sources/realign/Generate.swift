@@ -159,11 +159,11 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         do {
-            let llava = try ModelLoader.llava(model)
-            try llava.loadAdapter(from: adapter)
-            let count = llava.loraLinears().count
-            try llava.mergeAdapters()
-            try llava.exportModel(to: out, baseFolder: model)
+            let vlm = try VLMRegistry.load(model)
+            try vlm.loadAdapter(from: adapter)
+            let count = vlm.loraLinears().count
+            try vlm.mergeAdapters()
+            try vlm.exportModel(to: out, baseFolder: model)
             log("merged \(count) adapted layers into \(out)")
         } catch {
             throw CleanExit.message(error)

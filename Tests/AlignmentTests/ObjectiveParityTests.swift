@@ -78,7 +78,7 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
         var worstGradient = 0.0
         for key in gradKeys {
             let peftName = String(key.dropFirst("\(name).grad.".count))
-            let ours = ModelLoader.llavaKey(String(peftName.dropFirst("base_model.model.".count)), tied: false)!
+            let ours = model.sanitize(String(peftName.dropFirst("base_model.model.".count)))!
             let want = try f.tensor(key)
             let got = try params[ours]!.grad!
             let relative = try (got - want).norm().item() / max(try want.norm().item(), 1e-12)
@@ -93,7 +93,7 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
         var worst = 0.0
         for key in gradKeys {
             let peftName = String(key.dropFirst("\(name).grad.".count))
-            let ours = ModelLoader.llavaKey(String(peftName.dropFirst("base_model.model.".count)), tied: false)!
+            let ours = model.sanitize(String(peftName.dropFirst("base_model.model.".count)))!
             let want = try f.tensor("\(name).after.\(peftName)")
             let grad = try f.tensor(key)
             let significant = try grad.abs().gt(1e-6 * max(try grad.abs().max().item(), 1e-30))

@@ -67,7 +67,7 @@ func maxAbsDifference(_ a: Tensor, _ b: Tensor) throws -> Double {
         for row in 0..<2 {
             let count = try mask.select(0, row).sum().itemInt()
             let prompt = try ids.select(0, row).narrow(0, start: 0, length: count).toArray(Int64.self).map(Int.init)
-            let out = try generator.generate(prompts: [prompt], pixels: pixels.narrow(0, start: row, length: 1),
+            let out = try generator.generate(prompts: [prompt], images: clipImages(pixels.narrow(0, start: row, length: 1), model),
                                              options: GenerationOptions(maxNewTokens: 32))
             // Greedy paths part at the first rounding flip that changes an argmax; the start must agree.
             let want = try expected.tensor("generated\(row)").toArray(Int64.self).map(Int.init)
@@ -129,13 +129,13 @@ func maxAbsDifference(_ a: Tensor, _ b: Tensor) throws -> Double {
         let options = GenerationOptions(maxNewTokens: 32)
         // One sequence at a time.
         for row in 0..<2 {
-            let out = try generator.generate(prompts: [prompts[row]], pixels: pixels.narrow(0, start: row, length: 1), options: options)
+            let out = try generator.generate(prompts: [prompts[row]], images: clipImages(pixels.narrow(0, start: row, length: 1), model), options: options)
             let want = try expected.tensor("generated\(row)").toArray(Int64.self).map(Int.init)
             #expect(out[0].tokens == want, "\(name) row \(row)")
             #expect(out[0].reason == .length && out[0].tokens.count == 32)
         }
         // Both as one left-padded batch.
-        let batch = try generator.generate(prompts: prompts, pixels: pixels, options: options)
+        let batch = try generator.generate(prompts: prompts, images: clipImages(pixels, model), options: options)
         let want = try expected.tensor("generated_batch")
         for row in 0..<2 {
             #expect(batch[row].tokens == (try want.select(0, row).toArray(Int64.self).map(Int.init)), "\(name) batch row \(row)")
@@ -148,19 +148,24 @@ func maxAbsDifference(_ a: Tensor, _ b: Tensor) throws -> Double {
         let pixels = try expected.tensor("pixel_values").narrow(0, start: 0, length: 1)
         let prompt = [1, 923, 304] + model.expandImageTokens([1200]) + [354, 95]
         let generator = TextGenerator(model: model, tokenizer: nil)
-        let greedy = try generator.generate(prompts: [prompt], pixels: pixels, options: GenerationOptions(maxNewTokens: 8))[0]
+        let greedy = try generator.generate(prompts: [prompt], images: clipImages(pixels, model), options: GenerationOptions(maxNewTokens: 8))[0]
         // Stopping on the third greedy token leaves the first two.
         let stop = GenerationOptions(maxNewTokens: 8, stopTokenIDs: [greedy.tokens[2]])
-        let stopped = try generator.generate(prompts: [prompt], pixels: pixels, options: stop)[0]
+        let stopped = try generator.generate(prompts: [prompt], images: clipImages(pixels, model), options: stop)[0]
         #expect(stopped.reason == .stopToken)
         #expect(stopped.tokens == Array(greedy.tokens.prefix(while: { $0 != greedy.tokens[2] })))
         // Sampling repeats with a seed and differs across seeds.
         let sample = { (seed: UInt64) in
-            try generator.generate(prompts: [prompt], pixels: pixels, options: GenerationOptions(maxNewTokens: 16, temperature: 1.5, topP: 0.95, seed: seed))[0].tokens
+            try generator.generate(prompts: [prompt], images: clipImages(pixels, model), options: GenerationOptions(maxNewTokens: 16, temperature: 1.5, topP: 0.95, seed: seed))[0].tokens
         }
         #expect(try sample(1) == sample(1))
         #expect(try sample(1) != sample(2))
         // A prompt whose image tokens do not match the images is a clear error.
-        #expect(throws: ModelError.self) { try generator.generate(prompts: [[1, 1200, 5]], pixels: pixels, options: GenerationOptions(maxNewTokens: 2)) }
+        #expect(throws: ModelError.self) { try generator.generate(prompts: [[1, 1200, 5]], images: clipImages(pixels, model), options: GenerationOptions(maxNewTokens: 2)) }
     }
+}
+
+/// Pixels prepared by the CLIP processor, as LLaVA-1.5 images (a fixed image-token count each).
+func clipImages(_ pixels: Tensor, _ model: LlavaForConditionalGeneration) -> ImageInputs {
+    ImageInputs(pixels: pixels, tokenCounts: Array(repeating: model.config.imageFeatureCount, count: pixels.size(0)))
 }

@@ -88,7 +88,7 @@ import Torch
         #expect(model.loraCandidates(try LoRATargets(parsing: "lm_head")).count == 1)
         #expect(throws: TorchError.self) { try LoRATargets(parsing: "(unclosed") }
         #expect(throws: ModelError.self) { try model.applyLoRA(LoRAConfig(r: 2, alpha: 4), targets: LoRATargets(parsing: "nothing_like_this")) }
-        let regex = LlavaForConditionalGeneration.targetRegex(["model.language_model.layers.0.self_attn.q_proj", "model.language_model.layers.1.self_attn.q_proj"])
+        let regex = adapterTargetRegex(["model.language_model.layers.0.self_attn.q_proj", "model.language_model.layers.1.self_attn.q_proj"])
         #expect(LoRATargets.regex(regex).matches("model.language_model.layers.7.self_attn.q_proj"))
         #expect(!LoRATargets.regex(regex).matches("model.language_model.layers.0.self_attn.k_proj"))
     }

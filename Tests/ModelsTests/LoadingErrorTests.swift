@@ -80,7 +80,7 @@ import Images
         #expect(try embedded.toArray(Float.self) == table.toArray(Float.self))
         let generator = TextGenerator(model: model, tokenizer: nil)
         #expect(throws: ModelError.self) {
-            try generator.generate(prompts: [[1, id, 7]], pixels: nil, options: GenerationOptions(maxNewTokens: 2))
+            try generator.generate(prompts: [[1, id, 7]], images: nil, options: GenerationOptions(maxNewTokens: 2))
         }
     }
 }

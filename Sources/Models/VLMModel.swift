@@ -1,0 +1,161 @@
+import Foundation
+import Images
+import JSON
+import Tokenizers
+import Torch
+
+/// Images prepared for a VLM's vision tower: the pixel tensor it takes and how many image tokens each image
+/// stands for in the prompt (a fixed count for LLaVA-1.5; tiles and aspect ratio decide it for LLaVA-NeXT).
+public struct ImageInputs {
+    public var pixels: Tensor
+    public var tokenCounts: [Int]
+
+    public init(pixels: Tensor, tokenCounts: [Int]) {
+        self.pixels = pixels
+        self.tokenCounts = tokenCounts
+    }
+
+    public var count: Int { tokenCounts.count }
+}
+
+/// A model's own image preprocessing (resize, crop or tiles, normalisation).
+public protocol VLMImageProcessor: Sendable {
+    func preprocess(_ images: [RGBImage]) throws -> ImageInputs
+    /// The image-token count of an image of this size, without preparing its pixels (equal to what
+    /// `preprocess` reports).
+    func tokenCount(width: Int, height: Int) -> Int
+}
+
+/// The parts of a VLM that training treats apart.
+public enum VLMPart: Sendable, Equatable {
+    case vision, projector, language
+}
+
+/// What every consumer — generation, prompt-sharing log-probs, the trainer, LoRA/PEFT I/O, the knowledge base,
+/// the eval runner, `serve`, `build-prefs` — needs of a vision-language model. A backbone conforms in its own
+/// file; the consumers never name a concrete model.
+public protocol VLMModel: Module {
+    /// The placeholder token whose positions receive image features.
+    var imageTokenID: Int { get }
+    var device: Device { get }
+    var dtype: DType { get }
+
+    /// Image features [Σ image tokens, text hidden] for prepared images, image after image, in the order the
+    /// prompt's image tokens take them.
+    func imageFeatures(_ images: ImageInputs) throws -> Tensor
+    /// Token embeddings with image features written at the image-token positions, in order.
+    func embed(inputIDs: Tensor, imageFeatures: Tensor?) throws -> Tensor
+    /// Position ids [B, L] of the tokens after `offset` cached ones; `mask` [B, offset + L] marks real tokens
+    /// (nil: none is padding). The model owns its position scheme.
+    func positions(mask: Tensor?, batch: Int, length: Int, offset: Int) throws -> Tensor
+    /// The decoder over embeddings with a KV cache (inference).
+    func decoder(embeddings: Tensor, positions: Tensor, mask: AttentionMask, cache: KVCache?) throws -> Tensor
+    /// The decoder over embeddings after graph-connected keys and values (`past`, one pair per layer), returning
+    /// the hidden states and every layer's keys and values including `past` (training: prompt sharing).
+    func decoder(embeddings: Tensor, positions: Tensor, mask: AttentionMask, past: [(Tensor, Tensor)]?) throws
+        -> (hidden: Tensor, keysValues: [(Tensor, Tensor)])
+    /// Vocabulary logits for hidden states [..., hidden] (select the positions first: the vocabulary is large).
+    func logits(_ hidden: Tensor) throws -> Tensor
+    func makeCache(batch: Int, capacity: Int) -> KVCache
+
+    /// One vector per image for the retrieval knowledge base [N, D], from the model's own vision tower.
+    func pooledImageEmbedding(_ images: ImageInputs) throws -> Tensor
+    var pooledImageEmbeddingDimension: Int { get }
+    /// Bytes that identify the vision tower's weights (a knowledge base built with another tower is refused).
+    func visionFingerprint() throws -> [UInt8]
+
+    /// The checkpoint key layouts this model accepts (the Hub's, transformers 5's saves) mapped onto its own
+    /// parameter names; nil drops a key that holds no parameter.
+    func sanitize(_ key: String) -> String?
+    /// The name of one of its modules as transformers 5 holds it in memory (what PEFT writes and matches).
+    func transformersName(_ ours: String) -> String
+    /// The key under which `saveWeights` writes a parameter (transformers 5's save layout).
+    func savedKey(_ ours: String) -> String
+    /// The LoRA candidates of `--lora-targets all-linear`: the language model's Linear layers, head excluded.
+    func isLanguageModelLinear(_ ours: String) -> Bool
+    /// The projector module (PEFT `modules_to_save` when it is trained beside the adapters), by our name.
+    var projectorName: String { get }
+    /// Which part of the model a parameter (by our name) belongs to: what the trainer freezes and groups.
+    func part(_ ours: String) -> VLMPart
+
+    /// The LoRA settings of the attached adapters, if any.
+    var loraConfig: LoRAConfig? { get set }
+    /// Keeps the language model's linear weights in bf16 under fp32 compute.
+    func storeLinearWeightsInBF16() throws
+    var hasBF16LinearWeights: Bool { get }
+}
+
+extension VLMModel {
+    /// Final hidden states [B, L, hidden]. `attentionMask` [B, cached + L] marks real tokens with 1; `positions`
+    /// defaults to the model's own.
+    public func hiddenStates(inputIDs: Tensor, imageFeatures: Tensor? = nil, attentionMask: Tensor? = nil,
+                             positions: Tensor? = nil, cache: KVCache? = nil) throws -> Tensor {
+        let embeddings = try embed(inputIDs: inputIDs, imageFeatures: imageFeatures)
+        let offset = cache?.length ?? 0
+        let (b, l) = (inputIDs.size(0), inputIDs.size(1))
+        let pos = try positions ?? self.positions(mask: attentionMask, batch: b, length: l, offset: offset)
+        let mask = try AttentionMask.make(padding: attentionMask, queryLength: l, offset: offset, dtype: embeddings.dtype, device: device)
+        return try decoder(embeddings: embeddings, positions: pos, mask: mask, cache: cache)
+    }
+
+    /// Replaces the i-th image token of `ids` by `counts[i]` copies, as the models' processors do.
+    public func expandImageTokens(_ ids: [Int], counts: [Int]) throws -> [Int] {
+        var out: [Int] = []
+        var next = 0
+        for id in ids {
+            guard id == imageTokenID else { out.append(id); continue }
+            guard next < counts.count else {
+                throw ModelError("the prompt has more image placeholders than the \(counts.count) image(s) given")
+            }
+            out += Array(repeating: id, count: counts[next])
+            next += 1
+        }
+        guard next == counts.count else {
+            throw ModelError("the prompt has \(next) image placeholder(s) but \(counts.count) image(s) were given")
+        }
+        return out
+    }
+}
+
+/// One-dimensional positions (LLaMA-family decoders): real tokens count from 0, padding gets 1, as
+/// transformers' `generate` does.
+public func linearPositions(mask: Tensor?, batch: Int, length: Int, offset: Int, device: Device) throws -> Tensor {
+    guard let mask else { return try Tensor.arange(offset, offset + length, device: device).unsqueeze(0).expand([batch, length]) }
+    let all = try (mask.cumsum(1) - 1).maskedFill(mask.eq(0), 1)
+    return try all.narrow(1, start: all.size(1) - length, length: length)
+}
+
+/// The backbones ReAlign runs, by the `model_type` of their `config.json`: how to build the model, its image
+/// processor and its chat format. Adding a backbone is one model file and one line here.
+public enum VLMRegistry {
+    public struct Entry: Sendable {
+        public let modelType: String
+        let load: @Sendable (_ folder: String, _ config: ConfigReader, _ dtype: DType, _ device: Device) throws -> any VLMModel
+        public let processor: @Sendable (_ folder: String) throws -> any VLMImageProcessor
+        public let chatFormat: @Sendable (_ config: JSONValue) -> ChatFormat
+    }
+
+    public static let entries: [Entry] = [LlavaForConditionalGeneration.registryEntry]
+
+    public static var supported: [String] { entries.map(\.modelType) }
+
+    /// The entry for a folder's `config.json`, or an error naming its `model_type` and the supported ones.
+    static func entry(folder: String) throws -> (Entry, ConfigReader) {
+        let path = (folder as NSString).appendingPathComponent("config.json")
+        let config = try ConfigReader.load(path)
+        let type = try config.string("model_type")
+        guard let entry = entries.first(where: { $0.modelType == type }) else {
+            throw ModelError("\(path): model_type '\(type)' is not supported (supported: \(supported.joined(separator: ", ")))")
+        }
+        return (entry, config)
+    }
+
+    /// Loads a model folder of any supported backbone, weights in `dtype` on `device`.
+    public static func load(_ folder: String, dtype: DType = .float32, bf16LinearWeights: Bool = false,
+                            device: Device = .cpu) throws -> any VLMModel {
+        let (entry, config) = try entry(folder: folder)
+        let model = try entry.load(folder, config, dtype, device)
+        if bf16LinearWeights { try model.storeLinearWeightsInBF16() }
+        return model
+    }
+}
