@@ -178,7 +178,7 @@ extension VLMModel {
     public func exportModel(to folder: String, baseFolder: String) throws {
         try saveWeights(to: folder)
         for file in ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                     "preprocessor_config.json", "processor_config.json", "chat_template.json", "generation_config.json"] {
+                     "preprocessor_config.json", "processor_config.json", "chat_template.json", "chat_template.jinja", "generation_config.json"] {
             let source = (baseFolder as NSString).appendingPathComponent(file)
             let target = (folder as NSString).appendingPathComponent(file)
             guard FileManager.default.fileExists(atPath: source) else { continue }

@@ -1,4 +1,5 @@
 import Foundation
+import Images
 import JSON
 import Torch
 
@@ -142,6 +143,10 @@ public struct LlamaConfig: Sendable {
         mlpBias = try c.bool("mlp_bias", false)
         hiddenAct = try c.string("hidden_act", "silu")
         rope = try RopeConfig(c)
+        // Mistral v0.1's sliding window changes attention past `sliding_window` tokens: refused rather than ignored.
+        if let window = try c.optionalInt("sliding_window"), window < maxPositionEmbeddings {
+            throw ModelError("\(c.file): \(c.prefix)sliding_window \(window) is not supported (sliding-window attention is not implemented; null or >= max_position_embeddings is)")
+        }
         guard heads % kvHeads == 0 else {
             throw ModelError("\(c.file): \(c.prefix)num_attention_heads (\(heads)) is not a multiple of num_key_value_heads (\(kvHeads))")
         }
@@ -196,11 +201,25 @@ public struct LlavaConfig: Sendable {
     public var keepCLS: Bool
     public var projectorAct: String
     public var projectorBias: Bool
+    /// LLaVA-NeXT's anyres resolutions (height, width), in pixels; empty for LLaVA-1.5.
+    public var gridPinpoints: [PixelSize] = []
 
-    init(_ c: ConfigReader) throws {
+    /// `modelType`: the `model_type` this configuration is read for (llava, llava_next).
+    init(_ c: ConfigReader, modelType expected: String = "llava") throws {
         let modelType = try c.string("model_type")
-        guard modelType == "llava" else {
-            throw ModelError("\(c.file): model_type '\(modelType)' is not supported (llava is; llama and clip_vision_model load as parts)")
+        guard modelType == expected else {
+            throw ModelError("\(c.file): model_type '\(modelType)' is not \(expected)")
+        }
+        if expected == "llava_next" {
+            guard let list = c.json["image_grid_pinpoints"]?.arrayValue, !list.isEmpty else {
+                throw ModelError("\(c.file): image_grid_pinpoints is missing (LLaVA-NeXT needs its anyres resolutions)")
+            }
+            gridPinpoints = try list.map { pair in
+                guard let hw = pair.arrayValue, hw.count == 2, let h = hw[0].intValue, let w = hw[1].intValue, h > 0, w > 0 else {
+                    throw ModelError("\(c.file): image_grid_pinpoints holds \(pair.serialized()), not a [height, width] pair of positive integers")
+                }
+                return PixelSize(height: h, width: w)
+            }
         }
         guard let textReader = try c.object("text_config") else { throw ModelError("\(c.file): text_config is missing") }
         guard let visionReader = try c.object("vision_config") else { throw ModelError("\(c.file): vision_config is missing") }

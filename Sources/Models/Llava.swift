@@ -20,7 +20,7 @@ final class LlavaMultiModalProjector: Module, @unchecked Sendable {
 
 /// LlavaForConditionalGeneration: CLIP vision tower -> selected hidden layer(s) -> projector -> features placed at
 /// the image-token positions of a LLaMA-family decoder.
-public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
+public class LlavaForConditionalGeneration: Module, @unchecked Sendable {
     let vision_tower: CLIPVisionModel
     let multi_modal_projector: LlavaMultiModalProjector
     let language_model: LlamaForCausalLM
@@ -107,11 +107,9 @@ public final class LlavaForConditionalGeneration: Module, @unchecked Sendable {
     public func expandImageTokens(_ ids: [Int]) -> [Int] {
         ids.flatMap { $0 == config.imageTokenID ? Array(repeating: $0, count: config.imageFeatureCount) : [$0] }
     }
-}
 
-// MARK: - The VLM protocol
+    // MARK: the VLM protocol
 
-extension LlavaForConditionalGeneration: VLMModel {
     static let registryEntry = VLMRegistry.Entry(
         modelType: "llava",
         load: { folder, config, dtype, device in
@@ -194,6 +192,8 @@ extension LlavaForConditionalGeneration: VLMModel {
         ours.hasPrefix("vision_tower.") ? .vision : ours.hasPrefix("multi_modal_projector.") ? .projector : .language
     }
 }
+
+extension LlavaForConditionalGeneration: VLMModel {}
 
 /// LLaVA-1.5's preprocessing: the folder's CLIP image processor (resize, centre crop, normalise), one fixed
 /// number of image tokens per image.

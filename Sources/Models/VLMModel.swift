@@ -7,12 +7,20 @@ import Torch
 /// Images prepared for a VLM's vision tower: the pixel tensor it takes and how many image tokens each image
 /// stands for in the prompt (a fixed count for LLaVA-1.5; tiles and aspect ratio decide it for LLaVA-NeXT).
 public struct ImageInputs {
+    /// What the vision tower takes: [N, 3, H, W] for one crop per image; LLaVA-NeXT: every image's tiles, image
+    /// after image (base tile first).
     public var pixels: Tensor
     public var tokenCounts: [Int]
+    /// Tiles per image (empty: one each).
+    public var tiles: [Int]
+    /// Each image's size before preprocessing (empty when the model does not need it).
+    public var originalSizes: [PixelSize]
 
-    public init(pixels: Tensor, tokenCounts: [Int]) {
+    public init(pixels: Tensor, tokenCounts: [Int], tiles: [Int] = [], originalSizes: [PixelSize] = []) {
         self.pixels = pixels
         self.tokenCounts = tokenCounts
+        self.tiles = tiles
+        self.originalSizes = originalSizes
     }
 
     public var count: Int { tokenCounts.count }
@@ -135,7 +143,10 @@ public enum VLMRegistry {
         public let chatFormat: @Sendable (_ config: JSONValue) -> ChatFormat
     }
 
-    public static let entries: [Entry] = [LlavaForConditionalGeneration.registryEntry]
+    public static let entries: [Entry] = [
+        LlavaForConditionalGeneration.registryEntry,
+        LlavaNextForConditionalGeneration.nextRegistryEntry,
+    ]
 
     public static var supported: [String] { entries.map(\.modelType) }
 

@@ -6,14 +6,18 @@ public enum ChatFormat: String, CaseIterable, Sendable {
     case llava15 = "llava-1.5"
     /// LLaVA-1.6 (LLaVA-NeXT) on Mistral: `[INST] <image>\n{prompt} [/INST]`
     case llavaMistral = "llava-1.6-mistral"
-    /// LLaVA-1.6 on Vicuna: the Vicuna system line, then `USER: <image>\n{prompt} ASSISTANT:`
+    /// LLaVA-1.6 on Vicuna, as the chat template of llava-hf's folders renders it: `USER: <image>\n{prompt} ASSISTANT:`
+    /// (no system line unless the conversation has a system turn).
     case llavaVicuna = "llava-1.6-vicuna"
+    /// The original LLaVA repository's `vicuna_v1` conversation: Vicuna's system line, then the LLaVA-1.5 turn.
+    /// For checkpoints trained with that repository's prompts; never chosen automatically.
+    case vicunaV1 = "vicuna-v1"
     /// Qwen2-VL: ChatML with the vision markers around the image pad token.
     case qwen2VL = "qwen2-vl"
     /// No template: `<image>\n{prompt}\n`.
     case plain
 
-    static let vicunaSystem = "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions."
+    public static let vicunaSystem = "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions."
 
     /// The model's single image token, later expanded to the number of image features.
     public var imageToken: String { self == .qwen2VL ? "<|image_pad|>" : "<image>" }
@@ -26,9 +30,9 @@ public enum ChatFormat: String, CaseIterable, Sendable {
     public func prompt(_ user: String, image: Bool = true) -> String {
         let content = (!image || user.contains(imageToken)) ? user : imagePlaceholder + user
         switch self {
-        case .llava15: return "USER: \(content) ASSISTANT:"
+        case .llava15, .llavaVicuna: return "USER: \(content) ASSISTANT:"
         case .llavaMistral: return "[INST] \(content) [/INST]"
-        case .llavaVicuna: return "\(Self.vicunaSystem) USER: \(content) ASSISTANT:"
+        case .vicunaV1: return "\(Self.vicunaSystem) USER: \(content) ASSISTANT:"
         case .qwen2VL:
             return "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n\(content)<|im_end|>\n<|im_start|>assistant\n"
         case .plain: return "\(content)\n"

@@ -26,7 +26,7 @@ import Torch
             .write(toFile: path, atomically: true, encoding: .utf8)
         for load in [{ _ = try VLMRegistry.load(dir) }, { _ = try VisionLanguageModel(folder: dir) }] {
             #expect(performing: load, throws: { error in
-                "\(error)".contains(path) && "\(error)".contains("model_type 'idefics3' is not supported (supported: llava)")
+                "\(error)".contains(path) && "\(error)".contains("model_type 'idefics3' is not supported (supported: llava, llava_next)")
             })
         }
     }

@@ -67,7 +67,8 @@ import Testing
     @Test func chatFormatsAndTRLTokenLayout() throws {
         #expect(ChatFormat.llava15.prompt("What is this?") == "USER: <image>\nWhat is this? ASSISTANT:")
         #expect(ChatFormat.llavaMistral.prompt("Q") == "[INST] <image>\nQ [/INST]")
-        #expect(ChatFormat.llavaVicuna.prompt("Q").hasSuffix("USER: <image>\nQ ASSISTANT:"))
+        #expect(ChatFormat.llavaVicuna.prompt("Q") == "USER: <image>\nQ ASSISTANT:")
+        #expect(ChatFormat.vicunaV1.prompt("Q") == "\(ChatFormat.vicunaSystem) USER: <image>\nQ ASSISTANT:")
         #expect(ChatFormat.qwen2VL.prompt("Q") == "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Q<|im_end|>\n<|im_start|>assistant\n")
         // A prompt that already holds the image token keeps it where it is.
         #expect(ChatFormat.llava15.prompt("Compare <image> please") == "USER: Compare <image> please ASSISTANT:")
