@@ -161,6 +161,11 @@ public enum VLMRegistry {
         return (entry, config)
     }
 
+    /// The image processor of a folder's backbone, from its processor settings.
+    public static func processor(folder: String) throws -> any VLMImageProcessor {
+        try entry(folder: folder).0.processor(folder)
+    }
+
     /// Loads a model folder of any supported backbone, weights in `dtype` on `device`.
     public static func load(_ folder: String, dtype: DType = .float32, bf16LinearWeights: Bool = false,
                             device: Device = .cpu) throws -> any VLMModel {

@@ -1,4 +1,5 @@
 import Foundation
+import Images
 import Testing
 import Torch
 @testable import Alignment
@@ -13,6 +14,16 @@ func tinyLlavaFolder() -> String {
         .appendingPathComponent("ModelsTests/Fixtures/tiny-llava").path
 }
 
+func modelsFixture(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ModelsTests/Fixtures/\(name)").path
+}
+
+/// Pixels prepared by the CLIP processor, as LLaVA-1.5 images (a fixed image-token count each).
+func clipInputs(_ pixels: Tensor, _ model: LlavaForConditionalGeneration) -> ImageInputs {
+    ImageInputs(pixels: pixels, tokenCounts: Array(repeating: model.config.imageFeatureCount, count: pixels.size(0)))
+}
+
 func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
     try (a.to(dtype: .float64) - b.to(dtype: .float64)).abs().max().item()
 }
@@ -20,23 +31,52 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
 /// Step 0 of each objective against transformers + peft with the objective in plain torch
 /// (tools/reference/make_alignment_fixtures.py): log-probs, loss terms, LoRA gradients, one AdamW step.
 @Suite(.serialized) struct ObjectiveParityTests {
-    let f = try! SafeTensorsFile(path: alignmentFixture("objectives.safetensors"))
-
     @Test(arguments: [Objective.dpo, .rdpo, .mdpo, .sft])
     func stepZeroMatchesReference(_ objective: Objective) throws {
+        let f = try SafeTensorsFile(path: alignmentFixture("objectives.safetensors"))
         let model = try ModelLoader.llava(tinyLlavaFolder())
-        try model.loadAdapter(from: alignmentFixture("adapter_init"))
+        let pixels = { (key: String) in clipInputs(try f.tensor(key).to(dtype: .float32), model) }
+        let other = objective == .mdpo ? "corrupted_pixels" : "retrieved_pixels"
+        try checkStepZero(objective, model: model, fixture: f, adapter: alignmentFixture("adapter_init"),
+                          images: pixels("pixels"), otherImages: pixels(other))
+    }
+
+    /// LLaVA-NeXT (tools/reference/make_llava_next_adapter_fixtures.py): images of different tile grids, and
+    /// retrieved images whose token counts differ from the originals' (the prompt is expanded per image).
+    @Test(arguments: [Objective.dpo, .rdpo])
+    func stepZeroMatchesReferenceOnLlavaNext(_ objective: Objective) throws {
+        let f = try SafeTensorsFile(path: alignmentFixture("objectives_next.safetensors"))
+        let folder = modelsFixture("tiny-llava-next-mistral")
+        let model = try VLMRegistry.load(folder)
+        let processor = try VLMRegistry.processor(folder: folder)
+        let images = { (files: [String]) in
+            try processor.preprocess(files.map { try RGBImage(contentsOfFile: modelsFixture("llava-next-images/\($0)")) })
+        }
+        try checkStepZero(objective, model: model, fixture: f, adapter: alignmentFixture("adapter_init_next"),
+                          images: images(["image0_70x20.png", "image1_30x90.png"]),
+                          otherImages: images(["image2_50x50.png", "image5_100x37.png"]))
+    }
+
+    func checkStepZero(_ objective: Objective, model: any VLMModel, fixture f: SafeTensorsFile, adapter: String,
+                       images imageInputs: ImageInputs, otherImages: ImageInputs) throws {
+        try model.loadAdapter(from: adapter)
         try model.freeze()
         try model.unfreeze { $0.contains(".lora_") }
         model.train()
         let name = objective.rawValue
-        var chosen: [SequenceLogProbs.Row] = [], rejected: [SequenceLogProbs.Row] = []
+        var chosen: [SequenceLogProbs.Row] = [], rejected: [SequenceLogProbs.Row] = [], chosenOther: [SequenceLogProbs.Row] = []
         for i in 0..<2 {
-            let prompt = try f.tensor("pair\(i).prompt").toArray(Int64.self).map(Int.init)
-            chosen.append(.init(prompt: prompt, completion: try f.tensor("pair\(i).chosen").toArray(Int64.self).map(Int.init)))
-            rejected.append(.init(prompt: prompt, completion: try f.tensor("pair\(i).rejected").toArray(Int64.self).map(Int.init)))
+            let ids = { (key: String) in try f.tensor(key).toArray(Int64.self).map(Int.init) }
+            let prompt = try ids("pair\(i).prompt")
+            // The fixture's own expansion of each prompt for its image equals ours.
+            #expect(prompt.filter { $0 == model.imageTokenID }.count == imageInputs.tokenCounts[i])
+            chosen.append(.init(prompt: prompt, completion: try ids("pair\(i).chosen")))
+            rejected.append(.init(prompt: prompt, completion: try ids("pair\(i).rejected")))
+            let otherPrompt = f.names.contains("pair\(i).prompt_other") ? try ids("pair\(i).prompt_other") : prompt
+            #expect(otherPrompt.filter { $0 == model.imageTokenID }.count == otherImages.tokenCounts[i])
+            chosenOther.append(.init(prompt: otherPrompt, completion: try ids("pair\(i).chosen")))
         }
-        let images = try withNoGrad { try model.imageFeatures(f.tensor("pixels").to(dtype: .float32)) }
+        let images = try withNoGrad { try model.imageFeatures(imageInputs) }
         var lp = PairLogProbs(policyChosen: try SequenceLogProbs.compute(model, rows: chosen, imageFeatures: images))
         lp.chosenLengths = try Tensor(chosen.map { $0.completion.count })
         lp.rejectedLengths = try Tensor(rejected.map { $0.completion.count })
@@ -53,17 +93,15 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
             #expect(try maxAbs(lp.referenceRejected!, f.tensor("\(name).logps.reference_rejected")) < 1e-4)
         }
         if objective == .rdpo || objective == .mdpo {
-            let pixels = try f.tensor(objective == .rdpo ? "retrieved_pixels" : "corrupted_pixels").to(dtype: .float32)
-            let other = try withNoGrad { try model.imageFeatures(pixels) }
-            lp.policyChosenOtherImage = try SequenceLogProbs.compute(model, rows: chosen, imageFeatures: other)
+            let other = try withNoGrad { try model.imageFeatures(otherImages) }
+            lp.policyChosenOtherImage = try SequenceLogProbs.compute(model, rows: chosenOther, imageFeatures: other)
             try model.withLoRADisabled {
-                lp.referenceChosenOtherImage = try withNoGrad { try SequenceLogProbs.compute(model, rows: chosen, imageFeatures: other) }
+                lp.referenceChosenOtherImage = try withNoGrad { try SequenceLogProbs.compute(model, rows: chosenOther, imageFeatures: other) }
             }
             #expect(try maxAbs(lp.policyChosenOtherImage!, f.tensor("\(name).logps.policy_other")) < 1e-4)
             #expect(try maxAbs(lp.referenceChosenOtherImage!, f.tensor("\(name).logps.reference_other")) < 1e-4)
         }
         #expect(try maxAbs(lp.policyChosen, f.tensor("\(name).logps.policy_chosen")) < 1e-4)
-
         let out = try Objectives.loss(objective, lp, beta: 0.1)
         for (term, value) in out.terms {
             let diff = try maxAbs(value, f.tensor("\(name).term.\(term)"))
@@ -74,7 +112,8 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
         try out.loss.backward()
         let params = Dictionary(uniqueKeysWithValues: model.trainableParameters())
         let gradKeys = f.names.filter { $0.hasPrefix("\(name).grad.") }
-        #expect(gradKeys.count == params.count && params.count == 2 * 7 * 2)
+        let layers = gradKeys.filter { $0.contains(".lora_A.") }.count / 7
+        #expect(gradKeys.count == params.count && params.count == 2 * 7 * 2 && layers == 2)
         var worstGradient = 0.0
         for key in gradKeys {
             let peftName = String(key.dropFirst("\(name).grad.".count))

@@ -55,7 +55,7 @@ import Torch
     }
 
     static func load(_ name: String) throws -> LlavaNextForConditionalGeneration {
-        let model = try VLMRegistry.load(modelFixture(name))
+        let model = try VLMRegistry.load(name.hasPrefix("/") ? name : modelFixture(name))
         return try #require(model as? LlavaNextForConditionalGeneration)
     }
 

@@ -93,3 +93,71 @@ import Torch
         #expect(!LoRATargets.regex(regex).matches("model.language_model.layers.0.self_attn.k_proj"))
     }
 }
+
+/// LoRA on LLaVA-NeXT in PEFT's format against peft 0.21 (tools/reference/make_llava_next_adapter_fixtures.py).
+@Suite(.serialized) struct LlavaNextLoRATests {
+    let folder = modelFixture("tiny-llava-next-mistral")
+    let inputs = try! SafeTensorsFile(path: modelFixture("tiny-llava-next-mistral/expected.safetensors"))
+    let expected = try! SafeTensorsFile(path: modelFixture("lora-next/expected.safetensors"))
+
+    func textLogits(_ model: LlavaNextForConditionalGeneration) throws -> Tensor {
+        try withNoGrad {
+            let images = try LlavaNextParityTests.inputs(inputs, model, rows: [0, 1])
+            let hidden = try model.hiddenStates(inputIDs: inputs.tensor("input_ids"), imageFeatures: model.imageFeatures(images),
+                                                attentionMask: inputs.tensor("attention_mask"))
+            let positions = try inputs.tensor("text_positions").to(dtype: .bool)
+            return try model.logits(hidden.maskedSelect(positions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1)))
+        }
+    }
+
+    @Test func peftAdapterLoadsAndMerges() throws {
+        let model = try LlavaNextParityTests.load("tiny-llava-next-mistral")
+        let base = try textLogits(model)
+        try model.loadAdapter(from: modelFixture("lora-next/peft_adapter"))
+        #expect(model.loraLinears().count == 6)
+        let adapted = try textLogits(model)
+        #expect(try maxAbsDifference(adapted, base) > 1e-2)
+        let diff = try maxAbsDifference(adapted, expected.tensor("peft_logits"))
+        #expect(diff < 1e-4, "adapted logits differ from peft by \(diff)")
+        try model.mergeAdapters()
+        let merged = try maxAbsDifference(textLogits(model), expected.tensor("peft_logits"))
+        #expect(merged < 1e-4, "merged logits differ by \(merged)")
+    }
+
+    /// Ours, written with PEFT's names for this model, loads in peft; merged and exported, the folder loads as a
+    /// plain LLaVA-NeXT again (image_newline included).
+    @Test func ourAdapterLoadsInPeft() throws {
+        let model = try LlavaNextParityTests.load("tiny-llava-next-mistral")
+        _ = try model.applyLoRA(LoRAConfig(r: 4, alpha: 8, dropout: 0), targets: LoRATargets(parsing: "k_proj,o_proj,up_proj"),
+                                generator: Generator(seed: 8))
+        let g = try Generator(seed: 9)
+        try withNoGrad {
+            for (_, linear) in model.loraLinears() {
+                try linear.lora_B!.weight.copyFrom(Tensor.randn(linear.lora_B!.weight.shape, generator: g) * 0.3)
+            }
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adapter-next-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: dir + "-merged") }
+        try model.saveAdapter(to: dir, baseModel: "tiny-llava-next-mistral")
+        if ProcessInfo.processInfo.environment["REALIGN_WRITE_FIXTURES"] != nil {
+            let target = modelFixture("lora-next/ours_adapter")
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: dir, toPath: target)
+        }
+        let written = try SafeTensorsFile(path: dir + "/adapter_model.safetensors")
+        // Names as peft writes them for this model; k_proj matches the CLIP tower's too, as in peft's suffix match.
+        let prefixes = ["base_model.model.model.language_model.layers.", "base_model.model.model.vision_tower.encoder.layers."]
+        #expect(written.names.allSatisfy { n in prefixes.contains { n.hasPrefix($0) } }, "\(written.names)")
+        #expect(written.names.contains { $0.hasPrefix(prefixes[1]) })
+        let committed = try SafeTensorsFile(path: modelFixture("lora-next/ours_adapter/adapter_model.safetensors"))
+        #expect(committed.names == written.names)
+        for name in written.names { #expect(try committed.tensor(name).equal(written.tensor(name)), "\(name)") }
+        let adapted = try textLogits(model)
+        #expect(try maxAbsDifference(adapted, expected.tensor("ours_peft_logits")) < 1e-4)
+        try model.mergeAdapters()
+        try model.exportModel(to: dir + "-merged", baseFolder: folder)
+        let plain = try LlavaNextParityTests.load(dir + "-merged")
+        #expect(try maxAbsDifference(textLogits(plain), expected.tensor("ours_merged_logits")) < 1e-4)
+        #expect(FileManager.default.fileExists(atPath: dir + "-merged/chat_template.jinja"))
+    }
+}
