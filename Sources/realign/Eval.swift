@@ -24,7 +24,7 @@ struct AnswerSource: ParsableArguments {
     @Option(help: "An answers JSONL (question_id + text/answer/prediction).") var answers: String?
     @Option(help: "A llava-hf model folder to answer the questions with.") var model: String?
     @Option(help: "A PEFT LoRA adapter for --model.") var adapter: String?
-    @Option(help: "Folder the questions' image paths are relative to (with --model).") var imageRoot: String?
+    @Option(help: "Folder the questions' image paths are relative to (with --model; default: the questions file's folder).") var imageRoot: String?
     @Option(help: "Where --model's answers are appended (default: <questions>.<model>[.<adapter>].answers.jsonl here).") var answersOut: String?
     @Option(help: "Questions per generation batch.") var batchSize = 8
     @Option(help: "Most new tokens per answer.") var maxNewTokens = 64
@@ -37,8 +37,8 @@ struct AnswerSource: ParsableArguments {
             guard model == nil else { throw EvalError("give --answers or --model, not both") }
             return answers
         }
-        guard let model else { throw EvalError("give --answers FILE, or --model DIR with --image-root DIR") }
-        guard let imageRoot else { throw EvalError("--model needs --image-root (the folder the questions' images are in)") }
+        guard let model else { throw EvalError("give --answers FILE, or --model DIR (with --image-root DIR when the image paths are not relative to the questions file)") }
+        let imageRoot = self.imageRoot ?? (questions as NSString).deletingLastPathComponent
         let stem = ((questions as NSString).lastPathComponent as NSString).deletingPathExtension
         let name = [stem, (model as NSString).lastPathComponent] + (adapter.map { [($0 as NSString).lastPathComponent] } ?? [])
         let out = answersOut ?? name.joined(separator: ".") + ".answers.jsonl"
