@@ -52,14 +52,67 @@ public enum SequenceLogProbs {
 /// The preference objectives of DESIGN.md (log-probs are sums over response tokens).
 public enum Objective: String, CaseIterable, Sendable {
     case sft, dpo, ipo, hinge, robust, rdpo, mdpo
+
+    /// The one place that says what each objective needs: the registry a mix is validated against and the
+    /// trainer reads (which responses and images to score, which settings apply).
+    public var needs: ObjectiveNeeds {
+        switch self {
+        case .sft: return ObjectiveNeeds(rejected: false, otherImage: nil, parameters: [])
+        case .dpo, .ipo, .hinge: return ObjectiveNeeds(rejected: true, otherImage: nil, parameters: [.beta])
+        case .robust: return ObjectiveNeeds(rejected: true, otherImage: nil, parameters: [.beta, .labelSmoothing])
+        case .rdpo: return ObjectiveNeeds(rejected: true, otherImage: .retrieved, parameters: [.beta])
+        case .mdpo: return ObjectiveNeeds(rejected: true, otherImage: .corrupted, parameters: [.beta, .mdpoDelta])
+        }
+    }
 }
 
-/// Loss terms and metrics of one batch.
+/// What an objective scores besides the chosen response under the record's image.
+public struct ObjectiveNeeds: Sendable, Equatable {
+    /// The image the chosen response is also scored under: Re-Align's retrieved image, or mDPO's corrupted crop.
+    public enum OtherImage: String, Sendable { case retrieved, corrupted }
+    public enum Parameter: String, Sendable, CaseIterable { case beta, labelSmoothing = "label smoothing", mdpoDelta = "mdpo delta" }
+
+    public var rejected: Bool
+    public var otherImage: OtherImage?
+    public var parameters: Set<Parameter>
+}
+
+/// A weighted mix of objectives (e.g. rdpo + 0.1 sft), checked against what each needs: one "other image" per
+/// run, each objective once, positive finite weights, and no setting that no objective of the mix reads.
+public struct ObjectiveMix: Sendable {
+    public let terms: [(Objective, Double)]
+
+    public init(_ terms: [(Objective, Double)], settings: Set<ObjectiveNeeds.Parameter> = []) throws {
+        guard !terms.isEmpty else { throw ModelError("no objective given") }
+        var seen = Set<Objective>()
+        for (o, w) in terms {
+            guard w.isFinite, w > 0 else { throw ModelError("\(o.rawValue): the weight \(w) must be positive and finite") }
+            guard seen.insert(o).inserted else { throw ModelError("\(o.rawValue) appears twice in the mix") }
+        }
+        let others = Set(terms.compactMap { $0.0.needs.otherImage })
+        guard others.count <= 1 else {
+            let names = terms.filter { $0.0.needs.otherImage != nil }.map { "\($0.0.rawValue) scores the chosen response under the \($0.0.needs.otherImage!.rawValue) image" }
+            throw ModelError("\(names.joined(separator: ", ")): a mix can hold one of them (train them in two runs)")
+        }
+        let read = terms.reduce(into: Set<ObjectiveNeeds.Parameter>()) { $0.formUnion($1.0.needs.parameters) }
+        if let unused = settings.subtracting(read).sorted(by: { $0.rawValue < $1.rawValue }).first {
+            let readers = Objective.allCases.filter { $0.needs.parameters.contains(unused) }.map(\.rawValue)
+            throw ModelError("\(unused.rawValue) is set but no objective of the mix reads it (it is read by \(readers.joined(separator: ", ")))")
+        }
+        self.terms = terms
+    }
+
+    public var needsRejected: Bool { terms.contains { $0.0.needs.rejected } }
+    public var otherImage: ObjectiveNeeds.OtherImage? { terms.lazy.compactMap { $0.0.needs.otherImage }.first }
+}
+
+/// Loss terms and metrics of one batch, all tensors on the model's device (read back once per step).
 public struct ObjectiveOutput {
-    /// Named loss terms (already weighted by the mix), each a scalar tensor.
+    /// Named loss terms (not weighted by the mix), each a scalar tensor.
     public var terms: [(String, Tensor)] = []
     public var loss: Tensor
-    public var metrics: [String: Double] = [:]
+    /// Detached scalars: rewards and log-probs as TRL names them.
+    public var metrics: [String: Tensor] = [:]
 }
 
 /// Log-probs a preference objective needs, per pair [N] (policy and reference).
@@ -90,7 +143,7 @@ public enum Objectives {
         if objective == .sft {
             let lengths = try need(lp.chosenLengths, "response lengths").to(dtype: .float32)
             let nll = try (-lp.policyChosen / lengths).mean()
-            return ObjectiveOutput(terms: [("sft", nll)], loss: nll, metrics: ["logps/chosen": try lp.policyChosen.mean().item()])
+            return ObjectiveOutput(terms: [("sft", nll)], loss: nll, metrics: ["logps/chosen": try lp.policyChosen.detach().mean()])
         }
         let pc = lp.policyChosen, pr = try need(lp.policyRejected, "rejected responses")
         let rc = try need(lp.referenceChosen, "reference log-probs"), rr = try need(lp.referenceRejected, "reference log-probs")
@@ -126,15 +179,15 @@ public enum Objectives {
         var loss = terms[0].1
         for t in terms.dropFirst() { loss = try loss + t.1 }
         let chosenRewards = try (chosenReward * beta).detach(), rejectedRewards = try (rejectedReward * beta).detach()
-        let metrics: [String: Double] = [
-            "rewards/chosen": try chosenRewards.mean().item(),
-            "rewards/rejected": try rejectedRewards.mean().item(),
-            "rewards/margins": try (chosenRewards - rejectedRewards).mean().item(),
-            "rewards/accuracies": try chosenRewards.gt(rejectedRewards).to(dtype: .float32).mean().item(),
-            "logps/chosen": try pc.detach().mean().item(),
-            "logps/rejected": try pr.detach().mean().item(),
-            "logps/ref_chosen": try rc.mean().item(),
-            "logps/ref_rejected": try rr.mean().item(),
+        let metrics: [String: Tensor] = [
+            "rewards/chosen": try chosenRewards.mean(),
+            "rewards/rejected": try rejectedRewards.mean(),
+            "rewards/margins": try (chosenRewards - rejectedRewards).mean(),
+            "rewards/accuracies": try chosenRewards.gt(rejectedRewards).to(dtype: .float32).mean(),
+            "logps/chosen": try pc.detach().mean(),
+            "logps/rejected": try pr.detach().mean(),
+            "logps/ref_chosen": try rc.detach().mean(),
+            "logps/ref_rejected": try rr.detach().mean(),
         ]
         return ObjectiveOutput(terms: terms, loss: loss, metrics: metrics)
     }

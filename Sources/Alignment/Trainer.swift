@@ -21,6 +21,8 @@ public struct TrainingOptions: Sendable {
     public var schedule: LRSchedule.Kind = .cosine
     public var beta = 0.1
     public var labelSmoothing = 0.0
+    /// mDPO's anchor margin: -log σ(β·(chosen reward) − δ).
+    public var mdpoDelta = 0.0
     public var lora = LoRAConfig(r: 128, alpha: 256, dropout: 0.05)
     public var loraTargets: LoRATargets = .allLinear
     /// 0 disables clipping.
@@ -39,8 +41,16 @@ public struct TrainingOptions: Sendable {
 
     public init() {}
 
-    var needsRejected: Bool { objectives.contains { $0.0 != .sft } }
-    var needsOtherImage: Objective? { objectives.first { $0.0 == .rdpo || $0.0 == .mdpo }?.0 }
+    /// The objectives as a mix validated against what each needs and the settings given.
+    public func mix() throws -> ObjectiveMix {
+        var settings = Set<ObjectiveNeeds.Parameter>()
+        if labelSmoothing != 0 { settings.insert(.labelSmoothing) }
+        if mdpoDelta != 0 { settings.insert(.mdpoDelta) }
+        return try ObjectiveMix(objectives, settings: settings)
+    }
+
+    var needsRejected: Bool { objectives.contains { $0.0.needs.rejected } }
+    var otherImage: ObjectiveNeeds.OtherImage? { objectives.lazy.compactMap { $0.0.needs.otherImage }.first }
 }
 
 /// What happened at one optimizer step (one line of metrics.jsonl).
@@ -73,6 +83,7 @@ public final class PreferenceTrainer {
 
     public init(modelFolder: String, data: String, out: String, options: TrainingOptions,
                 progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
+        _ = try options.mix()  // an invalid mix is an error before anything loads
         self.options = options
         self.out = out
         self.modelFolder = modelFolder
@@ -82,7 +93,7 @@ public final class PreferenceTrainer {
         var problems = loaded.problems
         var candidates: [PreferenceRecord] = []
         for r in loaded.records {
-            if options.needsOtherImage == .rdpo && r.retrievedImage == nil {
+            if options.otherImage == .retrieved && r.retrievedImage == nil {
                 problems.append(RecordProblem(file: data, line: r.line, reason: "no 'retrieved_image' (rdpo needs it)"))
             } else if r.image == nil {
                 problems.append(RecordProblem(file: data, line: r.line, reason: "no image"))
@@ -91,7 +102,7 @@ public final class PreferenceTrainer {
             }
         }
         // Every image decodes once now, so that a bad file costs its record, not the run.
-        let usesRetrieved = options.needsOtherImage == .rdpo
+        let usesRetrieved = options.otherImage == .retrieved
         let paths = candidates.flatMap { r in [r.image!] + (usesRetrieved ? [r.retrievedImage!] : []) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let check = ImageCheck.check(paths, cache: (out as NSString).appendingPathComponent("image_check.tsv"), progress: progress)
@@ -217,7 +228,7 @@ public final class PreferenceTrainer {
         for r in batch where !lost.contains(r.id) {
             do {
                 let image = try RGBImage(contentsOfFile: r.image!)
-                let other = options.needsOtherImage == .rdpo ? try RGBImage(contentsOfFile: r.retrievedImage!) : nil
+                let other = options.otherImage == .retrieved ? try RGBImage(contentsOfFile: r.retrievedImage!) : nil
                 loaded.records.append(r)
                 loaded.images.append(image)
                 if let other { loaded.others.append(other) }
@@ -249,7 +260,7 @@ public final class PreferenceTrainer {
         h.add(modelFolder)
         if let a = options.adapterInit { h.add(a) }
         for r in records { h.add("\(r.id)|\(r.prompt)|\(r.chosen)|\(r.rejected ?? "")|\(r.image ?? "")|\(r.retrievedImage ?? "")") }
-        h.add("\(options.needsOtherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)|\(options.full)")
+        h.add("\(options.otherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)|\(options.full)")
         return h.hex
     }
 
@@ -297,8 +308,8 @@ public final class PreferenceTrainer {
         let chosen = scored[0]
         let rejected: Tensor? = needRejected ? scored[1] : nil
         var other: Tensor? = nil
-        if let kind = options.needsOtherImage {
-            let otherInputs = kind == .rdpo ? try vlm.pixels(batch.others) : try corruptedPixels(batch)
+        if let kind = options.otherImage {
+            let otherInputs = kind == .retrieved ? try vlm.pixels(batch.others) : try corruptedPixels(batch)
             // The other image may take another number of image tokens (tiles, aspect ratio): its own prompts.
             other = try vlm.model.completionLogProbs(prompts: prompts(encoded, for: otherInputs), completions: [encoded.map(\.chosen)],
                                                      imageFeatures: vlm.model.imageFeatures(otherInputs))[0]
@@ -379,7 +390,9 @@ public final class PreferenceTrainer {
         for step in startStep..<totalSteps {
             schedule.apply(to: optimizer, baseLRs: baseLRs, step: step)
             let micro = microBatches(ofStep: step)
-            var sums: [String: Double] = [:]
+            // Metrics stay tensors on the device until the step ends: one read-back per step.
+            var sums: [String: Tensor] = [:]
+            func add(_ key: String, _ value: Tensor) throws { sums[key] = try sums[key].map { try $0 + value } ?? value }
             for records in micro {
                 // A micro-batch whose every image broke adds nothing; the step's mean still divides by all of them.
                 let batch = try load(records)
@@ -388,40 +401,44 @@ public final class PreferenceTrainer {
                 var pair = PairLogProbs(policyChosen: lp.chosen)
                 pair.policyRejected = lp.rejected
                 pair.policyChosenOtherImage = lp.other
-                pair.chosenLengths = try Tensor(lp.chosenLengths)
-                pair.rejectedLengths = try Tensor(lp.rejectedLengths)
+                pair.chosenLengths = try Tensor(lp.chosenLengths).to(device: model.device)
+                pair.rejectedLengths = try Tensor(lp.rejectedLengths).to(device: model.device)
                 if options.needsRejected {
-                    pair.referenceChosen = try Tensor(batch.records.map { reference[$0.id]!.chosen })
-                    pair.referenceRejected = try Tensor(batch.records.map { reference[$0.id]!.rejected })
-                    pair.referenceChosenOtherImage = try Tensor(batch.records.map { reference[$0.id]!.other })
+                    pair.referenceChosen = try Tensor(batch.records.map { reference[$0.id]!.chosen }).to(device: model.device)
+                    pair.referenceRejected = try Tensor(batch.records.map { reference[$0.id]!.rejected }).to(device: model.device)
+                    pair.referenceChosenOtherImage = try Tensor(batch.records.map { reference[$0.id]!.other }).to(device: model.device)
                 }
                 var total: Tensor? = nil
-                var metrics: [String: Double] = [:]
+                var metrics: [String: Tensor] = [:]
                 for (objective, weight) in options.objectives {
-                    let result = try Objectives.loss(objective, pair, beta: options.beta, labelSmoothing: options.labelSmoothing)
+                    let result = try Objectives.loss(objective, pair, beta: options.beta, labelSmoothing: options.labelSmoothing,
+                                                     mdpoDelta: options.mdpoDelta)
                     let weighted = try result.loss * weight
                     total = try total.map { try $0 + weighted } ?? weighted
-                    for (name, t) in result.terms { sums["loss/\(name)", default: 0] += try t.item() * weight }
+                    for (name, t) in result.terms { try add("loss/\(name)", t.detach() * weight) }
                     // Objectives of a mix report the same log-probs and rewards: count each once.
                     metrics.merge(result.metrics) { first, _ in first }
                 }
-                for (k, v) in metrics { sums[k, default: 0] += v }
+                for (k, v) in metrics { try add(k, v) }
                 let loss = total!
-                let value = try loss.item()
-                guard value.isFinite else {
-                    throw ModelError("loss became \(value) at step \(step + 1); stopping (the last good checkpoint is kept)")
-                }
-                sums["loss", default: 0] += value
+                try add("loss", loss.detach())
                 try (loss / Double(micro.count)).backward()
                 pairsDone += batch.records.count
             }
-            let gradNorm = options.maxGradNorm > 0 ? try clipGradNorm(optimizer.groups.flatMap(\.parameters), maxNorm: options.maxGradNorm)
-                                                   : try clipGradNorm(optimizer.groups.flatMap(\.parameters), maxNorm: .infinity)
+            let parameters = optimizer.groups.flatMap(\.parameters)
+            let gradNorm = try clipGradNormTensor(parameters, maxNorm: options.maxGradNorm > 0 ? options.maxGradNorm : .infinity)
+            let keys = sums.keys.sorted()
+            let read = try Tensor.stack(keys.map { try sums[$0]!.to(dtype: .float64).reshape([]) } + [gradNorm.to(dtype: .float64).reshape([])])
+                .to(device: .cpu).toArray(Double.self)
+            let lossValue = (sums["loss"] != nil ? read[keys.firstIndex(of: "loss")!] : 0) / Double(micro.count)
+            guard lossValue.isFinite, read.last!.isFinite else {
+                throw ModelError("loss became \(lossValue) (gradient norm \(read.last!)) at step \(step + 1); stopping (the last good checkpoint is kept)")
+            }
             try optimizer.step()
             try optimizer.zeroGrad()
-            var values = sums.map { ($0.key, $0.value / Double(micro.count)) }.sorted { $0.0 < $1.0 }
+            var values = zip(keys, read).map { ($0, $1 / Double(micro.count)) }
             values.append(("lr", optimizer.groups[0].lr))
-            values.append(("grad_norm", gradNorm))
+            values.append(("grad_norm", read.last!))
             try appendMetrics(metricsPath, step: step + 1, values: values)
             let elapsed = Date().timeIntervalSince(started)
             let rate = Double(pairsDone) / max(elapsed, 1e-9)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Images
 import Alignment
 import JSON
 import Models
@@ -295,7 +296,8 @@ struct BenchModel: ParsableCommand {
         discussion: """
             MODEL is a folder made by `python tools/reference/bench_models.py make DIR` (a random ~62M-parameter \
             LLaVA with bench_inputs.safetensors: 4 x 360 tokens with 256 image tokens each, and a 360-token \
-            prompt). The forward computes logits at every position, as transformers' forward does.
+            prompt) or `... make-next DIR` (the same sizes as LLaVA-NeXT: 2 x 1102 tokens, each with a 5-tile \
+            image of 982 tokens). The forward computes logits at every position, as transformers' forward does.
             """)
 
     @Option(help: "The bench LLaVA folder.")
@@ -329,8 +331,8 @@ struct BenchModel: ParsableCommand {
         try Torch.setThreads(threads)
         let vlm = try VLMRegistry.load(model, dtype: computeType, bf16LinearWeights: bf16Weights)
         let inputs = try SafeTensorsFile(path: (model as NSString).appendingPathComponent("bench_inputs.safetensors"))
-        let ids = try inputs.tensor("input_ids"), pixels = try inputs.tensor("pixel_values").to(dtype: computeType)
-        let benchImages = try ImageInputs(pixels: pixels, tokenCounts: Array(repeating: ids.eq(vlm.imageTokenID).sum().itemInt() / pixels.size(0), count: pixels.size(0)))
+        let ids = try inputs.tensor("input_ids")
+        let benchImages = try benchImageInputs(inputs, "", ids: ids, vlm: vlm, dtype: computeType)
         func seconds(_ body: () throws -> Void) rethrows -> Double {
             let t0 = DispatchTime.now().uptimeNanoseconds
             try body()
@@ -373,8 +375,7 @@ struct BenchModel: ParsableCommand {
         }
         let referenceForward = [forward.theirs, forwardText.theirs].compactMap { $0 }.min()
         let prompt = try inputs.tensor("prompt_ids").flatten().toArray(Int64.self).map(Int.init)
-        let promptPixels = try inputs.tensor("prompt_pixels").to(dtype: computeType)
-        let promptImages = ImageInputs(pixels: promptPixels, tokenCounts: [prompt.filter { $0 == vlm.imageTokenID }.count])
+        let promptImages = try benchImageInputs(inputs, "prompt_", ids: inputs.tensor("prompt_ids"), vlm: vlm, dtype: computeType)
         let generator = TextGenerator(model: vlm, tokenizer: nil)
         let generation = try alternating(3, "generate") {
             _ = try generator.generate(prompts: [prompt], images: promptImages, options: GenerationOptions(maxNewTokens: 64))
@@ -411,12 +412,24 @@ struct BenchModel: ParsableCommand {
             }
             print(text)
         }
-        line("forward 4 x 360, all logits", forward.ours, referenceForward, "s", higherIsBetter: false)
-        line("forward 4 x 360, text logits", forwardText.ours, referenceForward, "s", higherIsBetter: false)
+        let shape = "\(ids.size(0)) x \(ids.size(1))"
+        line("forward \(shape), all logits", forward.ours, referenceForward, "s", higherIsBetter: false)
+        line("forward \(shape), text logits", forwardText.ours, referenceForward, "s", higherIsBetter: false)
         line("greedy generation, 64 tokens", 64 / generation.ours, generation.theirs.map { 64 / $0 }, "tok/s", higherIsBetter: true)
         if let minilmSeconds {
             line("MiniLM, 1000 sentences", 1000 / minilmSeconds.ours, minilmSeconds.theirs.map { 1000 / $0 }, "sent/s", higherIsBetter: true)
         }
+    }
+
+    /// The bench file's images: one crop per image (LLaVA-1.5), or every image's tiles in a row with `tiles` and
+    /// `image_sizes` (LLaVA-NeXT); each image stands for as many tokens as its row of `ids` has image tokens.
+    func benchImageInputs(_ inputs: SafeTensorsFile, _ prefix: String, ids: Tensor, vlm: any VLMModel, dtype: DType) throws -> ImageInputs {
+        let pixels = try inputs.tensor(prefix.isEmpty ? "pixel_values" : prefix + "pixels").to(dtype: dtype)
+        let counts = try (0..<ids.size(0)).map { try ids.select(0, $0).eq(vlm.imageTokenID).sum().itemInt() }
+        guard inputs.names.contains(prefix + "tiles") else { return ImageInputs(pixels: pixels, tokenCounts: counts) }
+        let sizes = try inputs.tensor(prefix + "image_sizes").toArray(Int64.self).map(Int.init)
+        return ImageInputs(pixels: pixels, tokenCounts: counts, tiles: try inputs.tensor(prefix + "tiles").toArray(Int64.self).map(Int.init),
+                           originalSizes: stride(from: 0, to: sizes.count, by: 2).map { PixelSize(height: sizes[$0], width: sizes[$0 + 1]) })
     }
 
     func referenceSentences() throws -> [String] {

@@ -34,6 +34,7 @@ struct Train: ParsableCommand {
     @Option(help: "constant, linear or cosine.") var schedule = "cosine"
     @Option(help: "DPO beta.") var beta = 0.1
     @Option(help: "Label smoothing for the robust objective.") var labelSmoothing = 0.0
+    @Option(help: "mDPO's anchor margin delta: -log sigmoid(beta * chosen reward - delta).") var mdpoDelta = 0.0
     @Option(help: "LoRA rank.") var loraR = 128
     @Option(help: "LoRA alpha.") var loraAlpha = 256.0
     @Option(help: "LoRA dropout (off for preference objectives, as TRL).") var loraDropout = 0.05
@@ -75,6 +76,7 @@ struct Train: ParsableCommand {
         o.schedule = kind
         o.beta = beta
         o.labelSmoothing = labelSmoothing
+        o.mdpoDelta = mdpoDelta
         o.lora = LoRAConfig(r: loraR, alpha: loraAlpha, dropout: loraDropout, rsLoRA: rslora)
         o.loraTargets = try LoRATargets(parsing: loraTargets)
         o.maxGradNorm = maxGradNorm

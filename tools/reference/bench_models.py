@@ -1,12 +1,16 @@
 """Reference timings for `realign bench model`, with transformers on the same machine and threads.
 
     python tools/reference/bench_models.py make FOLDER        # a random ~62M-parameter LLaVA + bench inputs
+    python tools/reference/bench_models.py make-next FOLDER   # the same sizes as LLaVA-NeXT (anyres, 5 tiles per image)
     python tools/reference/bench_models.py time FOLDER THREADS DTYPE [MINILM_FOLDER]   # DTYPE: f32 or bf16
     python tools/reference/bench_models.py images DIR           # 64 JPEG photos-like images for `bench embed`
     python tools/reference/bench_models.py embed FOLDER IMAGES THREADS BATCH
 `make` writes a transformers save (8-layer/512-wide LLaMA, 4-layer/256-wide CLIP at 224px/14, 256 image tokens)
 and bench_inputs.safetensors (a batch of 4 x 360 tokens with images, a 360-token prompt). `time` prints one
 JSON line: forward seconds, generation tokens/s, and MiniLM sentences/s (sentence-transformers, 1000 sentences).
+`make-next` writes a LLaVA-NeXT of the same decoder and tower (pinpoints scaled to 224-pixel tiles) with a batch of 2
+sequences, each a 400x600 image (a 2x2 grid plus the base tile: 982 image tokens) and text, ~1100 tokens, and a
+prompt of the same shape; its pixel_values are the tiles of all images in a row with `tiles` and `image_sizes`.
 `serve FOLDER THREADS DTYPE [MINILM_FOLDER]` loads the same, prints "ready", then times one round of each workload
 named on stdin (forward, generate, minilm) and prints its seconds: `realign bench model` alternates rounds of
 its own and the reference's this way, so both see the machine in the same state.
@@ -61,6 +65,59 @@ def make(folder):
     print(f"{n / 1e6:.1f}M parameters in {folder}")
 
 
+def make_next(folder):
+    import shutil
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration
+    from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
+    torch.manual_seed(0)
+    text = LlamaConfig(vocab_size=32000, hidden_size=512, intermediate_size=1376, num_hidden_layers=8,
+                       num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=4096)
+    vision = CLIPVisionConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
+                              image_size=224, patch_size=14)
+    pinpoints = [[224, 448], [448, 224], [448, 448], [672, 224], [224, 672]]
+    config = LlavaNextConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), image_token_index=IMAGE,
+                             image_grid_pinpoints=pinpoints, vision_feature_layer=-2,
+                             vision_feature_select_strategy="default")
+    model = LlavaNextForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    n = sum(p.numel() for p in model.parameters())
+    g = torch.Generator().manual_seed(1)
+    sizes = torch.tensor([[400, 600]])
+    tiles = torch.randn(5, 3, 224, 224, generator=g)
+    with torch.no_grad():
+        count = model.get_image_features(pixel_values=tiles[None], image_sizes=sizes).pooler_output[0].shape[0]
+
+    def row():
+        ids = torch.randint(3, 31000, (count + 120,), generator=g)
+        ids[0] = 1
+        ids[4:4 + count] = IMAGE
+        return ids
+    save_file({"input_ids": torch.stack([row(), row()]), "pixel_values": torch.randn(10, 3, 224, 224, generator=g),
+               "tiles": torch.tensor([5, 5]), "image_sizes": sizes.repeat(2, 1),
+               "prompt_ids": row()[None].contiguous(), "prompt_pixels": tiles, "prompt_tiles": torch.tensor([5]),
+               "prompt_image_sizes": sizes}, os.path.join(folder, "bench_inputs.safetensors"))
+    tokenizers = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "TokenizersTests", "Fixtures", "llama")
+    for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+        shutil.copy(os.path.join(tokenizers, f), folder)
+    LlavaNextImageProcessorPil(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224},
+                               image_grid_pinpoints=pinpoints).save_pretrained(folder)
+    print(f"{n / 1e6:.1f}M parameters in {folder}, {count} image tokens per image")
+
+
+def vision_inputs(inputs, prefix, dtype):
+    """pixel_values (and image_sizes for LLaVA-NeXT: the tiles re-padded per image, as its processor batches them)."""
+    pixels = inputs[prefix + ("pixels" if prefix else "pixel_values")].to(dtype)
+    if (prefix + "tiles") not in inputs:
+        return {"pixel_values": pixels}
+    counts = inputs[prefix + "tiles"].tolist()
+    padded = torch.zeros(len(counts), max(counts), *pixels.shape[1:], dtype=dtype)
+    start = 0
+    for i, c in enumerate(counts):
+        padded[i, :c] = pixels[start:start + c]
+        start += c
+    return {"pixel_values": padded, "image_sizes": inputs[prefix + "image_sizes"]}
+
+
 def best(f, rounds):
     f()
     times = []
@@ -73,24 +130,25 @@ def best(f, rounds):
 
 def workloads(folder, threads, dtype, minilm):
     """The timed workloads by name: one call runs one round."""
-    from transformers import LlavaForConditionalGeneration
+    from transformers import LlavaForConditionalGeneration, LlavaNextForConditionalGeneration
     torch.set_num_threads(threads)
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
-    model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=dtype).eval()
+    with open(os.path.join(folder, "config.json")) as f:
+        kind = json.load(f)["model_type"]
+    cls = LlavaNextForConditionalGeneration if kind == "llava_next" else LlavaForConditionalGeneration
+    model = cls.from_pretrained(folder, dtype=dtype).eval()
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = 0
     inputs = load_file(os.path.join(folder, "bench_inputs.safetensors"))
-    for key in ("pixel_values", "prompt_pixels"):
-        inputs[key] = inputs[key].to(dtype)
+    batch, prompt = vision_inputs(inputs, "", dtype), vision_inputs(inputs, "prompt_", dtype)
 
     @torch.no_grad()
     def forward():
-        model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"]).logits
+        model(input_ids=inputs["input_ids"], **batch).logits
 
     @torch.no_grad()
     def generate():
-        model.generate(input_ids=inputs["prompt_ids"], pixel_values=inputs["prompt_pixels"], max_new_tokens=64,
-                       do_sample=False)
+        model.generate(input_ids=inputs["prompt_ids"], **prompt, max_new_tokens=64, do_sample=False)
     out = {"forward": forward, "generate": generate}
     if minilm:
         from sentence_transformers import SentenceTransformer
@@ -157,6 +215,8 @@ def embed(folder, image_folder, threads, batch):
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "make-next":
+        make_next(sys.argv[2])
     elif sys.argv[1] == "images":
         images(sys.argv[2])
     elif sys.argv[1] == "embed":

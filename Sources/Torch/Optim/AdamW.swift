@@ -131,13 +131,18 @@ public final class AdamW: @unchecked Sendable {
 /// Returns the norm before clipping.
 @discardableResult
 public func clipGradNorm(_ parameters: [Tensor], maxNorm: Double) throws -> Double {
+    try clipGradNormTensor(parameters, maxNorm: maxNorm).item()
+}
+
+/// `clipGradNorm` without reading the norm back: a scalar tensor on the gradients' device (no host sync).
+public func clipGradNormTensor(_ parameters: [Tensor], maxNorm: Double) throws -> Tensor {
     try withNoGrad {
         let grads = try parameters.compactMap { try $0.grad }
-        if grads.isEmpty { return 0 }
+        if grads.isEmpty { return try Tensor.zeros([]) }
         let norms = try grads.map { try $0.norm(2) }
         let total = try Tensor.stack(norms).norm(2)
         let coefficient = try (maxNorm / (total + 1e-6)).clamp(max: 1.0)
         for g in grads { try g.mulInPlace(coefficient.to(dtype: g.dtype)) }
-        return try total.item()
+        return total
     }
 }
