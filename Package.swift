@@ -84,11 +84,11 @@ let package = Package(
             cxxSettings: [.unsafeFlags(faissCxxFlags)],
             linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("lapack"), .linkedLibrary("gomp")]
         ),
-        .target(name: "Retrieval", dependencies: ["CFaiss", "Models", "Torch", "Images", "JSON"]),
+        .target(name: "Retrieval", dependencies: ["Common", "CFaiss", "Models", "Torch", "Images", "JSON"]),
         .target(
             name: "Evaluation", dependencies: ["Models", "Images", "JSON"],
             resources: [.embedInCode("Resources/coco_synonyms.txt"), .embedInCode("Resources/chair_rules.json")]),
-        .target(name: "Alignment", dependencies: ["Models", "Torch", "Tokenizers", "Images", "JSON"]),
+        .target(name: "Alignment", dependencies: ["Common", "Models", "Torch", "Tokenizers", "Images", "JSON"]),
         // Preference data: backends (local, OpenAI-compatible client), maskers, the Re-Align pipeline, VaPR.
         .target(name: "Preference", dependencies: ["Common", "Models", "Retrieval", "Torch", "Tokenizers", "Images", "JSON"]),
         // `realign serve`: a local model behind the OpenAI chat-completions API.

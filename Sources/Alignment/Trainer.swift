@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Images
 import JSON
@@ -143,8 +144,8 @@ public final class PreferenceTrainer {
     var planPath: String { (out as NSString).appendingPathComponent("plan.json") }
 
     func sourceFingerprint() -> String {
-        var h = StableHash()
-        for r in candidates { h.add("\(r.id)|\(r.prompt)|\(r.chosen)|\(r.rejected ?? "")|\(r.image ?? "")|\(r.retrievedImage ?? "")") }
+        var h = FNV1a64()
+        for r in candidates { h.add(field: "\(r.id)|\(r.prompt)|\(r.chosen)|\(r.rejected ?? "")|\(r.image ?? "")|\(r.retrievedImage ?? "")") }
         return h.hex
     }
 
@@ -256,11 +257,11 @@ public final class PreferenceTrainer {
     struct Reference { var chosen: Double; var rejected: Double; var other: Double }
 
     func fingerprint() -> String {
-        var h = StableHash()
-        h.add(modelFolder)
-        if let a = options.adapterInit { h.add(a) }
-        for r in records { h.add("\(r.id)|\(r.prompt)|\(r.chosen)|\(r.rejected ?? "")|\(r.image ?? "")|\(r.retrievedImage ?? "")") }
-        h.add("\(options.otherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)|\(options.full)")
+        var h = FNV1a64()
+        h.add(field: modelFolder)
+        if let a = options.adapterInit { h.add(field: a) }
+        for r in records { h.add(field: "\(r.id)|\(r.prompt)|\(r.chosen)|\(r.rejected ?? "")|\(r.image ?? "")|\(r.retrievedImage ?? "")") }
+        h.add(field: "\(options.otherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)|\(options.full)")
         return h.hex
     }
 
@@ -528,24 +529,10 @@ public final class PreferenceTrainer {
     }
 }
 
-/// FNV-1a, stable across runs (Swift's hashValue is seeded per process).
-struct StableHash {
-    var value: UInt64 = 0xCBF2_9CE4_8422_2325
-    mutating func add(_ s: String) {
-        for b in s.utf8 {
-            value ^= UInt64(b)
-            value &*= 0x0000_0100_0000_01B3
-        }
-        value ^= 0xFF
-        value &*= 0x0000_0100_0000_01B3
-    }
-    var hex: String { String(value, radix: 16) }
-}
-
 extension String {
     var hashValueStable: UInt64 {
-        var h = StableHash()
-        h.add(self)
+        var h = FNV1a64()
+        h.add(field: self)
         return h.value
     }
 }

@@ -113,7 +113,7 @@ public struct RuleEditor: Sendable {
     public func edit(_ answer: String, category: TaskCategory, id: String, avoid: Set<String>) -> String? {
         var spans = spans(in: answer, category: category)
         guard !spans.isEmpty else { return nil }
-        var rng = SplitMix64(seed: id.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 })
+        var rng = SplitMix64(seed: { var h = FNV1a64(); h.add(bytes: id.utf8); return h.value }())
         let edits = category == .captioning ? min(2, spans.count) : 1
         var chosen: [(Span, String)] = []
         while chosen.count < edits && !spans.isEmpty {

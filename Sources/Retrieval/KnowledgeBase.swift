@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Images
 import JSON
@@ -32,9 +33,9 @@ public final class KnowledgeBase: @unchecked Sendable {
 
     /// The vision tower's identity: config and the class embedding's values.
     public static func fingerprint(of model: any VLMModel, folder: String) throws -> String {
-        var h = Hasher64()
-        h.add(Array(FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json")) ?? Data()))
-        h.add(try model.visionFingerprint())
+        var h = FNV1a64()
+        h.add(bytes: Array(FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json")) ?? Data()))
+        h.add(bytes: try model.visionFingerprint())
         return h.hex
     }
 
@@ -140,7 +141,7 @@ public final class KnowledgeBase: @unchecked Sendable {
             for path in batch {
                 do {
                     let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-                    loaded.append((path, try RGBImage(data: bytes, name: path), Hasher64.hex(Array(bytes))))
+                    loaded.append((path, try RGBImage(data: bytes, name: path), FNV1a64.hex(Array(bytes))))
                 } catch let e as ImageError {
                     skipped.append((path, e.message))
                 } catch {
@@ -229,7 +230,7 @@ public final class KnowledgeBase: @unchecked Sendable {
             throw IndexError("\(folder): built by another model (\(modelPath)); query it with that model")
         }
         let bytes = try Data(contentsOf: URL(fileURLWithPath: image))
-        let path = URL(fileURLWithPath: image).standardizedFileURL.path, hash = Hasher64.hex(Array(bytes))
+        let path = URL(fileURLWithPath: image).standardizedFileURL.path, hash = FNV1a64.hex(Array(bytes))
         // An image the base holds (same path, same bytes) is looked up, not embedded again.
         let vector = try (reusesStoredVectors ? storedVector(path: path, hash: hash) : nil) ?? withNoGrad {
             try model.model.pooledImageEmbedding(model.pixels([RGBImage(data: bytes, name: image)])).flatten().toArray(Float.self)
@@ -277,19 +278,3 @@ public final class KnowledgeBase: @unchecked Sendable {
     }
 }
 
-/// FNV-1a 64 over bytes (stable across runs).
-struct Hasher64 {
-    var value: UInt64 = 0xCBF2_9CE4_8422_2325
-    mutating func add(_ bytes: [UInt8]) {
-        for b in bytes {
-            value ^= UInt64(b)
-            value &*= 0x0000_0100_0000_01B3
-        }
-    }
-    var hex: String { String(value, radix: 16) }
-    static func hex(_ bytes: [UInt8]) -> String {
-        var h = Hasher64()
-        h.add(bytes)
-        return h.hex
-    }
-}
