@@ -66,8 +66,8 @@ let package = Package(
             ]
         ),
         .target(name: "JSON"),
-        // libtorch-free helpers every module may use (seeded generators).
-        .target(name: "Common"),
+        // libtorch-free helpers every module may use: seeded generators, a stable hash, the resumable JSONL appender.
+        .target(name: "Common", dependencies: ["JSON"]),
         .target(name: "Torch", dependencies: ["CTorch", "JSON"]),
         // Text and pixels in: no libtorch, so they build and test fast.
         .target(name: "Tokenizers", dependencies: ["JSON"]),
@@ -86,17 +86,19 @@ let package = Package(
         ),
         .target(name: "Retrieval", dependencies: ["Common", "CFaiss", "Models", "Torch", "Images", "JSON"]),
         .target(
-            name: "Evaluation", dependencies: ["Models", "Images", "JSON"],
+            name: "Evaluation", dependencies: ["Common", "Backends", "Models", "Images", "JSON"],
             resources: [.embedInCode("Resources/coco_synonyms.txt"), .embedInCode("Resources/chair_rules.json")]),
         .target(name: "Alignment", dependencies: ["Common", "Models", "Torch", "Tokenizers", "Images", "JSON"]),
-        // Preference data: backends (local, OpenAI-compatible client), maskers, the Re-Align pipeline, VaPR.
-        .target(name: "Preference", dependencies: ["Common", "Models", "Retrieval", "Torch", "Tokenizers", "Images", "JSON"]),
+        // Chat backends: the protocol, our local model behind it, the OpenAI-compatible client.
+        .target(name: "Backends", dependencies: ["Models", "Images", "JSON"]),
+        // Preference data: maskers, the Re-Align pipeline, VaPR.
+        .target(name: "Preference", dependencies: ["Common", "Backends", "Models", "Retrieval", "Torch", "Tokenizers", "Images", "JSON"]),
         // `realign serve`: a local model behind the OpenAI chat-completions API.
         // ShapesWorld's tiny LLaVA: its folder and its staged pretraining.
         .target(name: "WorldModel", dependencies: ["ShapesWorld", "Alignment", "Models", "Torch", "Images", "JSON"],
                 resources: [.copy("Resources/shapesworld-llava")]),
         .target(name: "Serving", dependencies: [
-            "Preference", "Models", "Images", "JSON",
+            "Backends", "Models", "Images", "JSON",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(
@@ -110,6 +112,7 @@ let package = Package(
                 "Alignment",
                 "Retrieval",
                 "Evaluation",
+                "Backends",
                 "Preference",
                 "Serving",
                 "ShapesWorld",
@@ -124,6 +127,7 @@ let package = Package(
             dependencies: ["Tokenizers", "JSON"],
             exclude: ["Fixtures"]
         ),
+        .testTarget(name: "CommonTests", dependencies: ["Common", "JSON"]),
         .testTarget(
             name: "ImagesTests",
             dependencies: ["Images"],
@@ -136,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PreferenceTests",
-            dependencies: ["TestSupport", "Preference", "Alignment", "Retrieval", "Models", "Torch", "JSON"],
+            dependencies: ["TestSupport", "Backends", "Preference", "Alignment", "Retrieval", "Models", "Torch", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Images
 import JSON
@@ -40,19 +41,12 @@ public struct AnswerRunner {
 
     public func run(questions: [Question], questionsFile: String, answersFile: String, progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         var summary = Summary()
+        // Opening the answers cuts a line torn by a kill, so the file stays valid JSONL and that question is asked again.
+        let answers = try JSONLAppender(path: answersFile)
         var done = Set<String>()
-        if FileManager.default.fileExists(atPath: answersFile) {
-            // A line cut by a kill is dropped (truncated away) so the file stays valid JSONL.
-            try dropPartialLastLine(answersFile)
-            for (_, record) in try JSONLines(path: answersFile).records { if let id = record.text(["question_id"]) { done.insert(id) } }
-        } else {
-            FileManager.default.createFile(atPath: answersFile, contents: nil)
-        }
+        for record in answers.existing { if let id = record?.text(["question_id"]) { done.insert(id) } }
         let todo = questions.enumerated().filter { !done.contains(Self.key($0.element, position: $0.offset + 1)) }
         summary.resumed = questions.count - todo.count
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: answersFile))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
         var finished = summary.resumed
         progress?(finished, questions.count)
         for start in stride(from: 0, to: todo.count, by: max(1, batchSize)) {
@@ -81,28 +75,19 @@ public struct AnswerRunner {
                 }
             }
             for (slot, answer) in zip(slots, try model.answers(texts, images: images, options: options)) { records[slot].text = answer }
-            var lines = ""
+            var lines: [JSONValue] = []
             for r in records {
                 let id: JSONValue = Int(r.key).map { .int($0) } ?? .string(r.key)
                 // The exact user text asked (before the chat template), so anyone can re-ask or re-score.
                 let fields: [(String, JSONValue)] = r.error.map { [("question_id", id), ("prompt", .string(r.prompt)), ("text", .null), ("error", .string($0))] }
                     ?? [("question_id", id), ("prompt", .string(r.prompt)), ("text", .string(r.text ?? ""))]
-                lines += JSONValue.object(fields).serialized() + "\n"
+                lines.append(.object(fields))
             }
-            try handle.write(contentsOf: Data(lines.utf8))
-            try handle.synchronize()
+            try answers.append(lines)
             summary.answered += records.filter { $0.error == nil }.count
             finished += batch.count
             progress?(finished, questions.count)
         }
         return summary
-    }
-
-    func dropPartialLastLine(_ path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path), let last = data.last, last != UInt8(ascii: "\n") else { return }
-        let keep = (data.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.truncate(atOffset: UInt64(keep))
-        try handle.close()
     }
 }

@@ -1,3 +1,4 @@
+import Backends
 import Foundation
 
 /// The hallucination-prone VLM filling a masked answer while it looks at another image.

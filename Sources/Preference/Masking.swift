@@ -1,3 +1,4 @@
+import Backends
 import Foundation
 
 /// The mask token of masked answers.

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import JSON
 
@@ -68,8 +69,8 @@ public final class ResumableOutput: @unchecked Sendable {
     public let path: String
     public let skippedPath: String
     public private(set) var done: Set<String> = []
-    private let out: FileHandle
-    private let side: FileHandle
+    private let out: JSONLAppender
+    private let side: JSONLAppender
 
     /// `<OUT stem>.skipped.jsonl` beside OUT.
     public static func skippedPath(for path: String) -> String {
@@ -81,47 +82,17 @@ public final class ResumableOutput: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         skippedPath = Self.skippedPath(for: path)
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-        for file in [path, skippedPath] {
-            if !FileManager.default.fileExists(atPath: file) { FileManager.default.createFile(atPath: file, contents: nil) }
-            done.formUnion(try Self.repairAndReadIDs(file))
-        }
-        out = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        side = try FileHandle(forWritingTo: URL(fileURLWithPath: skippedPath))
-        try out.seekToEnd()
-        try side.seekToEnd()
-    }
-
-    deinit {
-        try? out.close()
-        try? side.close()
-    }
-
-    /// Ids of complete lines; a last line without its newline (a write cut by a kill) is removed.
-    static func repairAndReadIDs(_ file: String) throws -> Set<String> {
-        guard let data = FileManager.default.contents(atPath: file), !data.isEmpty else { return [] }
-        var complete = data
-        if data.last != UInt8(ascii: "\n") {
-            let end = data.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
-            try handle.truncate(atOffset: UInt64(end))
-            try handle.close()
-            complete = data.prefix(end)
-        }
-        var ids = Set<String>()
-        for line in complete.split(separator: UInt8(ascii: "\n")) {
-            if let id = (try? JSONValue.parse(Array(line)))?["id"]?.stringValue { ids.insert(id) }
-        }
-        return ids
+        out = try JSONLAppender(path: path)
+        side = try JSONLAppender(path: skippedPath)
+        for line in out.existing + side.existing { if let id = line?["id"]?.stringValue { done.insert(id) } }
     }
 
     public func write(_ outcome: RecordOutcome) throws {
         switch outcome {
         case .kept(let json):
-            try out.write(contentsOf: Data((json.serialized() + "\n").utf8))
+            try out.append(json)
         case .skipped(let id, let kind, let reason):
-            let json = JSONValue.object([("id", .string(id)), ("kind", .string(kind)), ("reason", .string(reason))])
-            try side.write(contentsOf: Data((json.serialized() + "\n").utf8))
+            try side.append(.object([("id", .string(id)), ("kind", .string(kind)), ("reason", .string(reason))]))
         }
         if let id = outcome.id { done.insert(id) }
     }

@@ -1,3 +1,4 @@
+import Backends
 import Common
 import Foundation
 import JSON

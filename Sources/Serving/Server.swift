@@ -3,7 +3,7 @@ import Hummingbird
 import Images
 import JSON
 import Models
-import Preference
+import Backends
 
 /// A local VLM behind the OpenAI chat-completions API (`POST /v1/chat/completions`, `GET /v1/models`), so any
 /// OpenAI-compatible client — ours included — can use it. One conversation turn per request: an optional system

@@ -1,9 +1,9 @@
+import Backends
 import ArgumentParser
 import Evaluation
 import Foundation
 import JSON
 import Models
-import Preference
 
 /// Hallucination benchmarks: build POPE, score answer files as the standard harnesses do, answer with a local
 /// model (resumable), compare runs.
@@ -144,7 +144,7 @@ struct EvalHallusionBench: ParsableCommand {
             let items = collected.items.map { (question: $0.0["question"]?.stringValue ?? "", reference: HallusionBenchScorer.reference($0.0), prediction: $0.1) }
             let backend = try makeJudgeBackend(judge)
             let cache = judgeCache ?? URL(fileURLWithPath: answers).deletingPathExtension().path + ".judge.jsonl"
-            let answerJudge = AnswerJudge(backend: backend, cachePath: cache)
+            let answerJudge = try AnswerJudge(backend: backend, cachePath: cache)
             log("judging \(items.count) answers with \(backend.name) (verdicts cached in \(cache))")
             try blockingRun {
                 let failures = await answerJudge.judgeAll(items)

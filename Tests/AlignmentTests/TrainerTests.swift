@@ -67,6 +67,22 @@ struct Interrupted: Error {}
         #expect(model.loraLinears().count == 14)
     }
 
+    /// A model handed to the trainer trains exactly as one it loads from the same folder, and is the one changed.
+    @Test func anInjectedModelTrainsAsALoadedOne() throws {
+        var o = smallOptions(.dpo)
+        o.steps = 2
+        let loaded = temporaryFolder(), injected = temporaryFolder()
+        try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: loaded, options: o).run(resume: false)
+        let vlm = try VisionLanguageModel(folder: tinyLlavaFolder())
+        #expect(vlm.model.loraLinears().isEmpty)
+        try PreferenceTrainer(model: vlm, data: prefsFile(), out: injected, options: o).run(resume: false)
+        #expect(!vlm.model.loraLinears().isEmpty)
+        let a = try String(contentsOfFile: loaded + "/metrics.jsonl", encoding: .utf8)
+        let b = try String(contentsOfFile: injected + "/metrics.jsonl", encoding: .utf8)
+        #expect(a.split(separator: "\n").count == 2)
+        #expect(a == b)
+    }
+
     /// Full fine-tuning writes a plain model folder that loads and differs from the base; resume restores it.
     @Test func fullFineTuning() throws {
         var o = smallOptions(.dpo)

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+@testable import Backends
 @testable import Preference
 
 /// The OpenAI-compatible client against a loopback server that misbehaves on purpose.

@@ -39,5 +39,12 @@ import Testing
         #expect(try runRealign(args).status == 0)
         #expect(server.requests.count == 40)
         #expect(jsonLines(folder + "/answers.judge.jsonl").count == 40)
+        // A kill tore the last verdict: the next run cuts it off, asks that one item again and keeps the file whole.
+        let cache = folder + "/answers.judge.jsonl"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: cache))
+        try bytes.prefix(bytes.count - 10).write(to: URL(fileURLWithPath: cache))
+        #expect(try runRealign(args).status == 0)
+        #expect(server.requests.count == 41)
+        #expect(jsonLines(cache).count == 40)
     }
 }

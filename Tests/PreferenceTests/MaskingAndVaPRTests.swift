@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+@testable import Backends
 @testable import Preference
 
 @Suite struct MaskingTests {

@@ -2,6 +2,7 @@ import Foundation
 import Models
 import TestSupport
 import Retrieval
+@testable import Backends
 @testable import Preference
 
 

@@ -1,3 +1,5 @@
+import Backends
+import Common
 import Foundation
 import JSON
 
@@ -6,17 +8,16 @@ import JSON
 /// are cached in a JSONL file, appended one at a time, so an interrupted evaluation asks nothing twice.
 public final class AnswerJudge: @unchecked Sendable {
     public let backend: any ChatBackend
-    let cachePath: String?
+    private let store: JSONLAppender?
     private let lock = NSLock()
     private var cache: [String: String] = [:]
 
-    public init(backend: any ChatBackend, cachePath: String?) {
+    /// `cachePath`: the verdicts of earlier runs (a line torn by a kill is cut off and asked again).
+    public init(backend: any ChatBackend, cachePath: String?) throws {
         self.backend = backend
-        self.cachePath = cachePath
-        if let cachePath, let data = FileManager.default.contents(atPath: cachePath) {
-            for line in data.split(separator: UInt8(ascii: "\n")) {
-                if let json = try? JSONValue.parse(Array(line)), let key = json["key"]?.stringValue, let v = json["verdict"]?.stringValue { cache[key] = v }
-            }
+        store = try cachePath.map { try JSONLAppender(path: $0) }
+        for json in store?.existing ?? [] {
+            if let key = json?["key"]?.stringValue, let v = json?["verdict"]?.stringValue { cache[key] = v }
         }
     }
 
@@ -54,14 +55,7 @@ public final class AnswerJudge: @unchecked Sendable {
             v = Self.parse(reply.text)
             try lock.withLock {
                 cache[key] = v
-                if let cachePath {
-                    if !FileManager.default.fileExists(atPath: cachePath) { FileManager.default.createFile(atPath: cachePath, contents: nil) }
-                    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: cachePath))
-                    defer { try? handle.close() }
-                    try handle.seekToEnd()
-                    let line = JSONValue.object([("key", .string(key)), ("verdict", .string(v))]).serialized() + "\n"
-                    try handle.write(contentsOf: Data(line.utf8))
-                }
+                try store?.append(.object([("key", .string(key)), ("verdict", .string(v))]))
             }
         }
         return Self.meaning(v)

@@ -1,0 +1,163 @@
+import Common
+import Foundation
+import Images
+import JSON
+import Models
+import Torch
+
+/// The training data as the loop sees it: the plan (which records, in which seeded order, step by step), each
+/// record's tokens and each micro-batch's pixels. Records whose image breaks during the run are skipped as they
+/// come, with a note, for the rest of the run.
+final class Batcher {
+    let options: TrainingOptions
+    let vlm: VisionLanguageModel
+    let dataFile: String
+    /// Records with their fields in place (before the image check), and those whose images decoded.
+    let candidates: [PreferenceRecord]
+    let usable: [PreferenceRecord]
+    /// The plan: the records whose images decoded when the data loaded (a resumed run keeps the plan it started with).
+    private(set) var records: [PreferenceRecord]
+    /// Records of the plan whose image became unreadable since (deleted, truncated).
+    private(set) var lost = Set<String>()
+    /// Where a record skipped during the run is reported.
+    var note: (String) -> Void = { _ in }
+
+    init(options: TrainingOptions, vlm: VisionLanguageModel, dataFile: String, candidates: [PreferenceRecord], usable: [PreferenceRecord]) {
+        self.options = options
+        self.vlm = vlm
+        self.dataFile = dataFile
+        self.candidates = candidates
+        self.usable = usable
+        records = usable
+    }
+
+    // MARK: plan
+
+    func sourceFingerprint() -> String {
+        var h = FNV1a64()
+        for r in candidates { h.add(field: r.fingerprintText) }
+        return h.hex
+    }
+
+    /// plan.json holds the ids of the plan a run started with and the fingerprint of the records it was drawn
+    /// from. A resumed run takes that plan (an image that broke since skips its record as it comes, the order of
+    /// the others is unchanged); a new run plans over the records that decode now and writes the plan.
+    func settlePlan(at planPath: String, resume: Bool) throws {
+        let source = sourceFingerprint()
+        if resume, let stored = try? JSONValue.parse(contentsOf: planPath), stored["source"]?.stringValue == source,
+           let ids = stored["ids"]?.arrayValue?.compactMap(\.stringValue) {
+            var byID: [[UInt8]: PreferenceRecord] = [:]
+            for r in candidates { byID[Array(r.id.utf8)] = r }
+            let fine = Set(usable.map { Array($0.id.utf8) })
+            records = ids.compactMap { byID[Array($0.utf8)] }
+            lost = Set(records.filter { !fine.contains(Array($0.id.utf8)) }.map(\.id))
+            for r in records where lost.contains(r.id) { note("\(dataFile):\(r.line): its image no longer decodes; the record is skipped") }
+            guard records.count > lost.count else { throw PreferenceDataError("\(dataFile): no usable record is left") }
+            return
+        }
+        records = usable
+        lost = []
+        let plan: JSONValue = .object([("source", .string(source)), ("ids", .array(records.map { .string($0.id) }))])
+        try (plan.serialized() + "\n").write(toFile: planPath, atomically: true, encoding: .utf8)
+    }
+
+    var microBatchesPerEpoch: Int { (records.count + options.batchSize - 1) / options.batchSize }
+    var stepsPerEpoch: Int { (microBatchesPerEpoch + options.gradientAccumulation - 1) / options.gradientAccumulation }
+    var totalSteps: Int { options.steps ?? max(1, Int((Double(stepsPerEpoch) * options.epochs).rounded(.up))) }
+
+    /// The micro-batches of optimizer step `step`: steps cycle through epochs, each epoch a seeded shuffle; the
+    /// last accumulation of an epoch may be partial.
+    func microBatches(ofStep step: Int) -> [[PreferenceRecord]] {
+        let perStep = options.gradientAccumulation
+        let epoch = step / stepsPerEpoch
+        let within = step % stepsPerEpoch
+        var order = Array(records.indices)
+        var rng = SplitMix64(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9)
+        order.shuffle(using: &rng)
+        return ((within * perStep)..<min((within + 1) * perStep, microBatchesPerEpoch)).map { m in
+            let start = m * options.batchSize
+            return order[start..<min(start + options.batchSize, order.count)].map { records[$0] }
+        }
+    }
+
+    /// The plan's records in file order, `size` at a time (the reference pass).
+    func sequentialBatches(size: Int) -> [[PreferenceRecord]] {
+        stride(from: 0, to: records.count, by: size).map { Array(records[$0..<min($0 + size, records.count)]) }
+    }
+
+    // MARK: tokens and pixels
+
+    struct Encoded {
+        /// The chat-formatted prompt with one image placeholder (expanded per image by `Batch.prompts(for:)`).
+        var prompt: [Int]
+        var chosen: [Int]
+        var rejected: [Int]
+    }
+
+    func encode(_ r: PreferenceRecord) throws -> Encoded {
+        let tok = vlm.tokenizer
+        let prompt = try tok.encode(vlm.chatFormat.prompt(r.prompt))
+        guard let eos = tok.eosID else { throw ModelError("\(vlm.folder): the tokenizer has no EOS token") }
+        let chosen = try tok.encode(r.chosen, addSpecialTokens: false) + [eos]
+        let rejected = try r.rejected.map { try tok.encode($0, addSpecialTokens: false) + [eos] } ?? []
+        return Encoded(prompt: prompt, chosen: chosen, rejected: rejected)
+    }
+
+    /// A micro-batch ready for the model: its records (those whose images still decode), their tokens, the
+    /// pixels of their images and of the other image their objective scores (retrieved or corrupted).
+    struct Batch {
+        var records: [PreferenceRecord] = []
+        var encoded: [Encoded] = []
+        var inputs: ImageInputs?
+        var otherInputs: ImageInputs?
+    }
+
+    func load(_ batch: [PreferenceRecord]) throws -> Batch {
+        var loaded = Batch()
+        var images: [RGBImage] = [], others: [RGBImage] = []
+        for r in batch where !lost.contains(r.id) {
+            do {
+                let image = try RGBImage(contentsOfFile: r.image!)
+                let other = options.otherImage == .retrieved ? try RGBImage(contentsOfFile: r.retrievedImage!) : nil
+                loaded.records.append(r)
+                images.append(image)
+                if let other { others.append(other) }
+            } catch {
+                lost.insert(r.id)
+                note("\(dataFile):\(r.line): skipped during the run: \(error)")
+                guard records.count > lost.count else { throw PreferenceDataError("\(dataFile): no usable record is left (the last ones became unreadable during the run)") }
+            }
+        }
+        guard !loaded.records.isEmpty else { return loaded }
+        loaded.encoded = try loaded.records.map(encode)
+        loaded.inputs = try vlm.pixels(images)
+        switch options.otherImage {
+        case .retrieved: loaded.otherInputs = try vlm.pixels(others)
+        case .corrupted: loaded.otherInputs = try vlm.pixels(corrupted(images, of: loaded.records))
+        case nil: break
+        }
+        return loaded
+    }
+
+    /// mDPO's corrupted image: a random resized crop keeping 1-20 % of the area, seeded per record so that the
+    /// reference cache and resumed runs see the same crop.
+    func corrupted(_ images: [RGBImage], of records: [PreferenceRecord]) -> [RGBImage] {
+        zip(records, images).map { r, image in
+            let seed = options.seed ^ UInt64(truncatingIfNeeded: r.id.hashValueStable)
+            return RandomResizedCrop.mdpo.apply(to: image, seed: seed).image
+        }
+    }
+}
+
+extension PreferenceRecord {
+    /// What a record contributes to a fingerprint (the plan's source, the reference cache's key).
+    var fingerprintText: String { "\(id)|\(prompt)|\(chosen)|\(rejected ?? "")|\(image ?? "")|\(retrievedImage ?? "")" }
+}
+
+extension String {
+    var hashValueStable: UInt64 {
+        var h = FNV1a64()
+        h.add(field: self)
+        return h.value
+    }
+}

@@ -1,0 +1,61 @@
+import Common
+import Foundation
+import JSON
+import Models
+import Torch
+
+/// The reference model's log-probs (adapters off, before any update), computed once per run and kept in
+/// `reference_logps.json` under a fingerprint of the model, data and settings, so a resumed run reads them back.
+struct ReferenceCache {
+    struct Entry: Equatable { var chosen: Double; var rejected: Double; var other: Double }
+
+    let path: String
+    let fingerprint: String
+
+    /// The cached entries when the fingerprint matches and every id in `needed` has one.
+    func load(needed: [String]) -> [String: Entry]? {
+        guard let cached = try? JSONValue.parse(contentsOf: path), cached["fingerprint"]?.stringValue == fingerprint,
+              let entries = cached["logps"]?.objectValue else { return nil }
+        var result: [String: Entry] = [:]
+        for (id, v) in entries {
+            guard let a = v.arrayValue, a.count == 3, let c = a[0].doubleValue, let r = a[1].doubleValue, let o = a[2].doubleValue else { continue }
+            result[id] = Entry(chosen: c, rejected: r, other: o)
+        }
+        return needed.allSatisfy { result[$0] != nil } ? result : nil
+    }
+
+    func save(_ entries: [String: Entry]) throws {
+        let logps = entries.keys.sorted().map { id -> (String, JSONValue) in
+            let e = entries[id]!
+            return (id, .array([.double(e.chosen), .double(e.rejected), .double(e.other)]))
+        }
+        let body: JSONValue = .object([("fingerprint", .string(fingerprint)), ("logps", .object(logps))])
+        try (body.serialized() + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// The cached entries, or (on a miss) one no-grad pass over the plan with the adapters off, saved.
+    func entries(batcher: Batcher, model: any VLMModel, batchSize: Int, needRejected: Bool) throws -> [String: Entry] {
+        let needed = batcher.records.map(\.id).filter { !batcher.lost.contains($0) }
+        if let cached = load(needed: needed) { return cached }
+        var result: [String: Entry] = [:]
+        try model.withLoRADisabled {
+            try withNoGrad {
+                for records in batcher.sequentialBatches(size: batchSize) {
+                    let batch = try batcher.load(records)
+                    if batch.records.isEmpty { continue }
+                    let lp = try scoreBatch(batch, model: model, needRejected: needRejected)
+                    // One read-back per batch.
+                    let zeros = try Tensor.zeros(like: lp.chosen)
+                    let columns = [lp.chosen, lp.rejected ?? zeros, lp.other ?? zeros]
+                    let values = try Tensor.stack(columns.map { try $0.to(dtype: .float64) }).to(device: .cpu).toArray(Double.self)
+                    let n = batch.records.count
+                    for (i, r) in batch.records.enumerated() {
+                        result[r.id] = Entry(chosen: values[i], rejected: values[n + i], other: values[2 * n + i])
+                    }
+                }
+            }
+        }
+        try save(result)
+        return result
+    }
+}
