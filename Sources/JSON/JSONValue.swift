@@ -6,6 +6,10 @@ import Darwin
 
 /// A small strict JSON parser for untrusted headers: integers stay exact, booleans stay booleans, nesting is
 /// bounded, duplicate keys are rejected, and every failure is an error (never a trap).
+///
+/// Strings and keys are compared by their bytes, as JSON (and Python, and Rust) compare them, not by Swift's
+/// canonical equivalence: an object may hold both "\u00e9" and "e\u0301", `==` tells them apart, and lookups by
+/// key find only the byte-identical key.
 public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
@@ -21,9 +25,9 @@ public enum JSONValue: Equatable, Sendable {
         case let (.bool(x), .bool(y)): x == y
         case let (.int(x), .int(y)): x == y
         case let (.double(x), .double(y)): x == y
-        case let (.string(x), .string(y)): x == y
+        case let (.string(x), .string(y)): x.isByteEqual(to: y)
         case let (.array(x), .array(y)): x == y
-        case let (.object(x), .object(y)): x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case let (.object(x), .object(y)): x.count == y.count && zip(x, y).allSatisfy { $0.0.isByteEqual(to: $1.0) && $0.1 == $1.1 }
         default: false
         }
     }
@@ -80,16 +84,27 @@ public enum JSONValue: Equatable, Sendable {
     }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var isNull: Bool { self == .null }
-    /// An object's members as a dictionary (the parser already refused duplicate keys).
+    /// An object's members by their exact keys (the parser already refused duplicate keys; of byte-identical
+    /// keys in a built object, the last wins).
+    public var exactDictionaryValue: [ExactString: JSONValue]? {
+        guard let o = objectValue else { return nil }
+        var d = [ExactString: JSONValue](minimumCapacity: o.count)
+        for (k, v) in o { d[ExactString(k)] = v }
+        return d
+    }
+    /// An object's members as a `String`-keyed dictionary, for objects whose keys are names or ids. `String` keys
+    /// are canonically equivalent when their bytes differ ("\u00e9" and "e\u0301"), so an object holding two
+    /// such keys gives nil rather than losing one of them: use `exactDictionaryValue` for arbitrary keys.
     public var dictionaryValue: [String: JSONValue]? {
         guard let o = objectValue else { return nil }
         var d = [String: JSONValue](minimumCapacity: o.count)
         for (k, v) in o { d[k] = v }
+        if d.count < o.count && Set(o.map { ExactString($0.0) }).count != d.count { return nil }
         return d
     }
-    /// The value of `key` in an object (linear in the object's size: convert large objects once with
-    /// `dictionaryValue`).
-    public subscript(key: String) -> JSONValue? { objectValue?.first { $0.0 == key }?.1 }
+    /// The value of the byte-identical `key` in an object (linear in the object's size: convert large objects
+    /// once with `exactDictionaryValue`).
+    public subscript(key: String) -> JSONValue? { objectValue?.first { $0.0.isByteEqual(to: key) }?.1 }
 
     /// Reads and parses a file.
     public static func parse(contentsOf path: String) throws -> JSONValue {
@@ -134,14 +149,14 @@ private struct Parser {
         case UInt8(ascii: "{"):
             i += 1
             var members: [(String, JSONValue)] = []
-            var seen = Set<String>()
+            var seen = Set<ExactString>()  // byte-exact: "\u00e9" and "e\u0301" are two keys
             skipSpace()
             if peek == UInt8(ascii: "}") { i += 1; return .object(members) }
             while true {
                 skipSpace()
                 guard peek == UInt8(ascii: "\"") else { throw error("expected a key string") }
                 let key = try string()
-                guard seen.insert(key).inserted else { throw error("duplicate key '\(key)'") }
+                guard seen.insert(ExactString(key)).inserted else { throw error("duplicate key '\(key)'") }
                 skipSpace()
                 guard peek == UInt8(ascii: ":") else { throw error("expected ':'") }
                 i += 1

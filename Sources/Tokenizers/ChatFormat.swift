@@ -28,7 +28,8 @@ public enum ChatFormat: String, CaseIterable, Sendable {
     /// The full prompt for plain user text, with the image placeholder unless the text already has the image
     /// token (then it stays where the user put it) or `image` is false. The model's answer follows it directly.
     public func prompt(_ user: String, image: Bool = true) -> String {
-        let content = (!image || user.contains(imageToken)) ? user : imagePlaceholder + user
+        // The token found by scalars, as the tokenizer's added-token matcher finds it.
+        let content = (!image || containsScalars(user, imageToken)) ? user : imagePlaceholder + user
         switch self {
         case .llava15, .llavaVicuna: return "USER: \(content) ASSISTANT:"
         case .llavaMistral: return "[INST] \(content) [/INST]"
@@ -49,6 +50,16 @@ public enum ChatFormat: String, CaseIterable, Sendable {
         default: return .plain
         }
     }
+}
+
+/// Whether `text` holds `needle`'s scalars contiguously (`String.contains` matches whole Characters: it misses
+/// "<image>" when a combining mark follows it).
+func containsScalars(_ text: String, _ needle: String) -> Bool {
+    let t = Array(text.unicodeScalars), n = Array(needle.unicodeScalars)
+    guard !n.isEmpty else { return true }
+    guard t.count >= n.count else { return false }
+    for i in 0...(t.count - n.count) where t[i] == n[0] && t[i..<(i + n.count)].elementsEqual(n) { return true }
+    return false
 }
 
 /// Token ids of one prompt/completion pair, built as TRL builds them: the prompt encoded with the tokenizer's own

@@ -9,14 +9,15 @@ protocol TokenModel: AnyObject, Sendable {
     var vocabSize: Int { get }
 }
 
-/// model.vocab as token -> id and id -> token.
-func parseVocabulary(_ json: JSONValue, path: String) throws -> ([String: Int], [Int: String]) {
+/// model.vocab as token -> id and id -> token. Tokens are keyed by their exact scalars: a vocabulary may hold
+/// both "\u{E9}" and "e\u{301}", which `String` keys would merge.
+func parseVocabulary(_ json: JSONValue, path: String) throws -> ([ExactString: Int], [Int: String]) {
     guard let vocabJSON = json["vocab"]?.objectValue else { throw TokenizerError("\(path): model.vocab is missing or not an object") }
-    var vocab = [String: Int](minimumCapacity: vocabJSON.count)
+    var vocab = [ExactString: Int](minimumCapacity: vocabJSON.count)
     var vocabR = [Int: String](minimumCapacity: vocabJSON.count)
     for (token, v) in vocabJSON {
         guard let id = v.intValue else { throw TokenizerError("\(path): model.vocab['\(token)'] is not an integer") }
-        vocab[token] = id
+        vocab[ExactString(token)] = id
         vocabR[id] = token
     }
     return (vocab, vocabR)
@@ -31,7 +32,7 @@ func scalarsString(_ s: some Sequence<Unicode.Scalar>) -> String {
 /// Byte-pair encoding with the library's options: merges by rank, byte fallback (`<0xAB>` tokens), an unknown
 /// token (optionally fused), continuing-subword prefix, end-of-word suffix, `ignore_merges`.
 final class BPEModel: TokenModel, @unchecked Sendable {
-    let vocab: [String: Int]
+    let vocab: [ExactString: Int]
     let vocabR: [Int: String]
     /// (left id, right id) packed -> (rank, merged id)
     let merges: [UInt64: (rank: Int32, id: Int32)]
@@ -47,7 +48,8 @@ final class BPEModel: TokenModel, @unchecked Sendable {
     private let scalarIDs: [UInt32: Int]
 
     private let cacheLock = NSLock()
-    private var cache: [String: [Int]] = [:]
+    /// Keyed by the word's scalars (exact, unlike `String` keys).
+    private var cache: [[Unicode.Scalar]: [Int]] = [:]
     private static let cacheCapacity = 100_000
     private static let maxCachedLength = 256
 
@@ -72,30 +74,32 @@ final class BPEModel: TokenModel, @unchecked Sendable {
         for (rank, m) in (json["merges"]?.arrayValue ?? []).enumerated() {
             let a: String, b: String
             if let s = m.stringValue {
-                let parts = s.split(separator: " ", omittingEmptySubsequences: false)
+                // Split at the space byte, as the library does: splitting Characters would miss a space that a
+                // combining mark follows (" \u{301}" is one Character).
+                let parts = s.utf8.split(separator: 0x20, omittingEmptySubsequences: false)
                 guard parts.count == 2 else { throw TokenizerError("\(path): merge \(rank) '\(s)' is not two tokens separated by one space") }
-                a = String(parts[0])
-                b = String(parts[1])
+                a = String(decoding: parts[0], as: UTF8.self)
+                b = String(decoding: parts[1], as: UTF8.self)
             } else if let pair = m.arrayValue, pair.count == 2, let x = pair[0].stringValue, let y = pair[1].stringValue {
                 a = x
                 b = y
             } else {
                 throw TokenizerError("\(path): merge \(rank) is neither 'a b' nor [a, b]")
             }
-            guard let aID = vocab[a], let bID = vocab[b] else {
-                throw TokenizerError("\(path): merge \(rank) uses a token that is not in the vocabulary: '\(vocab[a] == nil ? a : b)'")
+            guard let aID = vocab[ExactString(a)], let bID = vocab[ExactString(b)] else {
+                throw TokenizerError("\(path): merge \(rank) uses a token that is not in the vocabulary: '\(vocab[ExactString(a)] == nil ? a : b)'")
             }
             let merged = a + String(decoding: Array(b.utf8).dropFirst(min(prefixCount, b.utf8.count)), as: UTF8.self)
-            guard let mergedID = vocab[merged] else {
+            guard let mergedID = vocab[ExactString(merged)] else {
                 throw TokenizerError("\(path): merge \(rank) makes '\(merged)', which is not in the vocabulary")
             }
             merges[Self.pair(aID, bID)] = (Int32(rank), Int32(mergedID))
         }
         self.merges = merges
-        byteIDs = (0..<256).map { vocab[String(format: "<0x%02X>", $0)] }
+        byteIDs = (0..<256).map { vocab[ExactString(String(format: "<0x%02X>", $0))] }
         var scalarIDs: [UInt32: Int] = [:]
         for (token, id) in vocab {
-            let scalars = token.unicodeScalars
+            let scalars = token.string.unicodeScalars
             if scalars.count == 1 { scalarIDs[scalars.first!.value] = id }
         }
         self.scalarIDs = scalarIDs
@@ -104,17 +108,16 @@ final class BPEModel: TokenModel, @unchecked Sendable {
     @inline(__always) static func pair(_ a: Int, _ b: Int) -> UInt64 { UInt64(UInt32(truncatingIfNeeded: a)) << 32 | UInt64(UInt32(truncatingIfNeeded: b)) }
 
     var vocabSize: Int { vocab.count }
-    func tokenToID(_ token: String) -> Int? { vocab[token] }
+    func tokenToID(_ token: String) -> Int? { vocab[ExactString(token)] }
     func idToToken(_ id: Int) -> String? { vocabR[id] }
 
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int]) throws {
-        let key = scalarsString(word)
-        if ignoreMerges, let id = vocab[key] {
+        if ignoreMerges, let id = vocab[ExactString(scalarsString(word))] {
             ids.append(id)
             return
         }
         cacheLock.lock()
-        let hit = cache[key]
+        let hit = cache[word]
         cacheLock.unlock()
         if let hit {
             ids.append(contentsOf: hit)
@@ -124,7 +127,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
         ids.append(contentsOf: result)
         if word.count < Self.maxCachedLength {
             cacheLock.lock()
-            if cache.count < Self.cacheCapacity { cache[key] = result }
+            if cache.count < Self.cacheCapacity { cache[word] = result }
             cacheLock.unlock()
         }
     }
@@ -145,7 +148,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
                 var s = String(Character(c))
                 if i > 0, let p = continuingSubwordPrefix { s = p + s }
                 if i == word.count - 1, let e = endOfWordSuffix { s += e }
-                id = vocab[s]
+                id = vocab[ExactString(s)]
                 text = s
             }
             if let id {
@@ -166,7 +169,7 @@ final class BPEModel: TokenModel, @unchecked Sendable {
                 }
             }
             if let unk = unkToken {
-                guard let unkID = vocab[unk] else { throw TokenizerError("unknown token '\(unk)' is not in the vocabulary") }
+                guard let unkID = vocab[ExactString(unk)] else { throw TokenizerError("unknown token '\(unk)' is not in the vocabulary") }
                 if let u = pendingUnk, !fuseUnk { symbols.append(u) }
                 pendingUnk = unkID
             }
@@ -255,7 +258,7 @@ struct MergeHeap {
 
 /// Greedy longest-match-first subwords with a continuation prefix (BERT).
 final class WordPieceModel: TokenModel, @unchecked Sendable {
-    let vocab: [String: Int]
+    let vocab: [ExactString: Int]
     let vocabR: [Int: String]
     let unkToken: String
     let prefix: String
@@ -271,11 +274,11 @@ final class WordPieceModel: TokenModel, @unchecked Sendable {
     }
 
     var vocabSize: Int { vocab.count }
-    func tokenToID(_ token: String) -> Int? { vocab[token] }
+    func tokenToID(_ token: String) -> Int? { vocab[ExactString(token)] }
     func idToToken(_ id: Int) -> String? { vocabR[id] }
 
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int]) throws {
-        guard let unkID = vocab[unkToken] else { throw TokenizerError("WordPiece unknown token '\(unkToken)' is not in the vocabulary") }
+        guard let unkID = vocab[ExactString(unkToken)] else { throw TokenizerError("WordPiece unknown token '\(unkToken)' is not in the vocabulary") }
         if word.count > maxInputCharsPerWord {
             ids.append(unkID)
             return
@@ -288,7 +291,7 @@ final class WordPieceModel: TokenModel, @unchecked Sendable {
             while start < end {
                 var s = scalarsString(word[start..<end])
                 if start > 0 { s = prefix + s }
-                if let id = vocab[s] {
+                if let id = vocab[ExactString(s)] {
                     found = id
                     break
                 }
@@ -307,7 +310,7 @@ final class WordPieceModel: TokenModel, @unchecked Sendable {
 
 /// Whole words looked up in a vocabulary, or the unknown token.
 final class WordLevelModel: TokenModel, @unchecked Sendable {
-    let vocab: [String: Int]
+    let vocab: [ExactString: Int]
     let vocabR: [Int: String]
     let unkToken: String
 
@@ -319,13 +322,13 @@ final class WordLevelModel: TokenModel, @unchecked Sendable {
     }
 
     var vocabSize: Int { vocab.count }
-    func tokenToID(_ token: String) -> Int? { vocab[token] }
+    func tokenToID(_ token: String) -> Int? { vocab[ExactString(token)] }
     func idToToken(_ id: Int) -> String? { vocabR[id] }
 
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int]) throws {
-        if let id = vocab[scalarsString(word)] {
+        if let id = vocab[ExactString(scalarsString(word))] {
             ids.append(id)
-        } else if let unk = vocab[unkToken] {
+        } else if let unk = vocab[ExactString(unkToken)] {
             ids.append(unk)
         } else {
             throw TokenizerError("WordLevel unknown token '\(unkToken)' is not in the vocabulary")

@@ -55,16 +55,17 @@ indirect enum Normalizer: Sendable {
 
     func normalize(_ text: inout [Unicode.Scalar], _ origin: inout [Int]?) {
         switch self {
-        case .nfc: unicodeNormalize(&text, &origin) { $0.precomposedStringWithCanonicalMapping }
-        case .nfd: unicodeNormalize(&text, &origin) { $0.decomposedStringWithCanonicalMapping }
-        case .nfkc: unicodeNormalize(&text, &origin) { $0.precomposedStringWithCompatibilityMapping }
-        case .nfkd: unicodeNormalize(&text, &origin) { $0.decomposedStringWithCompatibilityMapping }
+        case .nfc: unicodeNormalize(&text, &origin) { canonicalCompose(decomposeNFD($0)) }
+        case .nfd: unicodeNormalize(&text, &origin, decomposeNFD)
+        case .nfkc: unicodeNormalize(&text, &origin) { canonicalCompose(decomposeNFKD($0)) }
+        case .nfkd: unicodeNormalize(&text, &origin, decomposeNFKD)
         case .lowercase: mapScalars(&text, &origin, lowercaseMapping)
         case .stripAccents: mapScalars(&text, &origin) { $0.isMark ? [] : [$0] }
         case let .bert(cleanText, handleChinese, stripAccents, lowercase):
             if cleanText {
                 // Controls other than tab and newlines go first (so \v and U+0085 vanish), then whitespace
-                // becomes a space.
+                // becomes a space. Format and private-use characters go too; unassigned code points and
+                // noncharacters (U+FDD0, U+FFFE) stay, as the library's tables have no Cn.
                 mapScalars(&text, &origin) { c in
                     if c.value == 0 || c.value == 0xFFFD { return [] }
                     let tabOrNewline = c == "\t" || c == "\n" || c == "\r"
@@ -76,7 +77,7 @@ indirect enum Normalizer: Sendable {
                 mapScalars(&text, &origin) { $0.isChineseCharacter ? [" ", $0, " "] : [$0] }
             }
             if stripAccents ?? lowercase {
-                unicodeNormalize(&text, &origin) { $0.decomposedStringWithCanonicalMapping }
+                unicodeNormalize(&text, &origin, decomposeNFD)
                 mapScalars(&text, &origin) { $0.isNonspacingMark ? [] : [$0] }
             }
             if lowercase { mapScalars(&text, &origin, lowercaseMapping) }
@@ -136,28 +137,127 @@ private func mapScalars(_ text: inout [Unicode.Scalar], _ origin: inout [Int]?, 
     if origin != nil { origin = outOrigin }
 }
 
-/// Unicode normalization. Without origins, the whole text at once; with them, run by run (a run is a starter
-/// and the combining marks after it), each output run taking its first character's origin.
-private func unicodeNormalize(_ text: inout [Unicode.Scalar], _ origin: inout [Int]?, _ f: (String) -> String) {
+/// Unicode normalization as the library's tables do it: scalars newer than those tables
+/// (`isInNormalizationTables`) pass through unchanged and, being starters that combine with nothing, split the
+/// text into segments normalized on their own. With origins, each run (a starter and the combining marks after
+/// it) takes its first character's origin; where runs compose with each other (Hangul jamo, some Brahmic vowel
+/// signs) the whole segment takes its first character's origin.
+func unicodeNormalize(_ text: inout [Unicode.Scalar], _ origin: inout [Int]?, _ f: (ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar]) {
     // ASCII is unchanged by every normalization form.
     if text.allSatisfy({ $0.value < 0x80 }) { return }
-    guard let o = origin else {
-        text = Array(f(scalarsString(text)).unicodeScalars)
+    let inert = { (c: Unicode.Scalar) in c.value >= 0x80 && !c.isInNormalizationTables }
+    if origin == nil && !text.contains(where: inert) {
+        text = f(text[...])
         return
     }
     var out: [Unicode.Scalar] = []
+    out.reserveCapacity(text.count)
     var outOrigin: [Int] = []
     var start = 0
     while start < text.count {
+        if inert(text[start]) {
+            out.append(text[start])
+            if let o = origin { outOrigin.append(o[start]) }
+            start += 1
+            continue
+        }
         var end = start + 1
-        while end < text.count && text[end].properties.canonicalCombiningClass != .notReordered { end += 1 }
-        let normalized = Array(f(scalarsString(text[start..<end])).unicodeScalars)
+        while end < text.count && !inert(text[end]) { end += 1 }
+        let normalized = f(text[start..<end])
         out += normalized
-        outOrigin += [Int](repeating: o[start], count: normalized.count)
+        if let o = origin {
+            var runs: [Unicode.Scalar] = []
+            var runOrigins: [Int] = []
+            var r = start
+            while r < end {
+                var e = r + 1
+                while e < end && text[e].properties.canonicalCombiningClass != .notReordered { e += 1 }
+                let n = f(text[r..<e])
+                runs += n
+                runOrigins += [Int](repeating: o[r], count: n.count)
+                r = e
+            }
+            outOrigin += runs == normalized ? runOrigins : [Int](repeating: o[start], count: normalized.count)
+        }
         start = end
     }
     text = out
-    origin = outOrigin
+    if origin != nil { origin = outOrigin }
+}
+
+/// Canonical and compatibility decomposition (Foundation's, which agrees with the library on every code point).
+func decomposeNFD(_ s: ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar] { Array(scalarsString(s).decomposedStringWithCanonicalMapping.unicodeScalars) }
+func decomposeNFKD(_ s: ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar] { Array(scalarsString(s).decomposedStringWithCompatibilityMapping.unicodeScalars) }
+
+/// Unicode's canonical composition (UAX #15) of decomposed text: NFC = compose(NFD), NFKC = compose(NFKD).
+/// Foundation's own NFC and NFKC are not used: they leave U+AC00 + U+11A8 apart, fail to compose "a" + U+0F71 U+0F72
+/// + U+0301, and fold a supplementary starter onto a BMP one (U+10041 + U+0301 becomes U+00C1).
+func canonicalCompose(_ d: [Unicode.Scalar]) -> [Unicode.Scalar] {
+    var out: [Unicode.Scalar] = []
+    out.reserveCapacity(d.count)
+    var starter = -1  // index in out of the last starter
+    var lastClass = -1  // combining class of the last character after that starter; -1: none (adjacent)
+    for c in d {
+        if c.value < 0x80 {
+            // ASCII never composes onto a preceding character.
+            starter = out.count
+            lastClass = -1
+            out.append(c)
+            continue
+        }
+        let cc = Int(c.properties.canonicalCombiningClass.rawValue)
+        if starter >= 0 && (lastClass == -1 || lastClass < cc), let composite = Composition.compose(out[starter], c) {
+            out[starter] = composite
+            continue
+        }
+        if cc == 0 {
+            starter = out.count
+            lastClass = -1
+        } else {
+            lastClass = cc
+        }
+        out.append(c)
+    }
+    return out
+}
+
+/// Primary composites of the library's normalization tables (Unicode 9.0), with Hangul syllables composed
+/// arithmetically.
+enum Composition {
+    static func compose(_ a: Unicode.Scalar, _ b: Unicode.Scalar) -> Unicode.Scalar? {
+        let x = a.value, y = b.value
+        if x >= 0x1100 && x < 0x1113 && y >= 0x1161 && y < 0x1176 {
+            return Unicode.Scalar(0xAC00 + ((x - 0x1100) * 21 + (y - 0x1161)) * 28)
+        }
+        if x >= 0xAC00 && x <= 0xD7A3 && (x - 0xAC00) % 28 == 0 && y > 0x11A7 && y <= 0x11C2 {
+            return Unicode.Scalar(x + (y - 0x11A7))
+        }
+        return pairs[UInt64(x) << 32 | UInt64(y)].flatMap(Unicode.Scalar.init)
+    }
+
+    /// (first, second) -> composite, from each composite's decomposition. Every primary composite of Unicode 9.0
+    /// lies in these ranges (later ones are newer than the library's tables and compose with nothing).
+    static let pairs: [UInt64: UInt32] = {
+        var byDecomposition: [[Unicode.Scalar]: Unicode.Scalar] = [:]
+        var composites: [(Unicode.Scalar, [Unicode.Scalar])] = []
+        for range in [UInt32(0xC0)...0x30FF, 0x11000...0x119FF] {
+            for v in range {
+                guard let c = Unicode.Scalar(v), c.isInNormalizationTables, !c.properties.isFullCompositionExclusion else { continue }
+                let d = decomposeNFD([c][...])
+                if d.count >= 2 { composites.append((c, d)) }
+            }
+        }
+        composites.sort { $0.1.count < $1.1.count }
+        var pairs: [UInt64: UInt32] = [:]
+        for (c, d) in composites {
+            // The one-step decomposition: the composite of all but the last character, then the last.
+            let first = d.count == 2 ? d[0] : byDecomposition[Array(d.dropLast())]
+            byDecomposition[d] = c
+            guard let first else { continue }
+            pairs[UInt64(first.value) << 32 | UInt64(d.last!.value)] = c.value
+        }
+        return pairs
+    }()
 }
 
 /// Rust `char::to_lowercase`: the full mapping of one character, without context rules such as final sigma.

@@ -17,11 +17,11 @@ indirect enum PostProcessor: Sendable {
         switch type {
         case "TemplateProcessing":
             guard let single = json["single"]?.arrayValue else { throw TokenizerError("\(path): TemplateProcessing has no 'single' template") }
-            let specials = json["special_tokens"]?.dictionaryValue ?? [:]
+            let specials = json["special_tokens"]?.exactDictionaryValue ?? [:]
             self = .template(single: try single.map { item in
                 if let s = item["SpecialToken"] {
                     guard let name = s["id"]?.stringValue else { throw TokenizerError("\(path): TemplateProcessing SpecialToken without an id") }
-                    guard let ids = specials[name]?["ids"]?.arrayValue?.compactMap(\.intValue) else {
+                    guard let ids = specials[ExactString(name)]?["ids"]?.arrayValue?.compactMap(\.intValue) else {
                         throw TokenizerError("\(path): TemplateProcessing uses special token '\(name)' missing from special_tokens")
                     }
                     return .special(ids)
@@ -173,7 +173,9 @@ indirect enum Decoder: Sendable {
             }
             for t in tokens {
                 let u = Array(t.utf8)
-                if u.count == 6, t.hasPrefix("<0x"), t.hasSuffix(">"), let b = UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16) {
+                // `<0xAB>`, by bytes (`hasPrefix` compares Characters, and "x\u{301}" is not "x").
+                if u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E,
+                   let b = UInt8(String(decoding: u[3..<5], as: UTF8.self), radix: 16) {
                     pending.append(b)
                 } else {
                     flush()

@@ -157,7 +157,7 @@ indirect enum PreTokenizer: Sendable {
         case let .split(regex, behavior, invert):
             return subPieces(piece, splitSpans(count: text.count, matches: regex.matches(in: text), behavior: behavior, invert: invert))
         case .digits(let individual):
-            return subPieces(piece, splitSpans(count: text.count, matches: scalarMatches(text) { $0.isNumber },
+            return subPieces(piece, splitSpans(count: text.count, matches: scalarMatches(text) { $0.isNumeric },
                                                behavior: individual ? .isolated : .contiguous))
         case .punctuation(let behavior):
             return subPieces(piece, splitSpans(count: text.count, matches: scalarMatches(text) { $0.isBertPunctuation }, behavior: behavior))

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A split pattern from tokenizer.json, with Oniguruma's semantics. The pre-tokenization patterns of the GPT-2 and
 /// LLaMA-3/Qwen2 families run as hand-written matchers (the hot path of byte-level tokenizers); any other pattern
@@ -23,11 +24,11 @@ final class SplitRegex: @unchecked Sendable {
         self.pattern = pattern
         if literal {
             engine = .literal(Array(pattern.unicodeScalars))
-        } else if pattern == Self.gpt2 {
+        } else if pattern.isByteEqual(to: Self.gpt2) {
             engine = .gpt2
-        } else if pattern == Self.qwen2 {
+        } else if pattern.isByteEqual(to: Self.qwen2) {
             engine = .llama(maxDigits: 1)
-        } else if pattern == Self.llama3 {
+        } else if pattern.isByteEqual(to: Self.llama3) {
             engine = .llama(maxDigits: 3)
         } else {
             do {
@@ -44,21 +45,22 @@ final class SplitRegex: @unchecked Sendable {
         engine = .icu(try NSRegularExpression(pattern: Self.icuPattern(pattern), options: []))
     }
 
-    /// Oniguruma's `\s` is White_Space; ICU's leaves out \v and U+0085.
+    /// Oniguruma's `\s` is White_Space; ICU's leaves out \v and U+0085. Read by scalars: a backslash that a
+    /// combining mark follows is still a backslash.
     static func icuPattern(_ p: String) -> String {
         let whitespace = #"\t\n\x{0B}\f\r\x{85}\p{Z}"#
-        var out = ""
+        var out = String.UnicodeScalarView()
         var inClass = false
-        var chars = Array(p)
+        let chars = Array(p.unicodeScalars)
         var i = 0
         while i < chars.count {
             let c = chars[i]
             if c == "\\" && i + 1 < chars.count {
                 let n = chars[i + 1]
                 if n == "s" {
-                    out += inClass ? whitespace : "[\(whitespace)]"
+                    out.append(contentsOf: (inClass ? whitespace : "[\(whitespace)]").unicodeScalars)
                 } else if n == "S" && !inClass {
-                    out += "[^\(whitespace)]"
+                    out.append(contentsOf: "[^\(whitespace)]".unicodeScalars)
                 } else {
                     out.append(c)
                     out.append(n)
@@ -70,8 +72,7 @@ final class SplitRegex: @unchecked Sendable {
             out.append(c)
             i += 1
         }
-        chars.removeAll()
-        return out
+        return String(out)
     }
 
     /// Non-overlapping leftmost matches, as `find_iter` returns them.

@@ -25,10 +25,11 @@ public final class Tokenizer: @unchecked Sendable {
     let postProcessor: PostProcessor?
     let decoder: Decoder?
     let addedTokens: [Int: AddedToken]
-    let addedByContent: [String: Int]
+    /// Added tokens by their exact content (`String` keys would merge canonically equivalent contents).
+    let addedByContent: [ExactString: Int]
     /// Added tokens as decode returns them (normalized content for normalized tokens).
     let addedDecoded: [Int: String]
-    let specialContents: Set<String>
+    let specialContents: Set<ExactString>
     let rawMatcher: AddedTokenMatcher
     let normalizedMatcher: AddedTokenMatcher
     /// Whether pieces carry their input offsets (only Metaspace's `first` scheme needs them).
@@ -96,8 +97,9 @@ public final class Tokenizer: @unchecked Sendable {
                                    normalized: t["normalized"]?.boolValue ?? !special, special: special)
         }
         addedTokens = added
-        addedByContent = Dictionary(added.map { ($0.value.content, $0.key) }, uniquingKeysWith: { a, _ in a })
-        specialContents = Set(added.values.filter(\.special).map(\.content))
+        // Of two added tokens with the same content, the lower id (deterministically, whatever the order of `added`).
+        addedByContent = Dictionary(added.map { (ExactString($0.value.content), $0.key) }, uniquingKeysWith: { a, b in min(a, b) })
+        specialContents = Set(added.values.filter(\.special).map { ExactString($0.content) })
         var raw: [(String, AddedToken)] = []
         var normalizedPatterns: [(String, AddedToken)] = []
         var decoded: [Int: String] = [:]
@@ -108,7 +110,7 @@ public final class Tokenizer: @unchecked Sendable {
                 n.normalize(&s, &noOrigins)
                 let pattern = scalarsString(s)
                 normalizedPatterns.append((pattern, t))
-                if pattern != t.content { decoded[t.id] = pattern }
+                if !pattern.isByteEqual(to: t.content) { decoded[t.id] = pattern }
             } else if t.normalized {
                 normalizedPatterns.append((t.content, t))
             } else {
@@ -151,11 +153,15 @@ public final class Tokenizer: @unchecked Sendable {
                 throw TokenizerError("\(file): not valid JSON (\(error))")
             }
             if name == "tokenizer_config.json" { config = json }
-            for (key, value) in json.objectValue ?? [] where key.hasSuffix("_token") {
+            for (key, value) in json.objectValue ?? [] {
+                // "<name>_token", compared by bytes.
+                let bytes = Array(key.utf8)
+                guard bytes.count >= 6, bytes.suffix(6).elementsEqual("_token".utf8) else { continue }
+                let name = String(decoding: bytes.dropLast(6), as: UTF8.self)
                 if let s = value.stringValue {
-                    specialTokens[String(key.dropLast(6))] = s
+                    specialTokens[name] = s
                 } else if let s = value["content"]?.stringValue {
-                    specialTokens[String(key.dropLast(6))] = s
+                    specialTokens[name] = s
                 }
             }
         }
@@ -166,7 +172,8 @@ public final class Tokenizer: @unchecked Sendable {
     /// Vocabulary size including added tokens.
     public var vocabularySize: Int { Swift.max(model.vocabSize, (addedTokens.keys.max() ?? -1) + 1) }
 
-    public func tokenToID(_ token: String) -> Int? { addedByContent[token] ?? model.tokenToID(token) }
+    /// The id of the token with exactly these scalars ("\u{E9}" and "e\u{301}" are two tokens).
+    public func tokenToID(_ token: String) -> Int? { addedByContent[ExactString(token)] ?? model.tokenToID(token) }
 
     public func idToToken(_ id: Int) -> String? { addedTokens[id]?.content ?? model.idToToken(id) }
 
@@ -246,7 +253,7 @@ public final class Tokenizer: @unchecked Sendable {
         tokens.reserveCapacity(ids.count)
         for id in ids {
             guard let token = addedDecoded[id] ?? addedTokens[id]?.content ?? model.idToToken(id) else { continue }
-            if skipSpecialTokens && specialContents.contains(token) { continue }
+            if skipSpecialTokens && specialContents.contains(ExactString(token)) { continue }
             tokens.append(token)
         }
         guard let decoder else { return tokens.joined(separator: " ") }

@@ -20,26 +20,37 @@ let tokenizerNames = ["minilm", "llama", "qwen2", "llama3", "gpt2", "metaspace",
         let cases = root["cases"]!.arrayValue!
         #expect(cases.count >= 300)
         var failures: [String] = []
+        // Texts compare by scalars: `String !=` would hide a composed / decomposed mismatch.
+        func same(_ a: String, _ b: String) -> Bool { a.unicodeScalars.elementsEqual(b.unicodeScalars) }
         for c in cases {
             let text = c["text"]!.stringValue!
             let ids = c["ids"]!.arrayValue!.map { $0.intValue! }
             let idsPlain = c["ids_no_special"]!.arrayValue!.map { $0.intValue! }
             let got = try tokenizer.encode(text)
-            if got != ids { failures.append("encode \(text.debugDescription): got \(got), want \(ids)") }
+            if got != ids { failures.append("encode \(scalarDump(text)): got \(got), want \(ids)") }
             let gotPlain = try tokenizer.encode(text, addSpecialTokens: false)
-            if gotPlain != idsPlain { failures.append("encode (no special) \(text.debugDescription): got \(gotPlain), want \(idsPlain)") }
+            if gotPlain != idsPlain { failures.append("encode (no special) \(scalarDump(text)): got \(gotPlain), want \(idsPlain)") }
             let decoded = tokenizer.decode(ids)
-            if decoded != c["decoded"]!.stringValue! { failures.append("decode \(ids): got \(decoded.debugDescription), want \(c["decoded"]!.stringValue!.debugDescription)") }
+            if !same(decoded, c["decoded"]!.stringValue!) { failures.append("decode \(ids): got \(scalarDump(decoded)), want \(scalarDump(c["decoded"]!.stringValue!))") }
             let kept = tokenizer.decode(ids, skipSpecialTokens: false)
-            if kept != c["decoded_keep"]!.stringValue! { failures.append("decode keep \(ids): got \(kept.debugDescription), want \(c["decoded_keep"]!.stringValue!.debugDescription)") }
+            if !same(kept, c["decoded_keep"]!.stringValue!) { failures.append("decode keep \(ids): got \(scalarDump(kept)), want \(scalarDump(c["decoded_keep"]!.stringValue!))") }
         }
         for c in root["decode_cases"]!.arrayValue! {
             let ids = c["ids"]!.arrayValue!.map { $0.intValue! }
             let decoded = tokenizer.decode(ids)
-            if decoded != c["decoded"]!.stringValue! { failures.append("decode \(ids): got \(decoded.debugDescription), want \(c["decoded"]!.stringValue!.debugDescription)") }
+            if !same(decoded, c["decoded"]!.stringValue!) { failures.append("decode \(ids): got \(scalarDump(decoded)), want \(scalarDump(c["decoded"]!.stringValue!))") }
             let kept = tokenizer.decode(ids, skipSpecialTokens: false)
-            if kept != c["decoded_keep"]!.stringValue! { failures.append("decode keep \(ids): got \(kept.debugDescription), want \(c["decoded_keep"]!.stringValue!.debugDescription)") }
+            if !same(kept, c["decoded_keep"]!.stringValue!) { failures.append("decode keep \(ids): got \(scalarDump(kept)), want \(scalarDump(c["decoded_keep"]!.stringValue!))") }
         }
         #expect(failures.isEmpty, "\(name): \(failures.count) mismatches, first: \(failures.prefix(8).joined(separator: "\n"))")
     }
+}
+
+/// A string with its non-ASCII scalars spelled out, so that composed and decomposed forms read differently.
+func scalarDump(_ s: String) -> String {
+    var out = "\""
+    for c in s.unicodeScalars {
+        if c.value >= 0x20 && c.value < 0x7F && c != "\\" && c != "\"" { out.unicodeScalars.append(c) } else { out += "\\u{\(String(c.value, radix: 16))}" }
+    }
+    return out + "\""
 }

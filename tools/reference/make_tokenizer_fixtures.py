@@ -9,7 +9,14 @@ Tokenizers (each a tokenizer.json under Tests/TokenizersTests/Fixtures/<name>/):
   metaspace  BPE with Metaspace(prepend_scheme=first) after Punctuation and Digits, NFKD + StripAccents + Strip
   wordlevel  WordLevel on Whitespace with lowercasing, a template post-processor, truncation and padding
 For each, `cases.json` holds >= 300 strings with the ids of encode(s) (special tokens added), of
-encode(s, add_special_tokens=False), and decode(ids) with and without skip_special_tokens.
+encode(s, add_special_tokens=False), and decode(ids) with and without skip_special_tokens. The strings include
+canonically equivalent pairs (composed / decomposed / singleton forms), compatibility characters, noncharacters,
+unassigned and private-use code points, format characters and characters newer than the library's Unicode tables;
+the training corpus repeats composed and decomposed words so that the llama vocabulary holds both forms, and
+variant_removed has added tokens for each form of Å and Ω (test: canonicallyEquivalentTokensStayApart).
+
+unicode_classes.json: for every code point (planes 4-13, 15 and 16 sampled), which ones each normalizer and
+pre-tokenizer component removes, changes or splits at, as ranges (test: UnicodeClassParityTests).
 
 Run from the repository root:  python tools/reference/make_tokenizer_fixtures.py
 """
@@ -37,7 +44,52 @@ def corpus():
                 texts.append(fh.read())
         except (UnicodeDecodeError, IsADirectoryError):
             pass
-    return "\n".join(texts).splitlines() + test_strings() * 3
+    return "\n".join(texts).splitlines() + test_strings() * 3 + both_forms() * 15
+
+
+def both_forms():
+    """Words written composed and decomposed, often enough that a vocabulary learns both forms."""
+    return ["caf\u00e9 cafe\u0301 r\u00e9sum\u00e9 re\u0301sume\u0301 na\u00efve nai\u0308ve",
+            "\u00c5ngstr\u00f6m A\u030angstro\u0308m cr\u00e8me cre\u0300me \u00e9t\u00e9 e\u0301te\u0301",
+            "\ud55c\uad6d \u1112\u1161\u11ab\u1100\u116e\u11a8 \u00fcber u\u0308ber"]
+
+
+def unicode_strings():
+    """Strings where Swift's String equality, or a newer Unicode table, would part from the library."""
+    return [
+        # canonically equivalent forms: composed, decomposed, singletons (Angstrom, Ohm, Kelvin signs)
+        "\u00e9", "e\u0301", "caf\u00e9 cafe\u0301", "e\u0301te\u0301 \u00e9t\u00e9", "\u00c5", "A\u030a", "\u212b",
+        "\u00c5 A\u030a \u212b", "\u03a9 \u2126", "\u2126hm \u03a9mega", "K \u212a", "\u212avin",
+        "a\u0301\u0327 a\u0327\u0301", "\u1e9b\u0323", "\u0344", "\u0b47\u0b3e \u0b4b", "\u0958 \u0915\u093c",
+        # composition that Foundation's NFC gets wrong: across U+0F71 U+0F72, after a supplementary starter
+        "a\u0f73\u0301", "\u0f73", "\U00010041\u0301", "x\U00010043\u0301y", "\u1100\u1161\u11a8",
+        # compatibility characters
+        "\ufb01", "\ufb01le", "\u2460\u2461", "\uff21\uff22\uff23", "\u00b5 \u03bc", "\u2167", "x\u00b2 + y\u00b2",
+        "\u00bd \u2153", "\u3392", "\u00aa\u00ba", "\u2126\u212b\u212a", "\ufe69", "\u1d2c",
+        # Hangul: composed syllables and conjoining jamo
+        "\ud55c", "\u1112\u1161\u11ab", "\ud55c\uad6d\uc5b4", "\u1112\u1161\u11ab\u1100\u116e\u11a8\u110b\u1165",
+        "\u1100\u1161", "\uac00\u11a8",
+        # noncharacters
+        "\ufdd0", "a\ufdd0b", "\ufdef", "\ufffe", "\uffff", "x\uffffy", "\U0001fffe", "\U0001ffff", "\U0010fffe",
+        "\U0010ffff",
+        # unassigned code points
+        "\u0378", "a\u0378b", "\U000e0080", "\U0002fffe", "\U00040000", "\U000effff",
+        # newer than some of the library's tables (letters, digits, marks, punctuation, decompositions)
+        "a\u088fb", "\u0c5c\u0cdc", "\U000323b0\U000323b1", "\U00011938", "\U00011935\U00011930", "\u1cf2",
+        "\u166d", "x\U000111c9y", "\u1734", "\u1885\u1886", "\ua9bd", "\U0001e030", "\u32ff", "\U0001fbf0\U0001fbf1",
+        "\U00011de0\U00011de1", "\U00016ff4", "a\u2e52b", "\u061d", "\u08e2", "\U000110cd", "\u0897", "\u1c89\u1c8a",
+        "\U0001f6d8", "\U0001fac8",
+        # private use
+        "\ue000", "\uf8ff", "a\ue001b", "\U000f0000", "\U0010fffd",
+        # format characters
+        "a\u200db", "\u200d", "\ufeffBOM", "\ufeff", "soft\u00adhyphen", "\u00ad", "a\u200bb", "\u2060",
+        "\U000e0001\U000e0041", "\u061c", "\u202eRTL",
+        # combining marks alone, at the start of a string
+        "\u0301", "\u0301abc", " \u0301", "\u0301\u0301", "\u20dd", "\u0903", "\u0301 e\u0301",
+        # both forms in one text
+        "na\u00efve nai\u0308ve", "\u00fcber u\u0308ber", "cr\u00e8me cre\u0300me", "A\u030angstro\u0308m \u00c5ngstr\u00f6m",
+        "<image>\u0301", "e\u0301<image>",
+    ]
 
 
 def test_strings():
@@ -92,7 +144,7 @@ def test_strings():
         if rng.random() < 0.5:
             s = s.strip()
         generated.append(s)
-    return fixed + generated
+    return fixed + unicode_strings() + generated
 
 
 def save(name, tok, extra_files=None):
@@ -217,6 +269,8 @@ def variant(base, name, **parts):
     for key, value in parts.items():
         if key == "added":
             tok.add_tokens(value)
+        elif key == "special":
+            tok.add_special_tokens(value)
         else:
             setattr(tok, key, value)
     save(name, tok)
@@ -233,7 +287,11 @@ variant("gpt2", "variant_splits",
             pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False)]),
         post_processor=processors.BertProcessing(("<|endoftext|>", 0), ("<|endoftext|>", 0)),
         added=[tokenizers.AddedToken("<sep>", rstrip=True, special=False)])
+# Each form of Å and Ω as its own added token: byte-level vocabularies never hold two canonically equivalent
+# tokens, added tokens can. The Ohm sign is special, so skip_special_tokens drops it and keeps U+03A9.
 variant("gpt2", "variant_removed",
+        added=[tokenizers.AddedToken(t, normalized=False) for t in ["\u00c5", "A\u030a", "\u212b", "\u03a9"]],
+        special=[tokenizers.AddedToken("\u2126", special=True, normalized=False)],
         pre_tokenizer=pre_tokenizers.Sequence([
             pre_tokenizers.WhitespaceSplit(),
             pre_tokenizers.Split(Regex(r"\p{P}"), behavior="removed"),
@@ -261,3 +319,60 @@ fast = PreTrainedTokenizerFast(tokenizer_file=os.path.join(OUT, "llama", "tokeni
 t5_folder = os.path.join(OUT, "llama_transformers5")
 fast.save_pretrained(t5_folder)
 print("saved by transformers 5:", sorted(os.listdir(t5_folder)))
+
+
+# ---- unicode_classes.json: what each component does to every single code point ----
+def unicode_classes():
+    from tokenizers import normalizers as N, pre_tokenizers as P
+    cps = [c for c in range(0x40000) if not 0xD800 <= c < 0xE000] + list(range(0xE0000, 0xE1000))
+    for plane in list(range(4, 14)) + [15, 16]:  # unassigned or private use throughout, in every version
+        base = plane << 16
+        cps += [base, base + 1, base + 0x1234, base + 0xFFFD, base + 0xFFFE, base + 0xFFFF]
+    cps = sorted(set(cps))
+    one = lambda n: (lambda ch: n.normalize_str(ch))
+    pieces = lambda pt: (lambda ch: len(pt.pre_tokenize_str("a" + ch + "a")))
+    forms = {"nfd": N.NFD(), "nfc": N.NFC(), "nfkd": N.NFKD(), "nfkc": N.NFKC(), "lowercase": N.Lowercase()}
+    clean = one(N.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False))
+    chinese = one(N.BertNormalizer(clean_text=False, handle_chinese_chars=True, strip_accents=False, lowercase=False))
+    bert_strip = one(N.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False))
+    strip = one(N.StripAccents())
+    tests = {
+        "bert_clean_removed": lambda ch: clean(ch) == "",
+        "bert_clean_space": lambda ch: ch != " " and clean(ch) == " ",
+        "bert_chinese": lambda ch: chinese(ch) != ch,
+        "bert_strip_removed": lambda ch: bert_strip(ch) == "",
+        "strip_accents_removed": lambda ch: strip(ch) == "",
+        "bert_punctuation": lambda ch, f=pieces(P.BertPreTokenizer()): f(ch) == 3,
+        "punctuation": lambda ch, f=pieces(P.Punctuation()): f(ch) == 3,
+        "digits": lambda ch, f=pieces(P.Digits(individual_digits=True)): f(ch) == 3,
+        "word": lambda ch, f=pieces(P.Whitespace()): f(ch) == 1,
+        "whitespace": lambda ch, f=pieces(P.WhitespaceSplit()): f(ch) == 2,
+    }
+    for name, pattern in [("regex_letter", r"\p{L}"), ("regex_number", r"\p{N}"), ("regex_space", r"\s")]:
+        split = P.Split(Regex(pattern), behavior="removed")
+        tests[name] = lambda ch, split=split: len(split.pre_tokenize_str(ch)) == 0
+    for name, n in forms.items():
+        tests[name + "_changed"] = lambda ch, n=n: n.normalize_str(ch) != ch
+
+    def ranges(members):
+        out = []
+        for c in members:
+            if out and out[-1] == c - 1:
+                out[-1] = c
+            else:
+                out += [c, c]
+        return out
+
+    domain = ranges(cps)
+    classes = {}
+    for name, test in tests.items():
+        classes[name] = ranges([c for c in cps if test(chr(c))])
+    with open(os.path.join(OUT, "unicode_classes.json"), "w") as fh:
+        json.dump({"tokenizers": tokenizers.__version__,
+                   "about": "Code points (as inclusive [first, last] pairs, flattened) that each component removes, "
+                            "changes or splits at, one code point at a time; domain: the code points tested.",
+                   "domain": domain, "classes": classes}, fh, separators=(",", ":"))
+    print("unicode_classes:", {k: len(v) // 2 for k, v in classes.items()})
+
+
+unicode_classes()
