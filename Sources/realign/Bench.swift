@@ -380,10 +380,14 @@ struct BenchModel: ParsableCommand {
         let generation = try alternating(3, "generate") {
             _ = try generator.generate(prompts: [prompt], images: promptImages, options: GenerationOptions(maxNewTokens: 64))
         }
+        // Generation splits into the prompt's forward (compute-bound, like the forward above) and 63 decode steps
+        // (bound by reading the weights): a longer prompt shifts the mix, so each phase is reported too.
+        let prefill = try alternating(3, "prefill") {
+            _ = try generator.generate(prompts: [prompt], images: promptImages, options: GenerationOptions(maxNewTokens: 1))
+        }
         if detail {
-            let prefill = try best(2) { _ = try generator.generate(prompts: [prompt], images: promptImages, options: GenerationOptions(maxNewTokens: 1)) }
             let features = try best(2) { _ = try withNoGrad { try vlm.imageFeatures(promptImages) } }
-            print(String(format: "  detail: image features %.3f s, prefill+1 token %.3f s, per decode step %.4f s", features, prefill, (generation.ours - prefill) / 63))
+            print(String(format: "  detail: image features %.3f s, prefill+1 token %.3f s, per decode step %.4f s", features, prefill.ours, (generation.ours - prefill.ours) / 63))
             // A decode step reads every decoder and head weight once: at the rate this machine streams memory
             // (a sum over 400 MB, far past the caches) that alone takes `floor` per token.
             let block = try Tensor.zeros([100_000_000])
@@ -416,6 +420,10 @@ struct BenchModel: ParsableCommand {
         line("forward \(shape), all logits", forward.ours, referenceForward, "s", higherIsBetter: false)
         line("forward \(shape), text logits", forwardText.ours, referenceForward, "s", higherIsBetter: false)
         line("greedy generation, 64 tokens", 64 / generation.ours, generation.theirs.map { 64 / $0 }, "tok/s", higherIsBetter: true)
+        line("  of which prefill (\(prompt.count) tokens)", prefill.ours, prefill.theirs, "s", higherIsBetter: false)
+        let steps = { (all: Double, first: Double) in (all - first) / 63 * 1e3 }
+        line("  and a decode step", steps(generation.ours, prefill.ours),
+             generation.theirs.flatMap { g in prefill.theirs.map { steps(g, $0) } }, "ms", higherIsBetter: false)
         if let minilmSeconds {
             line("MiniLM, 1000 sentences", 1000 / minilmSeconds.ours, minilmSeconds.theirs.map { 1000 / $0 }, "sent/s", higherIsBetter: true)
         }

@@ -149,7 +149,11 @@ def workloads(folder, threads, dtype, minilm):
     @torch.no_grad()
     def generate():
         model.generate(input_ids=inputs["prompt_ids"], **prompt, max_new_tokens=64, do_sample=False)
-    out = {"forward": forward, "generate": generate}
+
+    @torch.no_grad()
+    def prefill():  # the prompt (image features included) and the first token: generation less its decode steps
+        model.generate(input_ids=inputs["prompt_ids"], **prompt, max_new_tokens=1, do_sample=False)
+    out = {"forward": forward, "generate": generate, "prefill": prefill}
     if minilm:
         from sentence_transformers import SentenceTransformer
         st = SentenceTransformer(minilm, device="cpu")
