@@ -88,12 +88,23 @@ public struct RopeConfig: Sendable, Equatable {
     public var lowFreqFactor: Double = 1
     public var highFreqFactor: Double = 4
     public var originalMaxPositionEmbeddings: Int = 8192
+    /// Qwen2-VL's M-RoPE: how many of the headDim/2 frequencies follow the t, h and w position axes.
+    public var mropeSection: [Int]? = nil
 
     init(_ c: ConfigReader) throws {
         let params = try c.object("rope_parameters") ?? c.object("rope_scaling")
         theta = try params?.has("rope_theta") == true ? params!.double("rope_theta") : c.double("rope_theta", 10_000)
         guard let p = params else { return }
-        let type = try p.has("rope_type") ? p.string("rope_type") : p.string("type", "default")
+        if let section = p.json["mrope_section"], !section.isNull {
+            guard let values = section.arrayValue?.compactMap(\.intValue), values.count == 3,
+                  values.count == section.arrayValue?.count, values.allSatisfy({ $0 > 0 }) else {
+                throw ModelError("\(c.file): \(p.prefix)mrope_section is not three positive integers")
+            }
+            mropeSection = values
+        }
+        // The Hub's Qwen2-VL configs say {"type": "mrope"}: default frequencies split over three axes.
+        var type = try p.has("rope_type") ? p.string("rope_type") : p.string("type", "default")
+        if type == "mrope" && mropeSection != nil { type = "default" }
         guard let k = Kind(rawValue: type) else {
             throw ModelError("\(c.file): \(p.prefix)rope_type '\(type)' is not supported (default, linear, dynamic, llama3 are)")
         }
@@ -120,14 +131,17 @@ public struct LlamaConfig: Sendable {
     public var maxPositionEmbeddings: Int
     public var tieWordEmbeddings: Bool
     public var attentionBias: Bool
+    /// o_proj's bias (LLaMA: with the q/k/v biases; Qwen2: q/k/v have one, o_proj not).
+    public var outputBias: Bool
     public var mlpBias: Bool
     public var hiddenAct: String
     public var rope: RopeConfig
 
     init(_ c: ConfigReader) throws {
         let modelType = try c.string("model_type", "llama")
-        guard ["llama", "mistral", "vicuna"].contains(modelType) else {
-            throw ModelError("\(c.file): \(c.prefix)model_type '\(modelType)' is not a LLaMA-family decoder (llama, mistral)")
+        let qwen = ["qwen2", "qwen2_vl_text", "qwen2_5_vl_text"].contains(modelType)
+        guard ["llama", "mistral", "vicuna"].contains(modelType) || qwen else {
+            throw ModelError("\(c.file): \(c.prefix)model_type '\(modelType)' is not a LLaMA-family decoder (llama, mistral, qwen2)")
         }
         vocabSize = try c.int("vocab_size", 32000)
         hiddenSize = try c.int("hidden_size", 4096)
@@ -139,13 +153,19 @@ public struct LlamaConfig: Sendable {
         rmsNormEps = try c.double("rms_norm_eps", 1e-6)
         maxPositionEmbeddings = try c.int("max_position_embeddings", 2048)
         tieWordEmbeddings = try c.bool("tie_word_embeddings", false)
-        attentionBias = try c.bool("attention_bias", false)
+        attentionBias = qwen ? true : try c.bool("attention_bias", false)
+        outputBias = qwen ? false : attentionBias
         mlpBias = try c.bool("mlp_bias", false)
         hiddenAct = try c.string("hidden_act", "silu")
         rope = try RopeConfig(c)
         // Mistral v0.1's sliding window changes attention past `sliding_window` tokens: refused rather than ignored.
-        if let window = try c.optionalInt("sliding_window"), window < maxPositionEmbeddings {
+        // Qwen2 configs carry a sliding_window that only `use_sliding_window` turns on.
+        let windowed = try qwen ? c.bool("use_sliding_window", false) : true
+        if let window = try c.optionalInt("sliding_window"), window < maxPositionEmbeddings, windowed {
             throw ModelError("\(c.file): \(c.prefix)sliding_window \(window) is not supported (sliding-window attention is not implemented; null or >= max_position_embeddings is)")
+        }
+        if let section = rope.mropeSection, section.reduce(0, +) != headDim / 2 {
+            throw ModelError("\(c.file): \(c.prefix)rope_parameters.mrope_section \(section) does not sum to head_dim / 2 (\(headDim / 2))")
         }
         guard heads % kvHeads == 0 else {
             throw ModelError("\(c.file): \(c.prefix)num_attention_heads (\(heads)) is not a multiple of num_key_value_heads (\(kvHeads))")

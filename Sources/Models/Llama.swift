@@ -41,8 +41,20 @@ final class RotaryEmbedding: @unchecked Sendable {
         return inv
     }
 
-    /// cos and sin [B, L, headDim] for integer positions [B, L], in `dtype`.
+    /// cos and sin [B, L, headDim] for integer positions [B, L], in `dtype`; or, with an M-RoPE section, for
+    /// 3-D positions [3, B, L]: frequency block i follows axis i (t, h, w).
     func callAsFunction(positions: Tensor, dtype: DType) throws -> (cos: Tensor, sin: Tensor) {
+        if positions.rank == 3 {
+            guard let section = config.rope.mropeSection, positions.size(0) == 3 else {
+                throw ModelError("3-D positions \(positions.shape) need an mrope_section in the rope settings")
+            }
+            let inv = try inverseFrequencies.tensor.to(device: positions.device)
+            let freqs = try positions.unsqueeze(-1).to(dtype: .float32) * inv  // [3, B, L, headDim / 2]
+            let blocks = try freqs.split(sizes: section, dim: -1).enumerated().map { try $0.element.select(0, $0.offset) }
+            let mixed = try Tensor.cat(blocks, dim: -1)
+            let emb = try Tensor.cat([mixed, mixed], dim: -1)
+            return (try emb.cos().to(dtype: dtype), try emb.sin().to(dtype: dtype))
+        }
         var inv = inverseFrequencies.tensor
         if config.rope.kind == .dynamic {
             let longest = try positions.max().itemInt() + 1
@@ -72,7 +84,7 @@ final class LlamaAttention: Module, @unchecked Sendable {
         q_proj = try Linear(c.hiddenSize, c.heads * c.headDim, bias: c.attentionBias)
         k_proj = try Linear(c.hiddenSize, c.kvHeads * c.headDim, bias: c.attentionBias)
         v_proj = try Linear(c.hiddenSize, c.kvHeads * c.headDim, bias: c.attentionBias)
-        o_proj = try Linear(c.heads * c.headDim, c.hiddenSize, bias: c.attentionBias)
+        o_proj = try Linear(c.heads * c.headDim, c.hiddenSize, bias: c.outputBias)
         super.init()
     }
 

@@ -59,25 +59,7 @@ public class LlavaForConditionalGeneration: Module, @unchecked Sendable {
 
     /// Token embeddings with the image features written at the image-token positions, in order.
     public func embed(inputIDs: Tensor, imageFeatures: Tensor?) throws -> Tensor {
-        let isImage = try inputIDs.eq(config.imageTokenID)
-        let positions = try isImage.sum().itemInt()
-        guard let imageFeatures else {
-            // Without images an image token is an ordinary token, as in transformers (a model may generate it,
-            // an answer text may contain it) — where the embedding table has a row for it.
-            if positions > 0 && config.imageTokenID >= language_model.model.embed_tokens.weight.size(0) {
-                throw ModelError("the input has \(positions) image tokens but no image was given")
-            }
-            return try language_model.model.embed_tokens(inputIDs)
-        }
-        // The image token may lie outside the embedding table; its rows are replaced anyway.
-        let embeddings = try language_model.model.embed_tokens(inputIDs.maskedFill(isImage, 0))
-        // [images, tokens, hidden] or, through the VLM protocol, [Σ tokens, hidden].
-        let available = imageFeatures.shape.dropLast().reduce(1, *)
-        guard positions == available else {
-            throw ModelError("the input has \(positions) image-token positions but the images give \(available) features \(imageFeatures.shape.dropLast())")
-        }
-        let mask = try isImage.unsqueeze(-1).expand(as: embeddings)
-        return try embeddings.maskedScatter(mask, imageFeatures.to(dtype: embeddings.dtype))
+        try embedWithImages(inputIDs, table: language_model.model.embed_tokens, imageTokenID: config.imageTokenID, features: imageFeatures)
     }
 
     /// Keeps the language model's linear weights (attention and MLP projections, the vocabulary head) in bf16 while

@@ -8,19 +8,24 @@ import Torch
 /// stands for in the prompt (a fixed count for LLaVA-1.5; tiles and aspect ratio decide it for LLaVA-NeXT).
 public struct ImageInputs {
     /// What the vision tower takes: [N, 3, H, W] for one crop per image; LLaVA-NeXT: every image's tiles, image
-    /// after image (base tile first).
+    /// after image (base tile first); Qwen2-VL: every image's patch rows [Σ patches, 3 · temporal · patch²].
     public var pixels: Tensor
     public var tokenCounts: [Int]
     /// Tiles per image (empty: one each).
     public var tiles: [Int]
     /// Each image's size before preprocessing (empty when the model does not need it).
     public var originalSizes: [PixelSize]
+    /// Each image's patch grid [t, gh, gw] (Qwen2-VL's `image_grid_thw`, which the vision tower needs to unflatten
+    /// its patch rows); nil for models with fixed-size crops.
+    public var grids: [[Int]]?
 
-    public init(pixels: Tensor, tokenCounts: [Int], tiles: [Int] = [], originalSizes: [PixelSize] = []) {
+    public init(pixels: Tensor, tokenCounts: [Int], tiles: [Int] = [], originalSizes: [PixelSize] = [],
+                grids: [[Int]]? = nil) {
         self.pixels = pixels
         self.tokenCounts = tokenCounts
         self.tiles = tiles
         self.originalSizes = originalSizes
+        self.grids = grids
     }
 
     public var count: Int { tokenCounts.count }
@@ -123,6 +128,30 @@ extension VLMModel {
         }
         return out
     }
+}
+
+/// Token embeddings with image features written, in order, at the image-token positions (transformers'
+/// `masked_scatter`); the counts must agree.
+func embedWithImages(_ inputIDs: Tensor, table: Embedding, imageTokenID: Int, features: Tensor?) throws -> Tensor {
+    let isImage = try inputIDs.eq(imageTokenID)
+    let positions = try isImage.sum().itemInt()
+    guard let features else {
+        // Without images an image token is an ordinary token, as in transformers (a model may generate it,
+        // an answer text may contain it) — where the embedding table has a row for it.
+        if positions > 0 && imageTokenID >= table.weight.size(0) {
+            throw ModelError("the input has \(positions) image tokens but no image was given")
+        }
+        return try table(inputIDs)
+    }
+    // The image token may lie outside the embedding table; its rows are replaced anyway.
+    let embeddings = try table(inputIDs.maskedFill(isImage, 0))
+    // [images, tokens, hidden] or, through the VLM protocol, [Σ tokens, hidden].
+    let available = features.shape.dropLast().reduce(1, *)
+    guard positions == available else {
+        throw ModelError("the input has \(positions) image-token positions but the images give \(available) features \(features.shape.dropLast())")
+    }
+    let mask = try isImage.unsqueeze(-1).expand(as: embeddings)
+    return try embeddings.maskedScatter(mask, features.to(dtype: embeddings.dtype))
 }
 
 /// One-dimensional positions (LLaMA-family decoders): real tokens count from 0, padding gets 1, as

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import Torch
+@testable import Models
+
+/// Qwen2-VL's vision tower and M-RoPE positions against transformers 5.23 on a tiny random model
+/// (`tools/reference/make_qwen_vl_fixtures.py`): three images of different sizes in one call, two prompts
+/// (one with two images) left-padded in one batch.
+@Suite struct Qwen2VLParityTests {
+    let folder = modelFixture("qwen_vl/qwen2_vl")
+
+    func expected() throws -> SafeTensorsFile { try SafeTensorsFile(path: "\(folder)/expected.safetensors") }
+
+    func grids(_ e: SafeTensorsFile) throws -> [[Int]] {
+        let flat = try e.tensor("image_grid_thw").toArray(Int64.self).map(Int.init)
+        return stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) }
+    }
+
+    func rows(_ t: Tensor) throws -> [[Int]] {
+        let flat = try t.toArray(Int64.self).map(Int.init)
+        let width = t.size(-1)
+        return stride(from: 0, to: flat.count, by: width).map { Array(flat[$0..<($0 + width)]) }
+    }
+
+    @Test func visionFeaturesMatchTransformers() throws {
+        let config = try ConfigReader.load("\(folder)/config.json")
+        let vision = try #require(try config.object("vision_config"))
+        let tower = try Qwen2VisionTransformer(Qwen2VLVisionConfig(vision))
+        try ModelLoader.load(tower, from: folder, dtype: .float32, device: .cpu) { key in
+            for prefix in ["model.visual.", "visual."] where key.hasPrefix(prefix) { return String(key.dropFirst(prefix.count)) }
+            return nil
+        }
+        let e = try expected()
+        let features = try withNoGrad { try tower(e.tensor("pixel_values"), grids: grids(e)) }
+        let reference = try e.tensor("image_features")
+        #expect(features.shape == reference.shape)
+        let difference = try maxAbsDifference(features, reference)
+        print("Qwen2-VL vision features: largest difference from transformers \(difference)")
+        #expect(difference < 1e-5)
+        // Each image attends only to itself: the first image alone gives its own rows unchanged.
+        let g = try grids(e)
+        let first = try withNoGrad { try tower(e.tensor("pixel_values").narrow(0, start: 0, length: g[0][1] * g[0][2]), grids: [g[0]]) }
+        #expect(try maxAbsDifference(first, reference.narrow(0, start: 0, length: first.size(0))) < 1e-5)
+        // A wrong row count is an error naming the grids, not a crash.
+        #expect(throws: ModelError.self) { try tower(e.tensor("pixel_values").narrow(0, start: 0, length: 5), grids: g) }
+    }
+
+    @Test func positionsAndDeltasMatchGetRopeIndex() throws {
+        let e = try expected()
+        let ids = try rows(e.tensor("input_ids")), mask = try rows(e.tensor("attention_mask"))
+        let (positions, deltas) = try MRoPE.positions(ids: ids, mask: mask, grids: grids(e), imageTokenID: 500, merge: 2)
+        let reference = try e.tensor("position_ids")  // [3, B, L]
+        for axis in 0..<3 {
+            #expect(positions[axis] == (try rows(reference.select(0, axis))), "axis \(axis)")
+        }
+        #expect(deltas == (try e.tensor("rope_deltas").toArray(Int64.self).map(Int.init)))
+        // The spec's tiny check: a 3 x 5 merged image after 17 text tokens.
+        let text = Array(repeating: 7, count: 17)
+        let (p, d) = try MRoPE.positions(ids: [text + Array(repeating: 500, count: 15) + [7]], mask: nil,
+                                         grids: [[1, 6, 10]], imageTokenID: 500, merge: 2)
+        #expect(p[1][0][17..<32].min() == 17 && p[1][0][17..<32].max() == 19)
+        #expect(p[2][0][17..<32].max() == 21 && p[0][0][32] == 22 && d == [-10])
+        // Runs and grids that disagree are errors.
+        #expect(throws: ModelError.self) {
+            try MRoPE.positions(ids: [text + [500, 500]], mask: nil, grids: [[1, 6, 10]], imageTokenID: 500, merge: 2)
+        }
+    }
+
+    @Test func logitsMatchTransformersAloneAndLeftPadded() throws {
+        let model = try Qwen2VLForConditionalGeneration.load(folder)
+        let e = try expected()
+        let g = try grids(e), pixels = try e.tensor("pixel_values")
+        let ids = try rows(e.tensor("input_ids")), mask = try rows(e.tensor("attention_mask"))
+        func rowsOf(_ images: Range<Int>) -> Range<Int> {
+            let before = g[..<images.lowerBound].reduce(0) { $0 + $1[1] * $1[2] }
+            return before..<(before + g[images].reduce(0) { $0 + $1[1] * $1[2] })
+        }
+        func images(_ range: Range<Int>) throws -> ImageInputs {
+            let r = rowsOf(range)
+            return ImageInputs(pixels: try pixels.narrow(0, start: r.lowerBound, length: r.count),
+                               tokenCounts: g[range].map { $0[1] * $0[2] / 4 }, grids: Array(g[range]))
+        }
+        var worst = 0.0
+        // Each prompt alone: prompt 0 with image 0, prompt 1 with images 1 and 2.
+        for (row, range) in [(0, 0..<1), (1, 1..<3)] {
+            let real = zip(ids[row], mask[row]).filter { $0.1 == 1 }.map { Int64($0.0) }
+            let input = try Tensor(real, shape: [1, real.count])
+            let logits = try withNoGrad { () -> Tensor in
+                let features = try model.imageFeatures(images(range))
+                let (positions, _) = try model.ropePositions(inputIDs: input, mask: nil, grids: Array(g[range]))
+                let attention = try AttentionMask.make(padding: nil, queryLength: real.count, offset: 0, dtype: .float32, device: .cpu)
+                return try model.logits(model.decoder(embeddings: model.embed(inputIDs: input, imageFeatures: features),
+                                                      positions: positions, mask: attention, cache: nil)).squeeze(0)
+            }
+            worst = max(worst, try maxAbsDifference(logits, e.tensor("logits_\(row)")))
+        }
+        // Both in one left-padded batch, every image in one vision call: compared at the real positions.
+        let input = try e.tensor("input_ids"), padding = try e.tensor("attention_mask")
+        let batch = try withNoGrad { () -> Tensor in
+            let features = try model.imageFeatures(images(0..<3))
+            let (positions, _) = try model.ropePositions(inputIDs: input, mask: padding, grids: g)
+            let attention = try AttentionMask.make(padding: padding, queryLength: input.size(1), offset: 0, dtype: .float32, device: .cpu)
+            return try model.logits(model.decoder(embeddings: model.embed(inputIDs: input, imageFeatures: features),
+                                                  positions: positions, mask: attention, cache: nil))
+        }
+        let reference = try e.tensor("logits")
+        for row in 0..<2 {
+            let real = mask[row].reduce(0, +), start = mask[row].count - real
+            worst = max(worst, try maxAbsDifference(batch.select(0, row).narrow(0, start: start, length: real),
+                                                    reference.select(0, row).narrow(0, start: start, length: real)))
+        }
+        print("Qwen2-VL logits: largest difference from transformers \(worst)")
+        #expect(worst < 1e-4)
+    }
+}
