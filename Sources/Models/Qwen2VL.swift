@@ -4,6 +4,9 @@ import Torch
 /// Qwen2-VL's vision tower settings (`vision_config`; the Hub's flat v4 names `in_chans` and
 /// `spatial_patch_size` are accepted too).
 public struct Qwen2VLVisionConfig: Sendable {
+    /// Qwen2-VL: LayerNorm blocks with a two-layer MLP, attention over whole images. Qwen2.5-VL: RMSNorm, SwiGLU,
+    /// attention within windows except in `fullAttentionBlocks`.
+    public var isQwen25: Bool
     public var depth: Int
     public var embedDim: Int
     /// The merger's output width: the text model's hidden size.
@@ -15,23 +18,53 @@ public struct Qwen2VLVisionConfig: Sendable {
     public var temporalPatchSize: Int
     public var channels: Int
     public var hiddenAct: String
+    public var ropeTheta: Double
+    /// Qwen2.5-VL: the window's side in pixels, and the blocks that attend over the whole image instead.
+    public var windowSize: Int
+    public var fullAttentionBlocks: [Int]
 
-    init(_ c: ConfigReader) throws {
-        depth = try c.int("depth")
-        embedDim = try c.int("embed_dim")
-        outHiddenSize = try c.int("hidden_size")
-        intermediateSize = embedDim * (try c.int("mlp_ratio", 4))
+    init(_ c: ConfigReader, qwen25: Bool) throws {
+        isQwen25 = qwen25
+        let depth = try c.int("depth")
+        self.depth = depth
         heads = try c.int("num_heads")
+        if qwen25 {
+            embedDim = try c.int("hidden_size")
+            outHiddenSize = try c.int("out_hidden_size")
+            intermediateSize = try c.int("intermediate_size")
+            windowSize = try c.int("window_size")
+            guard let blocks = c.json["fullatt_block_indexes"]?.arrayValue?.compactMap(\.intValue),
+                  blocks.count == c.json["fullatt_block_indexes"]?.arrayValue?.count else {
+                throw ModelError("\(c.file): \(c.prefix)fullatt_block_indexes is missing or not a list of integers")
+            }
+            // An index past the last block would silently never run (trl #5805): refused.
+            if let bad = blocks.first(where: { $0 < 0 || $0 >= depth }) {
+                throw ModelError("\(c.file): \(c.prefix)fullatt_block_indexes holds \(bad), outside the \(depth) blocks")
+            }
+            fullAttentionBlocks = blocks
+        } else {
+            embedDim = try c.int("embed_dim")
+            outHiddenSize = try c.int("hidden_size")
+            intermediateSize = embedDim * (try c.int("mlp_ratio", 4))
+            windowSize = 0
+            fullAttentionBlocks = []
+        }
+        ropeTheta = try c.object("rope_parameters")?.double("rope_theta", 10_000) ?? 10_000
         patchSize = try c.optionalInt("patch_size") ?? c.int("spatial_patch_size", 14)
         mergeSize = try c.int("spatial_merge_size", 2)
         temporalPatchSize = try c.int("temporal_patch_size", 2)
         channels = try c.optionalInt("in_channels") ?? c.int("in_chans", 3)
-        hiddenAct = try c.string("hidden_act", "quick_gelu")
+        hiddenAct = try c.string("hidden_act", qwen25 ? "silu" : "quick_gelu")
         guard (try? activation(hiddenAct)) != nil else {
             throw ModelError("\(c.file): \(c.prefix)hidden_act '\(hiddenAct)' is not supported")
         }
         guard embedDim % heads == 0, (embedDim / heads) % 4 == 0 else {
-            throw ModelError("\(c.file): \(c.prefix)embed_dim \(embedDim) over num_heads \(heads) is not a multiple of 4 (the 2-D rotary needs it)")
+            throw ModelError("\(c.file): \(c.prefix)the vision width \(embedDim) over num_heads \(heads) is not a multiple of 4 (the 2-D rotary needs it)")
+        }
+        if qwen25 {
+            guard windowSize > 0, windowSize % (patchSize * mergeSize) == 0 else {
+                throw ModelError("\(c.file): \(c.prefix)window_size \(windowSize) (pixels) is not a positive multiple of patch_size x spatial_merge_size")
+            }
         }
     }
 
@@ -96,6 +129,26 @@ final class Qwen2VLVisionAttention: Module, @unchecked Sendable {
     }
 }
 
+/// A vision block: x + attn(norm1 x), then + mlp(norm2 x). Qwen2-VL's norms are LayerNorms and its MLP
+/// fc2(act(fc1 x)); Qwen2.5-VL's are RMSNorms and down(act(gate x) * up x), all with biases.
+class QwenVisionBlock: Module, @unchecked Sendable {
+    let attn: Qwen2VLVisionAttention
+
+    init(_ c: Qwen2VLVisionConfig) throws {
+        attn = try Qwen2VLVisionAttention(c)
+        super.init()
+    }
+
+    func norm1(_ x: Tensor) throws -> Tensor { fatalError("a subclass norms") }
+    func norm2(_ x: Tensor) throws -> Tensor { fatalError("a subclass norms") }
+    func mlp(_ x: Tensor) throws -> Tensor { fatalError("a subclass has the MLP") }
+
+    func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, spans: [Range<Int>]) throws -> Tensor {
+        let h = try x + attn(norm1(x), cos: cos, sin: sin, spans: spans)
+        return try h + mlp(norm2(h))
+    }
+}
+
 final class Qwen2VLVisionMLP: Module, @unchecked Sendable {
     let fc1: Linear
     let fc2: Linear
@@ -111,29 +164,64 @@ final class Qwen2VLVisionMLP: Module, @unchecked Sendable {
     func callAsFunction(_ x: Tensor) throws -> Tensor { try fc2(act(fc1(x))) }
 }
 
-final class Qwen2VLVisionBlock: Module, @unchecked Sendable {
-    let norm1: LayerNorm
-    let norm2: LayerNorm
-    let attn: Qwen2VLVisionAttention
-    let mlp: Qwen2VLVisionMLP
+final class Qwen2VLVisionBlock: QwenVisionBlock, @unchecked Sendable {
+    let norm1Layer: LayerNorm
+    let norm2Layer: LayerNorm
+    let mlpLayer: Qwen2VLVisionMLP
+
+    override class var checkpointNames: [String: String] { ["norm1Layer": "norm1", "norm2Layer": "norm2", "mlpLayer": "mlp"] }
+
+    override init(_ c: Qwen2VLVisionConfig) throws {
+        norm1Layer = try LayerNorm(c.embedDim, eps: 1e-6)
+        norm2Layer = try LayerNorm(c.embedDim, eps: 1e-6)
+        mlpLayer = try Qwen2VLVisionMLP(c)
+        try super.init(c)
+    }
+
+    override func norm1(_ x: Tensor) throws -> Tensor { try norm1Layer(x) }
+    override func norm2(_ x: Tensor) throws -> Tensor { try norm2Layer(x) }
+    override func mlp(_ x: Tensor) throws -> Tensor { try mlpLayer(x) }
+}
+
+final class Qwen25VLVisionMLP: Module, @unchecked Sendable {
+    let gate_proj: Linear
+    let up_proj: Linear
+    let down_proj: Linear
+    let act: (Tensor) throws -> Tensor
 
     init(_ c: Qwen2VLVisionConfig) throws {
-        norm1 = try LayerNorm(c.embedDim, eps: 1e-6)
-        norm2 = try LayerNorm(c.embedDim, eps: 1e-6)
-        attn = try Qwen2VLVisionAttention(c)
-        mlp = try Qwen2VLVisionMLP(c)
+        gate_proj = try Linear(c.embedDim, c.intermediateSize)
+        up_proj = try Linear(c.embedDim, c.intermediateSize)
+        down_proj = try Linear(c.intermediateSize, c.embedDim)
+        act = try activation(c.hiddenAct)
         super.init()
     }
 
-    func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, spans: [Range<Int>]) throws -> Tensor {
-        let h = try x + attn(norm1(x), cos: cos, sin: sin, spans: spans)
-        return try h + mlp(norm2(h))
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try down_proj(act(gate_proj(x)) * up_proj(x)) }
+}
+
+final class Qwen25VLVisionBlock: QwenVisionBlock, @unchecked Sendable {
+    let norm1Layer: RMSNorm
+    let norm2Layer: RMSNorm
+    let mlpLayer: Qwen25VLVisionMLP
+
+    override class var checkpointNames: [String: String] { ["norm1Layer": "norm1", "norm2Layer": "norm2", "mlpLayer": "mlp"] }
+
+    override init(_ c: Qwen2VLVisionConfig) throws {
+        norm1Layer = try RMSNorm(c.embedDim, eps: 1e-6)
+        norm2Layer = try RMSNorm(c.embedDim, eps: 1e-6)
+        mlpLayer = try Qwen25VLVisionMLP(c)
+        try super.init(c)
     }
+
+    override func norm1(_ x: Tensor) throws -> Tensor { try norm1Layer(x) }
+    override func norm2(_ x: Tensor) throws -> Tensor { try norm2Layer(x) }
+    override func mlp(_ x: Tensor) throws -> Tensor { try mlpLayer(x) }
 }
 
 /// LayerNorm, then each merge x merge block of patches (contiguous rows) as one row through a two-layer MLP.
 final class Qwen2VLPatchMerger: Module, @unchecked Sendable {
-    let ln_q: LayerNorm
+    let ln_q: Module  // LayerNorm (Qwen2-VL) or RMSNorm (Qwen2.5-VL)
     let fc1: Linear
     let fc2: Linear
     let group: Int
@@ -142,21 +230,22 @@ final class Qwen2VLPatchMerger: Module, @unchecked Sendable {
 
     init(_ c: Qwen2VLVisionConfig) throws {
         group = c.embedDim * c.mergeSize * c.mergeSize
-        ln_q = try LayerNorm(c.embedDim, eps: 1e-6)
+        ln_q = c.isQwen25 ? try RMSNorm(c.embedDim, eps: 1e-6) : try LayerNorm(c.embedDim, eps: 1e-6)
         fc1 = try Linear(group, group)
         fc2 = try Linear(group, c.outHiddenSize)
         super.init()
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try fc2(fc1(ln_q(x).view(-1, group)).gelu())
+        let normed = try (ln_q as? RMSNorm)?(x) ?? (ln_q as! LayerNorm)(x)
+        return try fc2(fc1(normed.view(-1, group)).gelu())
     }
 }
 
 /// Qwen2-VL's vision transformer (`visual.*`): patch rows in, merged image tokens out.
 final class Qwen2VisionTransformer: Module, @unchecked Sendable {
     let patch_embed: Qwen2VLPatchEmbed
-    let blocks: [Qwen2VLVisionBlock]
+    let blocks: [QwenVisionBlock]
     let merger: Qwen2VLPatchMerger
     let config: Qwen2VLVisionConfig
     let inverseFrequencies: Buffer  // float32 [headDim / 4]
@@ -164,11 +253,11 @@ final class Qwen2VisionTransformer: Module, @unchecked Sendable {
     init(_ c: Qwen2VLVisionConfig) throws {
         config = c
         patch_embed = try Qwen2VLPatchEmbed(c)
-        blocks = try (0..<c.depth).map { _ in try Qwen2VLVisionBlock(c) }
+        blocks = try (0..<c.depth).map { _ in c.isQwen25 ? try Qwen25VLVisionBlock(c) : try Qwen2VLVisionBlock(c) }
         merger = try Qwen2VLPatchMerger(c)
         let half = c.headDim / 2
         let exponents = try Tensor.arange(0, half, step: 2).to(dtype: .float32) / Double(half)
-        inverseFrequencies = Buffer(try 1.0 / exponents.rpow(10_000))
+        inverseFrequencies = Buffer(try 1.0 / exponents.rpow(c.ropeTheta))
         super.init()
     }
 
@@ -215,10 +304,51 @@ final class Qwen2VisionTransformer: Module, @unchecked Sendable {
                 start += g[1] * g[2]
             }
         }
-        let (cos, sin) = try rotary(grids: grids, device: rows.device)
+        var (cos, sin) = try rotary(grids: grids, device: rows.device)
         var h = try patch_embed.proj(rows)
-        for block in blocks { h = try block(h, cos: cos, sin: sin, spans: spans) }
-        return try merger(h)
+        guard config.isQwen25 else {
+            for block in blocks { h = try block(h, cos: cos, sin: sin, spans: spans) }
+            return try merger(h)
+        }
+        // Qwen2.5-VL: rows (in groups of merge², kept together) reordered window by window; windowed blocks attend
+        // within a window, the full-attention blocks within the image; the merged tokens are put back in order.
+        let windows = Self.windows(grids: grids, merge: config.mergeSize, side: config.windowSize / config.mergeSize / config.patchSize)
+        let unit = config.mergeSize * config.mergeSize
+        let order = try Tensor(windows.order.flatMap { g in (0..<unit).map { Int64(g * unit + $0) } }).to(device: rows.device)
+        h = try h.indexSelect(0, order)
+        cos = try cos.indexSelect(1, order)
+        sin = try sin.indexSelect(1, order)
+        for (i, block) in blocks.enumerated() {
+            h = try block(h, cos: cos, sin: sin, spans: config.fullAttentionBlocks.contains(i) ? spans : windows.spans)
+        }
+        var inverse = Array(repeating: Int64(0), count: windows.order.count)
+        for (position, token) in windows.order.enumerated() { inverse[token] = Int64(position) }
+        return try merger(h).indexSelect(0, Tensor(inverse).to(device: rows.device))
+    }
+
+    /// Qwen2.5-VL's windows over each image's merged grid: windows of side × side merged tokens in raster order
+    /// (the last row and column of windows cut short by the grid's edge; no empty window), tokens in raster order
+    /// within a window. `order[i]` is the merged token at the i-th place; `spans` the patch-row ranges per window.
+    static func windows(grids: [[Int]], merge: Int, side: Int) -> (order: [Int], spans: [Range<Int>]) {
+        var order: [Int] = [], spans: [Range<Int>] = []
+        var base = 0, row = 0
+        let unit = merge * merge
+        for g in grids {
+            let (t, h, w) = (g[0], g[1] / merge, g[2] / merge)
+            for ti in 0..<t {
+                for wy in stride(from: 0, to: h, by: side) { for wx in stride(from: 0, to: w, by: side) {
+                    let start = order.count
+                    for y in wy..<min(wy + side, h) { for x in wx..<min(wx + side, w) {
+                        order.append(base + (ti * h + y) * w + x)
+                    } }
+                    let count = (order.count - start) * unit
+                    spans.append(row..<(row + count))
+                    row += count
+                } }
+            }
+            base += t * h * w
+        }
+        return (order, spans)
     }
 }
 
@@ -293,7 +423,7 @@ public struct Qwen2VLConfig: Sendable {
             // The Hub's v4 files are flat: the decoder's keys sit at the root beside model_type qwen2_vl.
             var object = textReader.json.objectValue ?? []
             object.removeAll { $0.0 == "model_type" }
-            object.append(("model_type", .string("qwen2_vl_text")))
+            object.append(("model_type", .string(try c.string("model_type") == "qwen2_5_vl" ? "qwen2_5_vl_text" : "qwen2_vl_text")))
             textReader = ConfigReader(.object(object), file: c.file, prefix: textReader.prefix)
         }
         text = try LlamaConfig(textReader)
@@ -303,7 +433,7 @@ public struct Qwen2VLConfig: Sendable {
             throw ModelError("\(c.file): \(textReader.prefix)rope_parameters.mrope_section is missing (Qwen2-VL's 3-D positions need it)")
         }
         guard let visionReader = try c.object("vision_config") else { throw ModelError("\(c.file): vision_config is missing") }
-        vision = try Qwen2VLVisionConfig(visionReader)
+        vision = try Qwen2VLVisionConfig(visionReader, qwen25: try c.string("model_type") == "qwen2_5_vl")
         guard vision.outHiddenSize == text.hiddenSize else {
             throw ModelError("\(c.file): vision_config.hidden_size \(vision.outHiddenSize) is not the text hidden_size \(text.hiddenSize)")
         }

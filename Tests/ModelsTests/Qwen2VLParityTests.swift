@@ -3,13 +3,12 @@ import Testing
 import Torch
 @testable import Models
 
-/// Qwen2-VL's vision tower and M-RoPE positions against transformers 5.23 on a tiny random model
-/// (`tools/reference/make_qwen_vl_fixtures.py`): three images of different sizes in one call, two prompts
-/// (one with two images) left-padded in one batch.
+/// Qwen2-VL's and Qwen2.5-VL's vision towers, M-RoPE positions and logits against transformers 5.23 on tiny random
+/// models (`tools/reference/make_qwen_vl_fixtures.py`): three images of different sizes in one call, two prompts
+/// (one with two images) left-padded in one batch. Qwen2.5-VL's windows (2 x 2 merged tokens) cut every image
+/// into several, one cut short at the edge, and its block 1 attends over whole images.
 @Suite struct Qwen2VLParityTests {
-    let folder = modelFixture("qwen_vl/qwen2_vl")
-
-    func expected() throws -> SafeTensorsFile { try SafeTensorsFile(path: "\(folder)/expected.safetensors") }
+    func expected(_ folder: String) throws -> SafeTensorsFile { try SafeTensorsFile(path: "\(folder)/expected.safetensors") }
 
     func grids(_ e: SafeTensorsFile) throws -> [[Int]] {
         let flat = try e.tensor("image_grid_thw").toArray(Int64.self).map(Int.init)
@@ -22,20 +21,21 @@ import Torch
         return stride(from: 0, to: flat.count, by: width).map { Array(flat[$0..<($0 + width)]) }
     }
 
-    @Test func visionFeaturesMatchTransformers() throws {
+    @Test(arguments: ["qwen2_vl", "qwen2_5_vl"]) func visionFeaturesMatchTransformers(_ kind: String) throws {
+        let folder = modelFixture("qwen_vl/\(kind)")
         let config = try ConfigReader.load("\(folder)/config.json")
         let vision = try #require(try config.object("vision_config"))
-        let tower = try Qwen2VisionTransformer(Qwen2VLVisionConfig(vision))
+        let tower = try Qwen2VisionTransformer(Qwen2VLVisionConfig(vision, qwen25: kind == "qwen2_5_vl"))
         try ModelLoader.load(tower, from: folder, dtype: .float32, device: .cpu) { key in
             for prefix in ["model.visual.", "visual."] where key.hasPrefix(prefix) { return String(key.dropFirst(prefix.count)) }
             return nil
         }
-        let e = try expected()
+        let e = try expected(folder)
         let features = try withNoGrad { try tower(e.tensor("pixel_values"), grids: grids(e)) }
         let reference = try e.tensor("image_features")
         #expect(features.shape == reference.shape)
         let difference = try maxAbsDifference(features, reference)
-        print("Qwen2-VL vision features: largest difference from transformers \(difference)")
+        print("\(kind) vision features: largest difference from transformers \(difference)")
         #expect(difference < 1e-5)
         // Each image attends only to itself: the first image alone gives its own rows unchanged.
         let g = try grids(e)
@@ -46,7 +46,7 @@ import Torch
     }
 
     @Test func positionsAndDeltasMatchGetRopeIndex() throws {
-        let e = try expected()
+        let e = try expected(modelFixture("qwen_vl/qwen2_vl"))
         let ids = try rows(e.tensor("input_ids")), mask = try rows(e.tensor("attention_mask"))
         let (positions, deltas) = try MRoPE.positions(ids: ids, mask: mask, grids: grids(e), imageTokenID: 500, merge: 2)
         let reference = try e.tensor("position_ids")  // [3, B, L]
@@ -66,9 +66,17 @@ import Torch
         }
     }
 
-    @Test func logitsMatchTransformersAloneAndLeftPadded() throws {
+    @Test func windowsFollowTheSpec() {
+        // backbones-spec.md's check: a 3 x 5 merged grid with windows of 2 x 2.
+        let w = Qwen2VisionTransformer.windows(grids: [[1, 6, 10]], merge: 2, side: 2)
+        #expect(w.order == [0, 1, 5, 6, 2, 3, 7, 8, 4, 9, 10, 11, 12, 13, 14])
+        #expect(w.spans.map(\.upperBound) == [16, 32, 40, 48, 56, 60])
+    }
+
+    @Test(arguments: ["qwen2_vl", "qwen2_5_vl"]) func logitsMatchTransformersAloneAndLeftPadded(_ kind: String) throws {
+        let folder = modelFixture("qwen_vl/\(kind)")
         let model = try Qwen2VLForConditionalGeneration.load(folder)
-        let e = try expected()
+        let e = try expected(folder)
         let g = try grids(e), pixels = try e.tensor("pixel_values")
         let ids = try rows(e.tensor("input_ids")), mask = try rows(e.tensor("attention_mask"))
         func rowsOf(_ images: Range<Int>) -> Range<Int> {
@@ -109,7 +117,7 @@ import Torch
             worst = max(worst, try maxAbsDifference(batch.select(0, row).narrow(0, start: start, length: real),
                                                     reference.select(0, row).narrow(0, start: start, length: real)))
         }
-        print("Qwen2-VL logits: largest difference from transformers \(worst)")
+        print("\(kind) logits: largest difference from transformers \(worst)")
         #expect(worst < 1e-4)
     }
 }
