@@ -57,10 +57,14 @@ final class CLIPMLP: Module, @unchecked Sendable {
     let fc2: Linear
     let act: (Tensor) throws -> Tensor
 
-    init(_ c: CLIPVisionConfig) throws {
-        fc1 = try Linear(c.hiddenSize, c.intermediateSize)
-        fc2 = try Linear(c.intermediateSize, c.hiddenSize)
-        act = try activation(c.hiddenAct)
+    convenience init(_ c: CLIPVisionConfig) throws {
+        try self.init(hidden: c.hiddenSize, intermediate: c.intermediateSize, activation: activation(c.hiddenAct))
+    }
+
+    init(hidden: Int, intermediate: Int, activation: @escaping (Tensor) throws -> Tensor) throws {
+        fc1 = try Linear(hidden, intermediate)
+        fc2 = try Linear(intermediate, hidden)
+        act = activation
         super.init()
     }
 

@@ -126,11 +126,15 @@ final class LlamaMLP: Module, @unchecked Sendable {
     let down_proj: Linear
     let act: (Tensor) throws -> Tensor
 
-    init(_ c: LlamaConfig) throws {
-        gate_proj = try Linear(c.hiddenSize, c.intermediateSize, bias: c.mlpBias)
-        up_proj = try Linear(c.hiddenSize, c.intermediateSize, bias: c.mlpBias)
-        down_proj = try Linear(c.intermediateSize, c.hiddenSize, bias: c.mlpBias)
-        act = try activation(c.hiddenAct)
+    convenience init(_ c: LlamaConfig) throws {
+        try self.init(hidden: c.hiddenSize, intermediate: c.intermediateSize, bias: c.mlpBias, activation: activation(c.hiddenAct))
+    }
+
+    init(hidden: Int, intermediate: Int, bias: Bool, activation: @escaping (Tensor) throws -> Tensor) throws {
+        gate_proj = try Linear(hidden, intermediate, bias: bias)
+        up_proj = try Linear(hidden, intermediate, bias: bias)
+        down_proj = try Linear(intermediate, hidden, bias: bias)
+        act = activation
         super.init()
     }
 

@@ -129,19 +129,32 @@ final class Qwen2VLVisionAttention: Module, @unchecked Sendable {
     }
 }
 
+/// A layer that maps a tensor to a tensor: what a vision block's norms and MLP are.
+protocol UnaryLayer: Module {
+    func callAsFunction(_ x: Tensor) throws -> Tensor
+}
+extension LayerNorm: UnaryLayer {}
+extension RMSNorm: UnaryLayer {}
+extension CLIPMLP: UnaryLayer {}
+extension LlamaMLP: UnaryLayer {}
+
 /// A vision block: x + attn(norm1 x), then + mlp(norm2 x). Qwen2-VL's norms are LayerNorms and its MLP
 /// fc2(act(fc1 x)); Qwen2.5-VL's are RMSNorms and down(act(gate x) * up x), all with biases.
-class QwenVisionBlock: Module, @unchecked Sendable {
+final class Qwen2VLVisionBlock: Module, @unchecked Sendable {
+    let norm1: any UnaryLayer
+    let norm2: any UnaryLayer
     let attn: Qwen2VLVisionAttention
+    let mlp: any UnaryLayer
 
     init(_ c: Qwen2VLVisionConfig) throws {
+        let e = c.embedDim, act = try activation(c.hiddenAct)
+        norm1 = c.isQwen25 ? try RMSNorm(e, eps: 1e-6) : try LayerNorm(e, eps: 1e-6)
+        norm2 = c.isQwen25 ? try RMSNorm(e, eps: 1e-6) : try LayerNorm(e, eps: 1e-6)
         attn = try Qwen2VLVisionAttention(c)
+        mlp = c.isQwen25 ? try LlamaMLP(hidden: e, intermediate: c.intermediateSize, bias: true, activation: act)
+                         : try CLIPMLP(hidden: e, intermediate: c.intermediateSize, activation: act)
         super.init()
     }
-
-    func norm1(_ x: Tensor) throws -> Tensor { fatalError("a subclass norms") }
-    func norm2(_ x: Tensor) throws -> Tensor { fatalError("a subclass norms") }
-    func mlp(_ x: Tensor) throws -> Tensor { fatalError("a subclass has the MLP") }
 
     func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, spans: [Range<Int>]) throws -> Tensor {
         let h = try x + attn(norm1(x), cos: cos, sin: sin, spans: spans)
@@ -149,79 +162,9 @@ class QwenVisionBlock: Module, @unchecked Sendable {
     }
 }
 
-final class Qwen2VLVisionMLP: Module, @unchecked Sendable {
-    let fc1: Linear
-    let fc2: Linear
-    let act: (Tensor) throws -> Tensor
-
-    init(_ c: Qwen2VLVisionConfig) throws {
-        fc1 = try Linear(c.embedDim, c.intermediateSize)
-        fc2 = try Linear(c.intermediateSize, c.embedDim)
-        act = try activation(c.hiddenAct)
-        super.init()
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try fc2(act(fc1(x))) }
-}
-
-final class Qwen2VLVisionBlock: QwenVisionBlock, @unchecked Sendable {
-    let norm1Layer: LayerNorm
-    let norm2Layer: LayerNorm
-    let mlpLayer: Qwen2VLVisionMLP
-
-    override class var checkpointNames: [String: String] { ["norm1Layer": "norm1", "norm2Layer": "norm2", "mlpLayer": "mlp"] }
-
-    override init(_ c: Qwen2VLVisionConfig) throws {
-        norm1Layer = try LayerNorm(c.embedDim, eps: 1e-6)
-        norm2Layer = try LayerNorm(c.embedDim, eps: 1e-6)
-        mlpLayer = try Qwen2VLVisionMLP(c)
-        try super.init(c)
-    }
-
-    override func norm1(_ x: Tensor) throws -> Tensor { try norm1Layer(x) }
-    override func norm2(_ x: Tensor) throws -> Tensor { try norm2Layer(x) }
-    override func mlp(_ x: Tensor) throws -> Tensor { try mlpLayer(x) }
-}
-
-final class Qwen25VLVisionMLP: Module, @unchecked Sendable {
-    let gate_proj: Linear
-    let up_proj: Linear
-    let down_proj: Linear
-    let act: (Tensor) throws -> Tensor
-
-    init(_ c: Qwen2VLVisionConfig) throws {
-        gate_proj = try Linear(c.embedDim, c.intermediateSize)
-        up_proj = try Linear(c.embedDim, c.intermediateSize)
-        down_proj = try Linear(c.intermediateSize, c.embedDim)
-        act = try activation(c.hiddenAct)
-        super.init()
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try down_proj(act(gate_proj(x)) * up_proj(x)) }
-}
-
-final class Qwen25VLVisionBlock: QwenVisionBlock, @unchecked Sendable {
-    let norm1Layer: RMSNorm
-    let norm2Layer: RMSNorm
-    let mlpLayer: Qwen25VLVisionMLP
-
-    override class var checkpointNames: [String: String] { ["norm1Layer": "norm1", "norm2Layer": "norm2", "mlpLayer": "mlp"] }
-
-    override init(_ c: Qwen2VLVisionConfig) throws {
-        norm1Layer = try RMSNorm(c.embedDim, eps: 1e-6)
-        norm2Layer = try RMSNorm(c.embedDim, eps: 1e-6)
-        mlpLayer = try Qwen25VLVisionMLP(c)
-        try super.init(c)
-    }
-
-    override func norm1(_ x: Tensor) throws -> Tensor { try norm1Layer(x) }
-    override func norm2(_ x: Tensor) throws -> Tensor { try norm2Layer(x) }
-    override func mlp(_ x: Tensor) throws -> Tensor { try mlpLayer(x) }
-}
-
 /// LayerNorm, then each merge x merge block of patches (contiguous rows) as one row through a two-layer MLP.
 final class Qwen2VLPatchMerger: Module, @unchecked Sendable {
-    let ln_q: Module  // LayerNorm (Qwen2-VL) or RMSNorm (Qwen2.5-VL)
+    let ln_q: any UnaryLayer  // LayerNorm (Qwen2-VL) or RMSNorm (Qwen2.5-VL)
     let fc1: Linear
     let fc2: Linear
     let group: Int
@@ -237,15 +180,14 @@ final class Qwen2VLPatchMerger: Module, @unchecked Sendable {
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let normed = try (ln_q as? RMSNorm)?(x) ?? (ln_q as! LayerNorm)(x)
-        return try fc2(fc1(normed.view(-1, group)).gelu())
+        try fc2(fc1(ln_q(x).view(-1, group)).gelu())
     }
 }
 
 /// Qwen2-VL's vision transformer (`visual.*`): patch rows in, merged image tokens out.
 final class Qwen2VisionTransformer: Module, @unchecked Sendable {
     let patch_embed: Qwen2VLPatchEmbed
-    let blocks: [QwenVisionBlock]
+    let blocks: [Qwen2VLVisionBlock]
     let merger: Qwen2VLPatchMerger
     let config: Qwen2VLVisionConfig
     let inverseFrequencies: Buffer  // float32 [headDim / 4]
@@ -253,7 +195,7 @@ final class Qwen2VisionTransformer: Module, @unchecked Sendable {
     init(_ c: Qwen2VLVisionConfig) throws {
         config = c
         patch_embed = try Qwen2VLPatchEmbed(c)
-        blocks = try (0..<c.depth).map { _ in c.isQwen25 ? try Qwen25VLVisionBlock(c) : try Qwen2VLVisionBlock(c) }
+        blocks = try (0..<c.depth).map { _ in try Qwen2VLVisionBlock(c) }
         merger = try Qwen2VLPatchMerger(c)
         let half = c.headDim / 2
         let exponents = try Tensor.arange(0, half, step: 2).to(dtype: .float32) / Double(half)
