@@ -16,7 +16,7 @@ public enum SequenceLogProbs {
 
     /// Sum over completion tokens of log p(token | prefix, image), one value per row [N]. Rows are right-padded
     /// into one batch; vocabulary logits are computed only at the positions that predict completion tokens.
-    public static func compute(_ model: any VLMModel, rows: [Row], imageFeatures: Tensor?,
+    public static func compute(_ model: any VLMModel, rows: [Row], imageFeatures: Tensor?, imageGrids: [[Int]]? = nil,
                                padID: Int = 0) throws -> Tensor {
         guard !rows.isEmpty else { throw ModelError("no sequences to score") }
         let length = rows.map { $0.prompt.count + $0.completion.count }.max()!
@@ -37,7 +37,7 @@ public enum SequenceLogProbs {
         let device = model.device
         let idTensor = try Tensor(ids, shape: [rows.count, length]).to(device: device)
         let maskTensor = try Tensor(mask, shape: [rows.count, length]).to(device: device)
-        let hidden = try model.hiddenStates(inputIDs: idTensor, imageFeatures: imageFeatures, attentionMask: maskTensor)
+        let hidden = try model.hiddenStates(inputIDs: idTensor, imageFeatures: imageFeatures, attentionMask: maskTensor, imageGrids: imageGrids)
         let select = try Tensor(predicting, shape: [rows.count, length]).to(device: device)
         let chosen = try hidden.maskedSelect(select.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1))
         let logProbs = try model.logits(chosen).to(dtype: .float32).logSoftmax(-1)

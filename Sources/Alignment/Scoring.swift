@@ -19,12 +19,12 @@ func scoreBatch(_ batch: Batcher.Batch, model: any VLMModel, needRejected: Bool)
     // Each prompt (its image tokens and the question) runs once for both responses.
     let groups = needRejected ? [encoded.map(\.chosen), encoded.map(\.rejected)] : [encoded.map(\.chosen)]
     let scored = try model.completionLogProbs(prompts: prompts(encoded, for: inputs, model: model), completions: groups,
-                                              imageFeatures: model.imageFeatures(inputs))
+                                              imageFeatures: model.imageFeatures(inputs), imageGrids: inputs.grids)
     var other: Tensor? = nil
     if let otherInputs = batch.otherInputs {
         // The other image may take another number of image tokens (tiles, aspect ratio): its own prompts.
         other = try model.completionLogProbs(prompts: prompts(encoded, for: otherInputs, model: model), completions: [encoded.map(\.chosen)],
-                                             imageFeatures: model.imageFeatures(otherInputs))[0]
+                                             imageFeatures: model.imageFeatures(otherInputs), imageGrids: otherInputs.grids)[0]
     }
     return BatchLogProbs(chosen: scored[0], rejected: needRejected ? scored[1] : nil, other: other,
                          chosenLengths: encoded.map(\.chosen.count), rejectedLengths: encoded.map(\.rejected.count))

@@ -59,16 +59,14 @@ public struct TextGenerator {
         }
         let batch = prompts.count
         let length = prompts.map(\.count).max()!
-        var ids: [Int] = []
-        var maskValues: [Int] = []
-        for p in prompts {
-            ids += Array(repeating: options.padTokenID, count: length - p.count) + p
-            maskValues += Array(repeating: 0, count: length - p.count) + Array(repeating: 1, count: p.count)
-        }
+        let rows = prompts.map { Array(repeating: options.padTokenID, count: length - $0.count) + $0 }
+        let maskRows = prompts.map { Array(repeating: 0, count: length - $0.count) + Array(repeating: 1, count: $0.count) }
+        let ids = rows.flatMap { $0 }
         let device = model.device
-        let mask = try Tensor(maskValues, shape: [batch, length]).to(device: device)
+        let mask = try Tensor(maskRows.flatMap { $0 }, shape: [batch, length]).to(device: device)
         let padded = prompts.contains { $0.count < length }
-        let positions = try model.positions(mask: mask, batch: batch, length: length, offset: 0)
+        let grids = images?.grids
+        let positions = try model.positions(tokens: rows, mask: maskRows, grids: grids, count: length)
         var results: [GeneratedSequence] = []
         try withNoGrad {
             let features = try images.map { try model.imageFeatures($0) }
@@ -76,19 +74,22 @@ public struct TextGenerator {
             let hidden = try model.hiddenStates(inputIDs: Tensor(ids, shape: [batch, length]).to(device: device),
                                                 imageFeatures: features, attentionMask: padded ? mask : nil,
                                                 positions: positions, cache: cache)
-            results = try decode(hidden: hidden, cache: cache, mask: mask, positions: positions, padded: padded,
+            results = try decode(hidden: hidden, cache: cache, tokens: rows, mask: maskRows, grids: grids, padded: padded,
                                  options: options, onToken: onToken).sequences
         }
         return results
     }
 
     /// The decoding loop after a prefill: `hidden` holds the prefilled states (the last one predicts the first new
-    /// token), `cache` their keys and values. Returns the sequences (texts decoded when there is a tokenizer) and,
-    /// per row, the tokens fed into the cache after the prefill.
-    func decode(hidden first: Tensor, cache: KVCache, mask initialMask: Tensor, positions initialPositions: Tensor, padded: Bool,
-                options: GenerationOptions, onToken: ((Int, Int) -> Void)?) throws -> (sequences: [GeneratedSequence], fed: [[Int]]) {
+    /// token), `cache` the keys and values of `tokens` (rows, real ones marked by `mask`; `grids` their images'
+    /// grids), from which each new token's position follows. Returns the sequences (texts decoded when there is a
+    /// tokenizer) and, per row, the tokens fed into the cache after the prefill.
+    func decode(hidden first: Tensor, cache: KVCache, tokens initialTokens: [[Int]], mask initialMask: [[Int]], grids: [[Int]]?,
+                padded: Bool, options: GenerationOptions,
+                onToken: ((Int, Int) -> Void)?) throws -> (sequences: [GeneratedSequence], fed: [[Int]]) {
         let batch = first.size(0), device = model.device
-        var hidden = first, mask = initialMask, positions = initialPositions
+        var hidden = first, tokens = initialTokens, maskRows = initialMask
+        var mask = try Tensor(initialMask.flatMap { $0 }, shape: [batch, initialMask.first?.count ?? 0]).to(device: device)
         var sampler = Sampler(seed: options.seed)
         var results = (0..<batch).map { _ in GeneratedSequence(tokens: [], text: nil, reason: .length) }
         var fed = [[Int]](repeating: [], count: batch)
@@ -118,9 +119,13 @@ public struct TextGenerator {
                     }
                 }
                 if finished.allSatisfy({ $0 }) || step == options.maxNewTokens - 1 { break }
-                for row in 0..<batch { fed[row].append(feed[row]) }
+                for row in 0..<batch {
+                    fed[row].append(feed[row])
+                    tokens[row].append(feed[row])
+                    maskRows[row].append(1)
+                }
                 mask = try Tensor.cat([mask, Tensor.ones([batch, 1], dtype: .int64, device: device)], dim: 1)
-                positions = try model.positions(mask: mask, batch: batch, length: 1, offset: mask.size(1) - 1)
+                let positions = try model.positions(tokens: tokens, mask: maskRows, grids: grids, count: 1)
                 hidden = try model.hiddenStates(inputIDs: Tensor(feed, shape: [batch, 1]).to(device: device),
                                                 attentionMask: padded ? mask : nil, positions: positions, cache: cache)
             }

@@ -110,8 +110,8 @@ public class LlavaForConditionalGeneration: Module, @unchecked Sendable {
         return try features.view(-1, features.size(-1))
     }
 
-    public func positions(mask: Tensor?, batch: Int, length: Int, offset: Int) throws -> Tensor {
-        try linearPositions(mask: mask, batch: batch, length: length, offset: offset, device: device)
+    public func positions(tokens: [[Int]], mask: [[Int]]?, grids: [[Int]]?, count: Int) throws -> Tensor {
+        try linearPositions(mask: mask, rows: tokens.count, length: tokens.first?.count ?? 0, count: count, device: device)
     }
 
     public func decoder(embeddings: Tensor, positions: Tensor, mask: AttentionMask, cache: KVCache?) throws -> Tensor {

@@ -5,7 +5,9 @@ extension VLMModel {
     /// prompts are left-padded and encoded with their keys and values kept in the autograd graph, then every
     /// completion attends to its prompt's keys and values. `completions[j][i]` is completion j of prompt i; the
     /// result holds one tensor [B] per j. Equal to scoring prompt + completion sequences one by one.
-    public func completionLogProbs(prompts: [[Int]], completions: [[[Int]]], imageFeatures: Tensor?, padID: Int = 0) throws -> [Tensor] {
+    /// `imageGrids`: the prompts' images' patch grids, in order, where the model's positions need them.
+    public func completionLogProbs(prompts: [[Int]], completions: [[[Int]]], imageFeatures: Tensor?, imageGrids: [[Int]]? = nil,
+                                   padID: Int = 0) throws -> [Tensor] {
         let b = prompts.count
         guard b > 0, !completions.isEmpty, completions.allSatisfy({ $0.count == b }) else {
             throw ModelError("completion scoring needs one completion per prompt in every group")
@@ -15,14 +17,11 @@ extension VLMModel {
         }
         let p = prompts.map(\.count).max()!
         // Prompts, left-padded; positions count real tokens only.
-        var promptIDs: [Int] = [], promptMask: [Int] = []
-        for prompt in prompts {
-            promptIDs += Array(repeating: padID, count: p - prompt.count) + prompt
-            promptMask += Array(repeating: 0, count: p - prompt.count) + Array(repeating: 1, count: prompt.count)
-        }
-        let maskP = try Tensor(promptMask, shape: [b, p]).to(device: device)
-        let positionsP = try positions(mask: maskP, batch: b, length: p, offset: 0)
-        let embeddedP = try embed(inputIDs: Tensor(promptIDs, shape: [b, p]).to(device: device), imageFeatures: imageFeatures)
+        let promptRows = prompts.map { Array(repeating: padID, count: p - $0.count) + $0 }
+        let promptMaskRows = prompts.map { Array(repeating: 0, count: p - $0.count) + Array(repeating: 1, count: $0.count) }
+        let maskP = try Tensor(promptMaskRows.flatMap { $0 }, shape: [b, p]).to(device: device)
+        let positionsP = try positions(tokens: promptRows, mask: promptMaskRows, grids: imageGrids, count: p)
+        let embeddedP = try embed(inputIDs: Tensor(promptRows.flatMap { $0 }, shape: [b, p]).to(device: device), imageFeatures: imageFeatures)
         let prompted = try decoder(embeddings: embeddedP, positions: positionsP,
                                       mask: AttentionMask.make(padding: maskP, queryLength: p, offset: 0, dtype: embeddedP.dtype, device: device),
                                       past: nil)
@@ -33,11 +32,16 @@ extension VLMModel {
         let rows = groups * b
         let c = completions.flatMap { $0.map(\.count) }.max()!
         var ids: [Int] = [], mask: [Int] = [], predicting: [Bool] = [], targets: [Int] = [], rowOf: [Int] = []
+        var fullRows: [[Int]] = [], fullMaskRows: [[Int]] = []
         for (j, group) in completions.enumerated() {
             for (i, completion) in group.enumerated() {
                 let row = j * b + i
-                ids += completion + Array(repeating: padID, count: c - completion.count)
-                mask += Array(repeating: 1, count: completion.count) + Array(repeating: 0, count: c - completion.count)
+                let padded = completion + Array(repeating: padID, count: c - completion.count)
+                let real = Array(repeating: 1, count: completion.count) + Array(repeating: 0, count: c - completion.count)
+                ids += padded
+                mask += real
+                fullRows.append(promptRows[i] + padded)
+                fullMaskRows.append(promptMaskRows[i] + real)
                 for t in 0..<c {
                     let predicts = t + 1 < completion.count
                     predicting.append(predicts)
@@ -55,7 +59,9 @@ extension VLMModel {
         let fullMask = try Tensor.cat([maskP.repeating([groups, 1]), Tensor(mask, shape: [rows, c]).to(device: device)], dim: 1)
         let embeddedC = try embed(inputIDs: Tensor(ids, shape: [rows, c]).to(device: device), imageFeatures: nil)
         // Completion tokens continue their prompt's positions (the model's scheme, over the real tokens).
-        let completed = try decoder(embeddings: embeddedC, positions: positions(mask: fullMask, batch: rows, length: c, offset: p),
+        // Every group repeats the prompts, and with them their images.
+        let groupGrids = imageGrids.map { g in Array(repeating: g, count: groups).flatMap { $0 } }
+        let completed = try decoder(embeddings: embeddedC, positions: positions(tokens: fullRows, mask: fullMaskRows, grids: groupGrids, count: c),
                                        mask: AttentionMask.make(padding: fullMask, queryLength: c, offset: p, dtype: embeddedC.dtype, device: device),
                                        past: past)
         let hidden = completed.hidden

@@ -58,9 +58,11 @@ public protocol VLMModel: Module {
     func imageFeatures(_ images: ImageInputs) throws -> Tensor
     /// Token embeddings with image features written at the image-token positions, in order.
     func embed(inputIDs: Tensor, imageFeatures: Tensor?) throws -> Tensor
-    /// Position ids [B, L] of the tokens after `offset` cached ones; `mask` [B, offset + L] marks real tokens
-    /// (nil: none is padding). The model owns its position scheme.
-    func positions(mask: Tensor?, batch: Int, length: Int, offset: Int) throws -> Tensor
+    /// Position ids of the last `count` tokens of `tokens` (rows of equal length, padded either side; `mask` marks
+    /// the real tokens, nil: all are), with `grids` the images' patch grids in prompt order where the scheme needs
+    /// them. The model owns its position scheme: LLaMA-family decoders count real tokens ([B, count]); Qwen2-VL
+    /// gives M-RoPE's 3-D positions ([3, B, count]), which depend on where the images sit and on their grids.
+    func positions(tokens: [[Int]], mask: [[Int]]?, grids: [[Int]]?, count: Int) throws -> Tensor
     /// The decoder over embeddings with a KV cache (inference).
     func decoder(embeddings: Tensor, positions: Tensor, mask: AttentionMask, cache: KVCache?) throws -> Tensor
     /// The decoder over embeddings after graph-connected keys and values (`past`, one pair per layer), returning
@@ -100,13 +102,16 @@ public protocol VLMModel: Module {
 
 extension VLMModel {
     /// Final hidden states [B, L, hidden]. `attentionMask` [B, cached + L] marks real tokens with 1; `positions`
-    /// defaults to the model's own.
+    /// defaults to the model's own for whole sequences (`imageGrids`: the images' grids where the model needs them).
     public func hiddenStates(inputIDs: Tensor, imageFeatures: Tensor? = nil, attentionMask: Tensor? = nil,
-                             positions: Tensor? = nil, cache: KVCache? = nil) throws -> Tensor {
+                             positions: Tensor? = nil, cache: KVCache? = nil, imageGrids: [[Int]]? = nil) throws -> Tensor {
         let embeddings = try embed(inputIDs: inputIDs, imageFeatures: imageFeatures)
         let offset = cache?.length ?? 0
-        let (b, l) = (inputIDs.size(0), inputIDs.size(1))
-        let pos = try positions ?? self.positions(mask: attentionMask, batch: b, length: l, offset: offset)
+        let l = inputIDs.size(1)
+        guard positions != nil || offset == 0 else {
+            throw ModelError("tokens after cached ones need their positions (the cached tokens decide them)")
+        }
+        let pos = try positions ?? self.positions(tokens: intRows(inputIDs), mask: attentionMask.map(intRows), grids: imageGrids, count: l)
         let mask = try AttentionMask.make(padding: attentionMask, queryLength: l, offset: offset, dtype: embeddings.dtype, device: device)
         return try decoder(embeddings: embeddings, positions: pos, mask: mask, cache: cache)
     }
@@ -154,12 +159,27 @@ func embedWithImages(_ inputIDs: Tensor, table: Embedding, imageTokenID: Int, fe
     return try embeddings.maskedScatter(mask, features.to(dtype: embeddings.dtype))
 }
 
-/// One-dimensional positions (LLaMA-family decoders): real tokens count from 0, padding gets 1, as
-/// transformers' `generate` does.
-public func linearPositions(mask: Tensor?, batch: Int, length: Int, offset: Int, device: Device) throws -> Tensor {
-    guard let mask else { return try Tensor.arange(offset, offset + length, device: device).unsqueeze(0).expand([batch, length]) }
-    let all = try (mask.cumsum(1) - 1).maskedFill(mask.eq(0), 1)
-    return try all.narrow(1, start: all.size(1) - length, length: length)
+/// One-dimensional positions [B, count] of the last `count` of `length` tokens per row (LLaMA-family decoders):
+/// real tokens count from 0, padding gets 1, as transformers' `generate` does.
+public func linearPositions(mask: [[Int]]?, rows: Int, length: Int, count: Int, device: Device) throws -> Tensor {
+    var values: [Int64] = []
+    values.reserveCapacity(rows * count)
+    for r in 0..<rows {
+        var real = 0
+        for t in 0..<length {
+            let isReal = mask.map { $0[r][t] != 0 } ?? true
+            if t >= length - count { values.append(isReal ? Int64(real) : 1) }
+            if isReal { real += 1 }
+        }
+    }
+    return try Tensor(values, shape: [rows, count]).to(device: device)
+}
+
+/// A 2-D integer tensor's rows.
+func intRows(_ t: Tensor) throws -> [[Int]] {
+    let (b, l) = (t.size(0), t.size(1))
+    let flat = try t.to(dtype: .int64).toArray(Int64.self)
+    return (0..<b).map { r in flat[(r * l)..<((r + 1) * l)].map(Int.init) }
 }
 
 /// The backbones ReAlign runs, by the `model_type` of their `config.json`: how to build the model, its image

@@ -95,6 +95,8 @@ public final class VisionLanguageModel: @unchecked Sendable {
         let image: RGBImage?
         var ids: [Int]
         let cache: KVCache
+        /// The image's patch grid where the model's positions need it.
+        var grids: [[Int]]?
         init(image: RGBImage?, ids: [Int], cache: KVCache) {
             self.image = image
             self.ids = ids
@@ -127,13 +129,18 @@ public final class VisionLanguageModel: @unchecked Sendable {
             }
             let generator = TextGenerator(model: model, tokenizer: tokenizer)
             let result: (sequences: [GeneratedSequence], fed: [[Int]]) = try withNoGrad {
-                let features = try start == 0 ? image.map { try model.imageFeatures(pixels([$0])) } : nil
+                var features: Tensor? = nil
+                if start == 0, let image {
+                    let inputs = try pixels([image])
+                    features = try model.imageFeatures(inputs)
+                    entry.grids = inputs.grids
+                }
                 let new = Array(ids[start...])
-                let positions = try model.positions(mask: nil, batch: 1, length: new.count, offset: start)
+                let positions = try model.positions(tokens: [ids], mask: nil, grids: entry.grids, count: new.count)
                 let hidden = try model.hiddenStates(inputIDs: Tensor(new, shape: [1, new.count]).to(device: model.device),
                                                     imageFeatures: features, positions: positions, cache: entry.cache)
-                return try generator.decode(hidden: hidden, cache: entry.cache, mask: Tensor.ones([1, ids.count], dtype: .int64, device: model.device),
-                                            positions: positions, padded: false, options: options, onToken: onToken)
+                return try generator.decode(hidden: hidden, cache: entry.cache, tokens: [ids], mask: [Array(repeating: 1, count: ids.count)],
+                                            grids: entry.grids, padded: false, options: options, onToken: onToken)
             }
             entry.ids = ids + result.fed[0]
             promptCache = entry
