@@ -70,10 +70,7 @@ public class LlavaForConditionalGeneration: Module, @unchecked Sendable {
         guard dtype == .float32 else {
             throw ModelError("bf16 linear weights need an fp32 model (this one computes in \(dtype))")
         }
-        for (name, module) in language_model.namedModules() where !name.contains("lora_") {
-            guard let linear = module as? Linear, linear.weight.dtype == .float32 else { continue }
-            try linear.weight.setData(linear.weight.detach().to(dtype: .bfloat16))
-        }
+        try Models.storeLinearWeightsInBF16(of: language_model)
         hasBF16LinearWeights = true
     }
 

@@ -406,10 +406,7 @@ public final class Qwen2VLForConditionalGeneration: Module, @unchecked Sendable 
     public static func load(_ folder: String, dtype: DType = .float32, device: Device = .cpu) throws -> Qwen2VLForConditionalGeneration {
         let config = try Qwen2VLConfig(ConfigReader.load((folder as NSString).appendingPathComponent("config.json")))
         let model = try ParameterInitialisation.skipped { try Qwen2VLForConditionalGeneration(config) }
-        try ModelLoader.load(model, from: folder, dtype: dtype, device: device) { [tied = config.text.tieWordEmbeddings] key in
-            if tied && key == "lm_head.weight" { return nil }
-            return Self.normalisedKey(key)
-        }
+        try ModelLoader.load(model, from: folder, dtype: dtype, device: device) { model.sanitize($0) }
         return model
     }
 
@@ -450,4 +447,89 @@ public final class Qwen2VLForConditionalGeneration: Module, @unchecked Sendable 
     public func logits(_ hidden: Tensor) throws -> Tensor {
         try hidden.linear(lm_head?.weight ?? model.embed_tokens.weight)
     }
+
+    // MARK: the VLM protocol
+
+    static func registryEntry(modelType: String) -> VLMRegistry.Entry {
+        VLMRegistry.Entry(
+            modelType: modelType,
+            load: { folder, config, dtype, device in
+                let c = try Qwen2VLConfig(config)
+                let model = try ParameterInitialisation.skipped { try Qwen2VLForConditionalGeneration(c) }
+                try ModelLoader.load(model, from: folder, dtype: dtype, device: device) { model.sanitize($0) }
+                return model
+            },
+            processor: { folder in try Qwen2VLImageProcessor(folder: folder) },
+            chatFormat: { _ in .qwen2VL })
+    }
+
+    /// The LoRA settings of the attached adapters, if any.
+    public var loraConfig: LoRAConfig?
+    public private(set) var hasBF16LinearWeights = false
+    public var imageTokenID: Int { config.imageTokenID }
+    public var dtype: DType { model.embed_tokens.weight.dtype }
+    public var device: Device { model.embed_tokens.weight.device }
+
+    /// M-RoPE's 3-D positions [3, B, count] of the last `count` tokens (see `MRoPE`).
+    public func positions(tokens: [[Int]], mask: [[Int]]?, grids: [[Int]]?, count: Int) throws -> Tensor {
+        let (p, _) = try MRoPE.positions(ids: tokens, mask: mask, grids: grids ?? [], imageTokenID: config.imageTokenID,
+                                         merge: config.vision.mergeSize)
+        let length = tokens.first?.count ?? 0
+        let flat = p.flatMap { axis in axis.flatMap { $0[(length - count)...].map(Int64.init) } }
+        return try Tensor(flat, shape: [3, tokens.count, count]).to(device: device)
+    }
+
+    public func decoder(embeddings: Tensor, positions: Tensor, mask: AttentionMask, past: [(Tensor, Tensor)]?) throws
+        -> (hidden: Tensor, keysValues: [(Tensor, Tensor)])
+    {
+        try model.forward(embeddings: embeddings, positions: positions, mask: mask, past: past)
+    }
+
+    public func makeCache(batch: Int, capacity: Int) -> KVCache { KVCache(layers: config.text.layers, capacity: capacity) }
+
+    /// The mean of each image's merged tokens, L2-normalised [N, text hidden]: Qwen2-VL has no pooled output, and
+    /// these are the vectors its decoder reads.
+    public func pooledImageEmbedding(_ images: ImageInputs) throws -> Tensor {
+        let features = try imageFeatures(images).to(dtype: .float32)
+        let pooled = try Tensor.stack(features.split(sizes: images.tokenCounts, dim: 0).map { try $0.mean(0) }, dim: 0)
+        return try pooled / pooled.norm(2, dims: [-1], keepDim: true).clamp(min: 1e-12)
+    }
+
+    public var pooledImageEmbeddingDimension: Int { config.text.hiddenSize }
+
+    public func visionFingerprint() throws -> [UInt8] {
+        try visual.patch_embed.proj.weight.select(0, 0).to(dtype: .float32).contiguous().bytes()
+    }
+
+    public func sanitize(_ key: String) -> String? {
+        if key.hasSuffix("rotary_emb.inv_freq") { return nil }
+        if config.text.tieWordEmbeddings && key == "lm_head.weight" { return nil }
+        return Self.normalisedKey(key)
+    }
+
+    /// transformers 5 holds the decoder as `model.language_model.*` and the tower as `model.visual.*`.
+    public func transformersName(_ ours: String) -> String {
+        if ours.hasPrefix("model.") { return "model.language_model." + ours.dropFirst("model.".count) }
+        if ours.hasPrefix("visual.") { return "model." + ours }
+        return ours
+    }
+
+    public func savedKey(_ ours: String) -> String { ours }
+
+    public func isLanguageModelLinear(_ ours: String) -> Bool { ours.hasPrefix("model.layers.") }
+
+    public var projectorName: String { "visual.merger" }
+
+    public func part(_ ours: String) -> VLMPart {
+        ours.hasPrefix("visual.merger.") ? .projector : ours.hasPrefix("visual.") ? .vision : .language
+    }
+
+    public func storeLinearWeightsInBF16() throws {
+        guard dtype == .float32 else { throw ModelError("bf16 linear weights need an fp32 model (this one computes in \(dtype))") }
+        try Models.storeLinearWeightsInBF16(of: model)
+        if let lm_head { try Models.storeLinearWeightsInBF16(of: lm_head) }
+        hasBF16LinearWeights = true
+    }
 }
+
+extension Qwen2VLForConditionalGeneration: VLMModel {}

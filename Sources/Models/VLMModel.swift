@@ -175,6 +175,15 @@ public func linearPositions(mask: [[Int]]?, rows: Int, length: Int, count: Int, 
     return try Tensor(values, shape: [rows, count]).to(device: device)
 }
 
+/// The fp32 weights of every Linear in `module` (LoRA factors excepted) kept in bf16: what
+/// `storeLinearWeightsInBF16` does to a language model.
+func storeLinearWeightsInBF16(of module: Module) throws {
+    for (name, child) in module.namedModules() where !name.contains("lora_") {
+        guard let linear = child as? Linear, linear.weight.dtype == .float32 else { continue }
+        try linear.weight.setData(linear.weight.detach().to(dtype: .bfloat16))
+    }
+}
+
 /// A 2-D integer tensor's rows.
 func intRows(_ t: Tensor) throws -> [[Int]] {
     let (b, l) = (t.size(0), t.size(1))
@@ -195,6 +204,8 @@ public enum VLMRegistry {
     public static let entries: [Entry] = [
         LlavaForConditionalGeneration.registryEntry,
         LlavaNextForConditionalGeneration.nextRegistryEntry,
+        Qwen2VLForConditionalGeneration.registryEntry(modelType: "qwen2_vl"),
+        Qwen2VLForConditionalGeneration.registryEntry(modelType: "qwen2_5_vl"),
     ]
 
     public static var supported: [String] { entries.map(\.modelType) }

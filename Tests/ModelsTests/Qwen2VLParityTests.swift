@@ -120,4 +120,29 @@ import Torch
         print("\(kind) logits: largest difference from transformers \(worst)")
         #expect(worst < 1e-4)
     }
+
+    @Test(arguments: ["qwen2_vl", "qwen2_5_vl"]) func greedyGenerationMatchesAloneAndLeftPadded(_ kind: String) throws {
+        let folder = modelFixture("qwen_vl/\(kind)")
+        let model = try VLMRegistry.load(folder)
+        let e = try expected(folder)
+        let g = try grids(e), pixels = try e.tensor("pixel_values")
+        let ids = try rows(e.tensor("input_ids")), mask = try rows(e.tensor("attention_mask"))
+        let prompts = (0..<2).map { r in zip(ids[r], mask[r]).filter { $0.1 == 1 }.map(\.0) }
+        let patches = g.map { $0[1] * $0[2] }
+        func images(_ range: Range<Int>) throws -> ImageInputs {
+            let start = patches[..<range.lowerBound].reduce(0, +)
+            return ImageInputs(pixels: try pixels.narrow(0, start: start, length: patches[range].reduce(0, +)),
+                               tokenCounts: patches[range].map { $0 / 4 }, grids: Array(g[range]))
+        }
+        let generator = TextGenerator(model: model, tokenizer: nil)
+        let options = GenerationOptions(maxNewTokens: 8)
+        // M-RoPE from the prompt's tokens and grids, then rope deltas carried through the cache's decode steps.
+        for (row, range) in [(0, 0..<1), (1, 1..<3)] {
+            let alone = try generator.generate(prompts: [prompts[row]], images: images(range), options: options)
+            #expect(alone[0].tokens == (try e.tensor("generated_\(row)").toArray(Int64.self).map(Int.init)), "prompt \(row) alone")
+        }
+        let batch = try generator.generate(prompts: prompts, images: images(0..<3), options: options)
+        let reference = try rows(e.tensor("generated_batch"))
+        #expect(batch.map(\.tokens) == reference)
+    }
 }

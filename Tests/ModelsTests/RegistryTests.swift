@@ -18,6 +18,14 @@ import Torch
         #expect(vlm.chatFormat == .llava15)
     }
 
+    @Test func qwenFoldersLoadThroughTheRegistry() throws {
+        for kind in ["qwen2_vl", "qwen2_5_vl"] {
+            let folder = modelFixture("qwen_vl/\(kind)")
+            #expect(try VLMRegistry.load(folder) is Qwen2VLForConditionalGeneration)
+            #expect(try VLMRegistry.processor(folder: folder) is Qwen2VLImageProcessor)
+        }
+    }
+
     @Test func anUnknownModelTypeNamesItAndTheSupportedOnes() throws {
         let dir = try copy("tiny-llava")
         let path = dir + "/config.json"
@@ -26,7 +34,7 @@ import Torch
             .write(toFile: path, atomically: true, encoding: .utf8)
         for load in [{ _ = try VLMRegistry.load(dir) }, { _ = try VisionLanguageModel(folder: dir) }] {
             #expect(performing: load, throws: { error in
-                "\(error)".contains(path) && "\(error)".contains("model_type 'idefics3' is not supported (supported: llava, llava_next)")
+                "\(error)".contains(path) && "\(error)".contains("model_type 'idefics3' is not supported (supported: llava, llava_next, qwen2_vl, qwen2_5_vl)")
             })
         }
     }
