@@ -57,6 +57,25 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
                           otherImages: images(["image2_50x50.png", "image5_100x37.png"]))
     }
 
+    /// Qwen2-VL / Qwen2.5-VL (tools/reference/make_qwen_vl_adapter_fixtures.py): M-RoPE over each prompt's image,
+    /// the other image of another size and token count.
+    @Test(arguments: [(Objective.dpo, "qwen2_vl"), (.rdpo, "qwen2_vl"), (.dpo, "qwen2_5_vl"), (.rdpo, "qwen2_5_vl")])
+    func stepZeroMatchesReferenceOnQwen(_ objective: Objective, _ kind: String) throws {
+        let f = try SafeTensorsFile(path: alignmentFixture("objectives_\(kind).safetensors"))
+        let folder = modelsFixture("qwen_vl/\(kind)")
+        let model = try VLMRegistry.load(folder)
+        let e = try SafeTensorsFile(path: "\(folder)/expected.safetensors")
+        let flat = try e.tensor("image_grid_thw").toArray(Int64.self).map(Int.init)
+        let grids = stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) }
+        let patches = grids.map { $0[1] * $0[2] }
+        let images = { (which: [Int]) in
+            ImageInputs(pixels: try Tensor.cat(which.map { i in try e.tensor("pixel_values").narrow(0, start: patches[..<i].reduce(0, +), length: patches[i]) }),
+                        tokenCounts: which.map { patches[$0] / 4 }, grids: which.map { grids[$0] })
+        }
+        try checkStepZero(objective, model: model, fixture: f, adapter: alignmentFixture("adapter_init_\(kind)"),
+                          images: images([0, 1]), otherImages: images([2, 0]))
+    }
+
     func checkStepZero(_ objective: Objective, model: any VLMModel, fixture f: SafeTensorsFile, adapter: String,
                        images imageInputs: ImageInputs, otherImages: ImageInputs) throws {
         try model.loadAdapter(from: adapter)
@@ -77,15 +96,15 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
             chosenOther.append(.init(prompt: otherPrompt, completion: try ids("pair\(i).chosen")))
         }
         let images = try withNoGrad { try model.imageFeatures(imageInputs) }
-        var lp = PairLogProbs(policyChosen: try SequenceLogProbs.compute(model, rows: chosen, imageFeatures: images))
+        var lp = PairLogProbs(policyChosen: try SequenceLogProbs.compute(model, rows: chosen, imageFeatures: images, imageGrids: imageInputs.grids))
         lp.chosenLengths = try Tensor(chosen.map { $0.completion.count })
         lp.rejectedLengths = try Tensor(rejected.map { $0.completion.count })
         if objective != .sft {
-            lp.policyRejected = try SequenceLogProbs.compute(model, rows: rejected, imageFeatures: images)
+            lp.policyRejected = try SequenceLogProbs.compute(model, rows: rejected, imageFeatures: images, imageGrids: imageInputs.grids)
             try model.withLoRADisabled {
                 try withNoGrad {
-                    lp.referenceChosen = try SequenceLogProbs.compute(model, rows: chosen, imageFeatures: images)
-                    lp.referenceRejected = try SequenceLogProbs.compute(model, rows: rejected, imageFeatures: images)
+                    lp.referenceChosen = try SequenceLogProbs.compute(model, rows: chosen, imageFeatures: images, imageGrids: imageInputs.grids)
+                    lp.referenceRejected = try SequenceLogProbs.compute(model, rows: rejected, imageFeatures: images, imageGrids: imageInputs.grids)
                 }
             }
             #expect(try maxAbs(lp.policyRejected!, f.tensor("\(name).logps.policy_rejected")) < 1e-4)
@@ -94,9 +113,9 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
         }
         if objective == .rdpo || objective == .mdpo {
             let other = try withNoGrad { try model.imageFeatures(otherImages) }
-            lp.policyChosenOtherImage = try SequenceLogProbs.compute(model, rows: chosenOther, imageFeatures: other)
+            lp.policyChosenOtherImage = try SequenceLogProbs.compute(model, rows: chosenOther, imageFeatures: other, imageGrids: otherImages.grids)
             try model.withLoRADisabled {
-                lp.referenceChosenOtherImage = try withNoGrad { try SequenceLogProbs.compute(model, rows: chosenOther, imageFeatures: other) }
+                lp.referenceChosenOtherImage = try withNoGrad { try SequenceLogProbs.compute(model, rows: chosenOther, imageFeatures: other, imageGrids: otherImages.grids) }
             }
             #expect(try maxAbs(lp.policyChosenOtherImage!, f.tensor("\(name).logps.policy_other")) < 1e-4)
             #expect(try maxAbs(lp.referenceChosenOtherImage!, f.tensor("\(name).logps.reference_other")) < 1e-4)
@@ -125,8 +144,9 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
         }
         #expect(worstGradient < 1e-5, "\(name): LoRA gradients differ by \(worstGradient) relative")
 
-        // One AdamW step. Entries whose gradient is tiny move by about lr whichever their sign, so they are
-        // compared loosely (a sign flip there is float noise, not a different update).
+        // One AdamW step. Its first update is about lr · g / |g|, so entries whose gradient is tiny (under 1e-5 of the
+        // largest) move by about lr whichever their float noise: they are compared loosely (a sign flip there is
+        // noise, not a different update; one Qwen2.5-VL entry at 3e-6 of the largest moved 1.2e-5 apart).
         let optimizer = AdamW(Array(params.values), lr: 1e-3, weightDecay: 0)
         try optimizer.step()
         var worst = 0.0
@@ -135,7 +155,7 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
             let ours = model.sanitize(String(peftName.dropFirst("base_model.model.".count)))!
             let want = try f.tensor("\(name).after.\(peftName)")
             let grad = try f.tensor(key)
-            let significant = try grad.abs().gt(1e-6 * max(try grad.abs().max().item(), 1e-30))
+            let significant = try grad.abs().gt(1e-5 * max(try grad.abs().max().item(), 1e-30))
             let diff = try (params[ours]!.detach() - want).abs()
             worst = max(worst, try diff.maskedSelect(significant).max().item())
             #expect(try diff.max().item() <= 2.1e-3, "\(ours): an update of the wrong size")
