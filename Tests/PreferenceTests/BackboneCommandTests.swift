@@ -9,7 +9,7 @@ import Testing
 /// Every command a user runs, on each backbone's tiny folder, the same way: generate, index, build-prefs, train,
 /// generate with the adapter, eval, serve and merge.
 @Suite(.serialized) struct BackboneCommandTests {
-    static let folders = ["tiny-llava", "tiny-llava-next", "tiny-llava-next-mistral"]
+    static let folders = ["tiny-llava", "tiny-llava-next", "tiny-llava-next-mistral", "qwen_vl/qwen2_vl", "qwen_vl/qwen2_5_vl"]
 
     /// Runs `realign` to the end; returns its exit status, stdout and stderr.
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -36,7 +36,7 @@ import Testing
     @Test(arguments: folders)
     func everyCommandRuns(_ name: String) async throws {
         let model = repoPath("ModelsTests/Fixtures/\(name)")
-        let folder = temporaryFolder("backbone-\(name)")
+        let folder = temporaryFolder("backbone-\(name.replacingOccurrences(of: "/", with: "-"))")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let images = repoPath("PreferenceTests/Fixtures/shapes/images")
         let image = images + "/00-red-circle.png"

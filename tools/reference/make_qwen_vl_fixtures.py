@@ -66,6 +66,39 @@ def images():
     return out
 
 
+SPECIALS = {500: "<|image_pad|>", 501: "<|video_pad|>", 502: "<|vision_start|>", 503: "<|vision_end|>",
+            504: "<|endoftext|>", 505: "<|im_end|>", 506: "<|im_start|>"}
+
+
+def write_tokenizer(folder):
+    """A byte-level BPE of exactly 500 tokens trained on a few English sentences, then Qwen2-VL's special tokens at
+    the ids this tiny config uses and fillers up to the vocabulary's 512 rows (every id the model can emit decodes),
+    with the tokenizer_config.json fields transformers and ReAlign read (EOS <|im_end|>, pad <|endoftext|>)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    words = ("describe the image there is a red blue green yellow purple orange black white circle square triangle "
+             "star heart cross diamond ring on left right above below and no yes dog cat car large small what color "
+             "shape it how many are in picture of with near behind front background foreground object objects one two "
+             "three four five six seven eight nine ten answer question please look carefully at this photo scene "
+             "person people table chair window door tree sky grass water road building street light dark bright").split()
+    rng = np.random.default_rng(11)
+    text = [" ".join(rng.choice(words, 12)).capitalize() + "." for _ in range(3000)]
+    tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=500, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                      show_progress=False))
+    assert tok.get_vocab_size() == 500, tok.get_vocab_size()
+    from tokenizers import AddedToken
+    names = [SPECIALS.get(i, f"<|extra_{i}|>") for i in range(500, VOCAB)]
+    tok.add_special_tokens([AddedToken(n, special=True, normalized=False) for n in names])
+    for i, n in SPECIALS.items():
+        assert tok.token_to_id(n) == i, (n, tok.token_to_id(n))
+    tok.save(os.path.join(folder, "tokenizer.json"))
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "Qwen2Tokenizer", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
+                   "bos_token": None, "add_bos_token": False, "model_max_length": 1024}, f, indent=2)
+
+
 def main(root):
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
     pictures = images()
@@ -75,6 +108,7 @@ def main(root):
         model = build(kind)
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
+        write_tokenizer(folder)
         for i, p in enumerate(pictures):
             p.save(os.path.join(folder, f"image_{i}.png"))
         prepared = processor(images=pictures, return_tensors="pt")
