@@ -1,5 +1,7 @@
 import Foundation
+import JSON
 import Testing
+import Tokenizers
 import Torch
 @testable import Models
 
@@ -144,5 +146,24 @@ import Torch
         let batch = try generator.generate(prompts: prompts, images: images(0..<3), options: options)
         let reference = try rows(e.tensor("generated_batch"))
         #expect(batch.map(\.tokens) == reference)
+    }
+
+    /// For one image and a user prompt, the `qwen2-vl` format renders what the folder's chat template renders
+    /// (transformers' apply_chat_template with add_generation_prompt: the default system turn included), byte for
+    /// byte, and the prompt's ids are the tokenizer's for that text with the image tokens expanded.
+    @Test(arguments: ["qwen2_vl", "qwen2_5_vl"]) func chatFormatIsTheFolderTemplate(_ kind: String) throws {
+        let folder = modelFixture("qwen_vl/\(kind)")
+        let vlm = try VisionLanguageModel(folder: folder)
+        #expect(vlm.chatFormat == .qwen2VL)
+        let cases = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/expected_chat.json"))))
+        let prompts = cases["prompts"]?.arrayValue ?? [], rendered = cases["rendered"]?.arrayValue ?? []
+        #expect(prompts.count == 3 && rendered.count == 3)
+        for (p, r) in zip(prompts, rendered) {
+            let prompt = try #require(p.stringValue), want = try #require(r.stringValue)
+            #expect(Array(vlm.chatFormat.prompt(prompt).utf8) == Array(want.utf8), "\(kind): \(prompt)")
+            let ids = try vlm.promptIDs(prompt, imageTokenCounts: [6])
+            #expect(try ids == vlm.model.expandImageTokens(vlm.tokenizer.encode(want), counts: [6]))
+            #expect(ids.filter { $0 == 500 }.count == 6)
+        }
     }
 }

@@ -99,6 +99,34 @@ def write_tokenizer(folder):
                    "bos_token": None, "add_bos_token": False, "model_max_length": 1024}, f, indent=2)
 
 
+# The chat template Qwen2-VL-Instruct and Qwen2.5-VL-Instruct folders ship (chat_template.json), as transformers'
+# own Qwen2-VL processor tests carry it.
+CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}"
+    "<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+PROMPTS = ["Describe the image.", "Is there a dog?\nAnswer yes or no.", "Qu'est-ce que c'est ? Décris-le en détail."]
+
+
+def write_chat(folder):
+    """The folder's chat template and what transformers renders with it for one image and each prompt."""
+    from transformers import PreTrainedTokenizerFast
+    with open(os.path.join(folder, "chat_template.json"), "w") as f:
+        json.dump({"chat_template": CHAT_TEMPLATE}, f, indent=2)
+    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
+    rendered = [tok.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}],
+                                        tokenize=False, add_generation_prompt=True, chat_template=CHAT_TEMPLATE)
+                for p in PROMPTS]
+    with open(os.path.join(folder, "expected_chat.json"), "w") as f:
+        json.dump({"prompts": PROMPTS, "rendered": rendered}, f, indent=2, ensure_ascii=False)
+
+
 def main(root):
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
     pictures = images()
@@ -109,6 +137,7 @@ def main(root):
         model.save_pretrained(folder)
         processor.save_pretrained(folder)
         write_tokenizer(folder)
+        write_chat(folder)
         for i, p in enumerate(pictures):
             p.save(os.path.join(folder, f"image_{i}.png"))
         prepared = processor(images=pictures, return_tensors="pt")
