@@ -362,14 +362,14 @@ struct BenchModel: ParsableCommand {
         // scoring use: image positions never need vocabulary logits).
         let forward = try alternating(5, "forward") {
             try withNoGrad {
-                let hidden = try vlm.hiddenStates(inputIDs: ids, imageFeatures: vlm.imageFeatures(benchImages))
+                let hidden = try vlm.hiddenStates(inputIDs: ids, imageFeatures: vlm.imageFeatures(benchImages), imageGrids: benchImages.grids)
                 _ = try vlm.logits(hidden)
             }
         }
         let textPositions = try ids.ne(vlm.imageTokenID)
         let forwardText = try alternating(5, "forward") {
             try withNoGrad {
-                let hidden = try vlm.hiddenStates(inputIDs: ids, imageFeatures: vlm.imageFeatures(benchImages))
+                let hidden = try vlm.hiddenStates(inputIDs: ids, imageFeatures: vlm.imageFeatures(benchImages), imageGrids: benchImages.grids)
                 _ = try vlm.logits(hidden.maskedSelect(textPositions.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1)))
             }
         }
@@ -434,6 +434,10 @@ struct BenchModel: ParsableCommand {
     func benchImageInputs(_ inputs: SafeTensorsFile, _ prefix: String, ids: Tensor, vlm: any VLMModel, dtype: DType) throws -> ImageInputs {
         let pixels = try inputs.tensor(prefix.isEmpty ? "pixel_values" : prefix + "pixels").to(dtype: dtype)
         let counts = try (0..<ids.size(0)).map { try ids.select(0, $0).eq(vlm.imageTokenID).sum().itemInt() }
+        if inputs.names.contains(prefix + "image_grid_thw") {  // Qwen2-VL: patch rows and their grids
+            let flat = try inputs.tensor(prefix + "image_grid_thw").toArray(Int64.self).map(Int.init)
+            return ImageInputs(pixels: pixels, tokenCounts: counts, grids: stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) })
+        }
         guard inputs.names.contains(prefix + "tiles") else { return ImageInputs(pixels: pixels, tokenCounts: counts) }
         let sizes = try inputs.tensor(prefix + "image_sizes").toArray(Int64.self).map(Int.init)
         return ImageInputs(pixels: pixels, tokenCounts: counts, tiles: try inputs.tensor(prefix + "tiles").toArray(Int64.self).map(Int.init),

@@ -2,6 +2,7 @@
 
     python tools/reference/bench_models.py make FOLDER        # a random ~62M-parameter LLaVA + bench inputs
     python tools/reference/bench_models.py make-next FOLDER   # the same sizes as LLaVA-NeXT (anyres, 5 tiles per image)
+    python tools/reference/bench_models.py make-qwen FOLDER KIND  # KIND qwen2_vl or qwen2_5_vl: the same decoder sizes
     python tools/reference/bench_models.py time FOLDER THREADS DTYPE [MINILM_FOLDER]   # DTYPE: f32 or bf16
     python tools/reference/bench_models.py images DIR           # 64 JPEG photos-like images for `bench embed`
     python tools/reference/bench_models.py embed FOLDER IMAGES THREADS BATCH
@@ -104,9 +105,58 @@ def make_next(folder):
     print(f"{n / 1e6:.1f}M parameters in {folder}, {count} image tokens per image")
 
 
+def make_qwen(folder, kind):
+    """A Qwen2-VL / Qwen2.5-VL of LLaVA-1.5's bench sizes (8-layer/512-wide decoder, 4-block/256-wide tower): a
+    448x448 image is a 32x32 patch grid merged into 256 image tokens, in a batch of 4 x 360 tokens."""
+    import shutil
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    torch.manual_seed(0)
+    image, start, end = 31500, 31501, 31502
+    text = dict(vocab_size=32000, hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
+                num_key_value_heads=8, max_position_embeddings=4096, rms_norm_eps=1e-6,
+                rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [8, 12, 12]})
+    if kind == "qwen2_vl":
+        from transformers import Qwen2VLConfig as Config, Qwen2VLForConditionalGeneration as Model
+        vision = dict(depth=4, embed_dim=256, hidden_size=512, mlp_ratio=4, num_heads=4, patch_size=14,
+                      spatial_merge_size=2, temporal_patch_size=2)
+        text["model_type"] = "qwen2_vl_text"
+    else:
+        from transformers import Qwen2_5_VLConfig as Config, Qwen2_5_VLForConditionalGeneration as Model
+        vision = dict(depth=4, hidden_size=256, intermediate_size=1024, out_hidden_size=512, num_heads=4, patch_size=14,
+                      spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[3])
+        text["model_type"] = "qwen2_5_vl_text"
+    config = Config(text_config=text, vision_config=vision, image_token_id=image, vision_start_token_id=start,
+                    vision_end_token_id=end, video_token_id=31503, tie_word_embeddings=False)
+    model = Model(config).eval()
+    model.save_pretrained(folder)
+    n = sum(p.numel() for p in model.parameters())
+    g = torch.Generator().manual_seed(1)
+
+    def row():
+        ids = torch.randint(3, 31000, (360,), generator=g)
+        ids[3] = start
+        ids[4:260] = image
+        ids[260] = end
+        return ids
+    patches = 32 * 32
+    save_file({"input_ids": torch.stack([row() for _ in range(4)]), "pixel_values": torch.randn(4 * patches, 1176, generator=g),
+               "image_grid_thw": torch.tensor([[1, 32, 32]] * 4), "prompt_ids": row()[None].contiguous(),
+               "prompt_pixels": torch.randn(patches, 1176, generator=g), "prompt_image_grid_thw": torch.tensor([[1, 32, 32]])},
+              os.path.join(folder, "bench_inputs.safetensors"))
+    tokenizers = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "TokenizersTests", "Fixtures", "llama")
+    for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+        shutil.copy(os.path.join(tokenizers, f), folder)
+    Qwen2VLImageProcessorPil(size={"shortest_edge": 56 * 56, "longest_edge": 448 * 448}).save_pretrained(folder)
+    print(f"{n / 1e6:.1f}M parameters in {folder}, 256 image tokens per image")
+
+
 def vision_inputs(inputs, prefix, dtype):
     """pixel_values (and image_sizes for LLaVA-NeXT: the tiles re-padded per image, as its processor batches them)."""
     pixels = inputs[prefix + ("pixels" if prefix else "pixel_values")].to(dtype)
+    if (prefix + "image_grid_thw") in inputs:
+        ids = inputs[prefix + "ids" if prefix else "input_ids"]
+        return {"pixel_values": pixels, "image_grid_thw": inputs[prefix + "image_grid_thw"],
+                "mm_token_type_ids": (ids == 31500).int()}
     if (prefix + "tiles") not in inputs:
         return {"pixel_values": pixels}
     counts = inputs[prefix + "tiles"].tolist()
@@ -135,7 +185,9 @@ def workloads(folder, threads, dtype, minilm):
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
     with open(os.path.join(folder, "config.json")) as f:
         kind = json.load(f)["model_type"]
-    cls = LlavaNextForConditionalGeneration if kind == "llava_next" else LlavaForConditionalGeneration
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+    cls = {"llava_next": LlavaNextForConditionalGeneration, "qwen2_vl": Qwen2VLForConditionalGeneration,
+           "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}.get(kind, LlavaForConditionalGeneration)
     model = cls.from_pretrained(folder, dtype=dtype).eval()
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = 0
@@ -221,6 +273,8 @@ if __name__ == "__main__":
         make(sys.argv[2])
     elif sys.argv[1] == "make-next":
         make_next(sys.argv[2])
+    elif sys.argv[1] == "make-qwen":
+        make_qwen(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "images":
         images(sys.argv[2])
     elif sys.argv[1] == "embed":
