@@ -110,9 +110,18 @@ def make_qwen(folder, kind):
     448x448 image is a 32x32 patch grid merged into 256 image tokens, in a batch of 4 x 360 tokens."""
     import shutil
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    from tokenizers import AddedToken, Tokenizer
     torch.manual_seed(0)
-    image, start, end = 31500, 31501, 31502
-    text = dict(vocab_size=32000, hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
+    # The llama test tokenizer (32000 tokens) with Qwen2-VL's special tokens after it, so the qwen2-vl chat format
+    # and its image placeholder tokenize as in a real Qwen folder.
+    os.makedirs(folder, exist_ok=True)
+    fixtures = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "TokenizersTests", "Fixtures", "llama")
+    tok = Tokenizer.from_file(os.path.join(fixtures, "tokenizer.json"))
+    specials = ["<|image_pad|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|endoftext|>", "<|im_end|>",
+                "<|im_start|>"]
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    image, start, end, video = (tok.token_to_id(t) for t in specials[:4])
+    text = dict(vocab_size=32064, bos_token_id=None, eos_token_id=tok.token_to_id("<|im_end|>"), hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
                 num_key_value_heads=8, max_position_embeddings=4096, rms_norm_eps=1e-6,
                 rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [8, 12, 12]})
     if kind == "qwen2_vl":
@@ -126,7 +135,7 @@ def make_qwen(folder, kind):
                       spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[3])
         text["model_type"] = "qwen2_5_vl_text"
     config = Config(text_config=text, vision_config=vision, image_token_id=image, vision_start_token_id=start,
-                    vision_end_token_id=end, video_token_id=31503, tie_word_embeddings=False)
+                    vision_end_token_id=end, video_token_id=video, tie_word_embeddings=False)
     model = Model(config).eval()
     model.save_pretrained(folder)
     n = sum(p.numel() for p in model.parameters())
@@ -134,6 +143,8 @@ def make_qwen(folder, kind):
 
     def row():
         ids = torch.randint(3, 31000, (360,), generator=g)
+        for special in (image, start, end, video):  # random text must not hold vision tokens
+            ids[ids == special] = 3
         ids[3] = start
         ids[4:260] = image
         ids[260] = end
@@ -141,11 +152,13 @@ def make_qwen(folder, kind):
     patches = 32 * 32
     save_file({"input_ids": torch.stack([row() for _ in range(4)]), "pixel_values": torch.randn(4 * patches, 1176, generator=g),
                "image_grid_thw": torch.tensor([[1, 32, 32]] * 4), "prompt_ids": row()[None].contiguous(),
-               "prompt_pixels": torch.randn(patches, 1176, generator=g), "prompt_image_grid_thw": torch.tensor([[1, 32, 32]])},
+               "prompt_pixels": torch.randn(patches, 1176, generator=g), "prompt_image_grid_thw": torch.tensor([[1, 32, 32]]),
+               "image_token_id": torch.tensor(image)},
               os.path.join(folder, "bench_inputs.safetensors"))
-    tokenizers = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "TokenizersTests", "Fixtures", "llama")
-    for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
-        shutil.copy(os.path.join(tokenizers, f), folder)
+    tok.save(os.path.join(folder, "tokenizer.json"))
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "Qwen2Tokenizer", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
+                   "bos_token": None, "add_bos_token": False}, f)
     Qwen2VLImageProcessorPil(size={"shortest_edge": 56 * 56, "longest_edge": 448 * 448}).save_pretrained(folder)
     print(f"{n / 1e6:.1f}M parameters in {folder}, 256 image tokens per image")
 
@@ -156,7 +169,7 @@ def vision_inputs(inputs, prefix, dtype):
     if (prefix + "image_grid_thw") in inputs:
         ids = inputs[prefix + "ids" if prefix else "input_ids"]
         return {"pixel_values": pixels, "image_grid_thw": inputs[prefix + "image_grid_thw"],
-                "mm_token_type_ids": (ids == 31500).int()}
+                "mm_token_type_ids": (ids == inputs["image_token_id"]).int()}
     if (prefix + "tiles") not in inputs:
         return {"pixel_values": pixels}
     counts = inputs[prefix + "tiles"].tolist()

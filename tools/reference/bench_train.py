@@ -43,21 +43,42 @@ def timing(model_dir, data_path, objective, threads):
     from transformers.image_utils import load_image
     torch.set_num_threads(threads)
     tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
-    proc = CLIPImageProcessor.from_pretrained(model_dir)
+    with open(os.path.join(model_dir, "config.json")) as f:
+        config = json.load(f)
+    qwen = config["model_type"] in ("qwen2_vl", "qwen2_5_vl")
     folder = os.path.dirname(data_path)
     records = [json.loads(l) for l in open(data_path)]
-    model = LlavaForConditionalGeneration.from_pretrained(model_dir)
+    if qwen:
+        from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+        proc = Qwen2VLImageProcessorPil.from_pretrained(model_dir)
+        cls = Qwen2VLForConditionalGeneration if config["model_type"] == "qwen2_vl" else Qwen2_5_VLForConditionalGeneration
+        model = cls.from_pretrained(model_dir)
+        eos = tok.token_to_id("<|im_end|>")
+    else:
+        proc = CLIPImageProcessor.from_pretrained(model_dir)
+        model = LlavaForConditionalGeneration.from_pretrained(model_dir)
+        eos = 2
     model = get_peft_model(model, LoraConfig(r=128, lora_alpha=256, lora_dropout=0.0, target_modules=
         r"model\.language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))"))
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.0)
 
-    def prompt_ids(q):
+    def prompt_ids(q, count=256):
+        if qwen:
+            image = config["image_token_id"]
+            ids = tok.encode("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+                             f"<|vision_start|><|image_pad|><|vision_end|>{q}<|im_end|>\n<|im_start|>assistant\n").ids
+            return [x for i in ids for x in ([i] * count if i == image else [i])]
         ids = tok.encode(f"USER: <image>\n{q} ASSISTANT:").ids
         return [x for i in ids for x in ([i] * 256 if i == 1200 else [i])]
 
     def pixels(paths):
-        return proc([load_image(os.path.join(folder, p)) for p in paths], return_tensors="pt")["pixel_values"]
+        out = proc([load_image(os.path.join(folder, p)) for p in paths], return_tensors="pt")
+        return {"pixel_values": out["pixel_values"], "image_grid_thw": out["image_grid_thw"]} if qwen else {"pixel_values": out["pixel_values"]}
+
+    def joined(a, b):
+        return {k: torch.cat([a[k], b[k]]) for k in a}
 
     def logps(seqs, images):
         length = max(len(p) + len(c) for p, c in seqs)
@@ -69,17 +90,21 @@ def timing(model_dir, data_path, objective, threads):
             ids[i, :len(s)] = torch.tensor(s)
             mask[i, :len(s)] = 1
             comp[i, len(p) - 1:len(s) - 1] = 1
-        logits = model(input_ids=ids, attention_mask=mask, pixel_values=images).logits
+        extra = {"mm_token_type_ids": (ids == config["image_token_id"]).int()} if qwen else {}
+        if qwen:
+            model.base_model.model.model.rope_deltas = None
+        logits = model(input_ids=ids, attention_mask=mask, **images, **extra).logits
         lp = logits[:, :-1].float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
         return (lp * comp).sum(-1)
 
     def step(batch):
-        prompts = [prompt_ids(r["prompt"]) for r in batch]
-        chosen = [tok.encode(r["chosen"], add_special_tokens=False).ids + [2] for r in batch]
-        rejected = [tok.encode(r["rejected"], add_special_tokens=False).ids + [2] for r in batch]
         img = pixels([r["image"] for r in batch])
+        counts = (img["image_grid_thw"].prod(-1) // 4).tolist() if qwen else [256] * len(batch)
+        prompts = [prompt_ids(r["prompt"], c) for r, c in zip(batch, counts)]
+        chosen = [tok.encode(r["chosen"], add_special_tokens=False).ids + [eos] for r in batch]
+        rejected = [tok.encode(r["rejected"], add_special_tokens=False).ids + [eos] for r in batch]
         seqs = list(zip(prompts, chosen)) + list(zip(prompts, rejected))
-        both = torch.cat([img, img])
+        both = joined(img, img)
         lp = logps(seqs, both)
         pc, pr = lp[:len(batch)], lp[len(batch):]
         with torch.no_grad(), model.disable_adapter():
@@ -88,9 +113,11 @@ def timing(model_dir, data_path, objective, threads):
         loss = -F.logsigmoid(0.1 * ((pc - rc) - (pr - rr))).mean()
         if objective == "rdpo":
             other = pixels([r["retrieved_image"] for r in batch])
-            po = logps(list(zip(prompts, chosen)), other)
+            other_counts = (other["image_grid_thw"].prod(-1) // 4).tolist() if qwen else counts
+            other_prompts = [prompt_ids(r["prompt"], c) for r, c in zip(batch, other_counts)]
+            po = logps(list(zip(other_prompts, chosen)), other)
             with torch.no_grad(), model.disable_adapter():
-                ro = logps(list(zip(prompts, chosen)), other)
+                ro = logps(list(zip(other_prompts, chosen)), other)
             loss = loss - F.logsigmoid(0.1 * ((pc - rc) - (po - ro))).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
