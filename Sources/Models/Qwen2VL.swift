@@ -402,14 +402,6 @@ public final class Qwen2VLForConditionalGeneration: Module, @unchecked Sendable 
         super.init()
     }
 
-    /// Loads a Qwen2-VL folder (config.json and safetensors).
-    public static func load(_ folder: String, dtype: DType = .float32, device: Device = .cpu) throws -> Qwen2VLForConditionalGeneration {
-        let config = try Qwen2VLConfig(ConfigReader.load((folder as NSString).appendingPathComponent("config.json")))
-        let model = try ParameterInitialisation.skipped { try Qwen2VLForConditionalGeneration(config) }
-        try ModelLoader.load(model, from: folder, dtype: dtype, device: device) { model.sanitize($0) }
-        return model
-    }
-
     /// Our name for a checkpoint key in any of the layouts above.
     static func normalisedKey(_ key: String) -> String {
         if key.hasPrefix("model.language_model.") { return "model." + key.dropFirst("model.language_model.".count) }
@@ -425,19 +417,6 @@ public final class Qwen2VLForConditionalGeneration: Module, @unchecked Sendable 
 
     public func embed(inputIDs: Tensor, imageFeatures: Tensor?) throws -> Tensor {
         try embedWithImages(inputIDs, table: model.embed_tokens, imageTokenID: config.imageTokenID, features: imageFeatures)
-    }
-
-    /// 3-D positions [3, B, L] and rope deltas for whole prompts (`mask` [B, L] marks real tokens).
-    public func ropePositions(inputIDs: Tensor, mask: Tensor?, grids: [[Int]]) throws -> (positions: Tensor, deltas: [Int]) {
-        let (b, l) = (inputIDs.size(0), inputIDs.size(1))
-        func rows(_ t: Tensor) throws -> [[Int]] {
-            let flat = try t.to(dtype: .int64).toArray(Int64.self).map(Int.init)
-            return (0..<b).map { Array(flat[($0 * l)..<(($0 + 1) * l)]) }
-        }
-        let (p, deltas) = try MRoPE.positions(ids: rows(inputIDs), mask: mask.map(rows), grids: grids,
-                                              imageTokenID: config.imageTokenID, merge: config.vision.mergeSize)
-        let flat = p.flatMap { $0.flatMap { $0.map(Int64.init) } }
-        return (try Tensor(flat, shape: [3, b, l]).to(device: inputIDs.device), deltas)
     }
 
     public func decoder(embeddings: Tensor, positions: Tensor, mask: AttentionMask, cache: KVCache?) throws -> Tensor {

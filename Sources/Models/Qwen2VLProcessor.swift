@@ -167,3 +167,22 @@ struct Qwen2VLImageProcessor: VLMImageProcessor {
         return (size.height / patchSize) * (size.width / patchSize) / (mergeSize * mergeSize)
     }
 }
+
+extension ImageInputs {
+    /// Qwen2-VL inputs from patch rows [Σ patches, values] and their `image_grid_thw` [N, 3] as transformers'
+    /// processor returns them, keeping the images at `indices` (nil: all), in that order; each stands for
+    /// t · gh · gw / merge² image tokens.
+    public init(patchRows: Tensor, imageGridTHW: Tensor, merge: Int = 2, images indices: [Int]? = nil) throws {
+        guard imageGridTHW.rank == 2, imageGridTHW.size(1) == 3 else { throw ModelError("image_grid_thw \(imageGridTHW.shape) is not [N, 3]") }
+        let grids = try intRows(imageGridTHW)
+        let patches = grids.map { $0[0] * $0[1] * $0[2] }
+        guard patchRows.rank == 2, patchRows.size(0) == patches.reduce(0, +) else {
+            throw ModelError("\(patchRows.shape) patch rows do not match the grids \(grids)")
+        }
+        let chosen = indices ?? Array(grids.indices)
+        guard chosen.allSatisfy(grids.indices.contains) else { throw ModelError("image indices \(chosen) outside the \(grids.count) images") }
+        let pieces = try chosen.map { i in try patchRows.narrow(0, start: patches[..<i].reduce(0, +), length: patches[i]) }
+        self.init(pixels: pieces.count == 1 ? pieces[0] : try Tensor.cat(pieces), tokenCounts: chosen.map { patches[$0] / (merge * merge) },
+                  grids: chosen.map { grids[$0] })
+    }
+}

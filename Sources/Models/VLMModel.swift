@@ -185,7 +185,7 @@ func storeLinearWeightsInBF16(of module: Module) throws {
 }
 
 /// A 2-D integer tensor's rows.
-func intRows(_ t: Tensor) throws -> [[Int]] {
+public func intRows(_ t: Tensor) throws -> [[Int]] {
     let (b, l) = (t.size(0), t.size(1))
     let flat = try t.to(dtype: .int64).toArray(Int64.self)
     return (0..<b).map { r in flat[(r * l)..<((r + 1) * l)].map(Int.init) }

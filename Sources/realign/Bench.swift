@@ -435,8 +435,7 @@ struct BenchModel: ParsableCommand {
         let pixels = try inputs.tensor(prefix.isEmpty ? "pixel_values" : prefix + "pixels").to(dtype: dtype)
         let counts = try (0..<ids.size(0)).map { try ids.select(0, $0).eq(vlm.imageTokenID).sum().itemInt() }
         if inputs.names.contains(prefix + "image_grid_thw") {  // Qwen2-VL: patch rows and their grids
-            let flat = try inputs.tensor(prefix + "image_grid_thw").toArray(Int64.self).map(Int.init)
-            return ImageInputs(pixels: pixels, tokenCounts: counts, grids: stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) })
+            return try ImageInputs(patchRows: pixels, imageGridTHW: inputs.tensor(prefix + "image_grid_thw"))
         }
         guard inputs.names.contains(prefix + "tiles") else { return ImageInputs(pixels: pixels, tokenCounts: counts) }
         let sizes = try inputs.tensor(prefix + "image_sizes").toArray(Int64.self).map(Int.init)

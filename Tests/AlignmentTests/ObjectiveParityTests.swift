@@ -65,12 +65,8 @@ func maxAbs(_ a: Tensor, _ b: Tensor) throws -> Double {
         let folder = modelsFixture("qwen_vl/\(kind)")
         let model = try VLMRegistry.load(folder)
         let e = try SafeTensorsFile(path: "\(folder)/expected.safetensors")
-        let flat = try e.tensor("image_grid_thw").toArray(Int64.self).map(Int.init)
-        let grids = stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) }
-        let patches = grids.map { $0[1] * $0[2] }
         let images = { (which: [Int]) in
-            ImageInputs(pixels: try Tensor.cat(which.map { i in try e.tensor("pixel_values").narrow(0, start: patches[..<i].reduce(0, +), length: patches[i]) }),
-                        tokenCounts: which.map { patches[$0] / 4 }, grids: which.map { grids[$0] })
+            try ImageInputs(patchRows: e.tensor("pixel_values"), imageGridTHW: e.tensor("image_grid_thw"), images: which)
         }
         try checkStepZero(objective, model: model, fixture: f, adapter: alignmentFixture("adapter_init_\(kind)"),
                           images: images([0, 1]), otherImages: images([2, 0]))

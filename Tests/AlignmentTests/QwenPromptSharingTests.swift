@@ -14,14 +14,13 @@ import Torch
             .appendingPathComponent("../ModelsTests/Fixtures/qwen_vl/\(kind)").standardized.path
         let model = try VLMRegistry.load(folder)
         let e = try SafeTensorsFile(path: "\(folder)/expected.safetensors")
-        let flatGrids = try e.tensor("image_grid_thw").toArray(Int64.self).map(Int.init)
-        let grids = stride(from: 0, to: flatGrids.count, by: 3).map { Array(flatGrids[$0..<($0 + 3)]) }
+        let inputs = try ImageInputs(patchRows: e.tensor("pixel_values"), imageGridTHW: e.tensor("image_grid_thw"))
+        let grids = try #require(inputs.grids)
         let ids = try e.tensor("input_ids").toArray(Int64.self).map(Int.init)
         let mask = try e.tensor("attention_mask").toArray(Int64.self).map(Int.init)
         let width = ids.count / 2
         let prompts = (0..<2).map { r in (0..<width).filter { mask[r * width + $0] == 1 }.map { ids[r * width + $0] } }
         let chosen = [[11, 12, 13, 14, 15], [21, 22, 23]], rejected = [[31, 32], [41, 42, 43, 44, 45, 46]]
-        let inputs = ImageInputs(pixels: try e.tensor("pixel_values"), tokenCounts: grids.map { $0[1] * $0[2] / 4 }, grids: grids)
 
         try withNoGrad {
             let features = try model.imageFeatures(inputs)

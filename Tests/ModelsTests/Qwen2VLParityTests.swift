@@ -12,15 +12,13 @@ import Torch
 @Suite struct Qwen2VLParityTests {
     func expected(_ folder: String) throws -> SafeTensorsFile { try SafeTensorsFile(path: "\(folder)/expected.safetensors") }
 
-    func grids(_ e: SafeTensorsFile) throws -> [[Int]] {
-        let flat = try e.tensor("image_grid_thw").toArray(Int64.self).map(Int.init)
-        return stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) }
-    }
+    func grids(_ e: SafeTensorsFile) throws -> [[Int]] { try intRows(e.tensor("image_grid_thw")) }
 
-    func rows(_ t: Tensor) throws -> [[Int]] {
-        let flat = try t.toArray(Int64.self).map(Int.init)
-        let width = t.size(-1)
-        return stride(from: 0, to: flat.count, by: width).map { Array(flat[$0..<($0 + width)]) }
+    func rows(_ t: Tensor) throws -> [[Int]] { try intRows(t) }
+
+    /// The fixture's images at `indices` (0: prompt 0's; 1, 2: prompt 1's), as transformers' processor prepared them.
+    func images(_ e: SafeTensorsFile, _ indices: [Int]) throws -> ImageInputs {
+        try ImageInputs(patchRows: e.tensor("pixel_values"), imageGridTHW: e.tensor("image_grid_thw"), images: indices)
     }
 
     @Test(arguments: ["qwen2_vl", "qwen2_5_vl"]) func visionFeaturesMatchTransformers(_ kind: String) throws {
@@ -77,42 +75,26 @@ import Torch
 
     @Test(arguments: ["qwen2_vl", "qwen2_5_vl"]) func logitsMatchTransformersAloneAndLeftPadded(_ kind: String) throws {
         let folder = modelFixture("qwen_vl/\(kind)")
-        let model = try Qwen2VLForConditionalGeneration.load(folder)
+        let model = try VLMRegistry.load(folder)
         let e = try expected(folder)
-        let g = try grids(e), pixels = try e.tensor("pixel_values")
         let ids = try rows(e.tensor("input_ids")), mask = try rows(e.tensor("attention_mask"))
-        func rowsOf(_ images: Range<Int>) -> Range<Int> {
-            let before = g[..<images.lowerBound].reduce(0) { $0 + $1[1] * $1[2] }
-            return before..<(before + g[images].reduce(0) { $0 + $1[1] * $1[2] })
-        }
-        func images(_ range: Range<Int>) throws -> ImageInputs {
-            let r = rowsOf(range)
-            return ImageInputs(pixels: try pixels.narrow(0, start: r.lowerBound, length: r.count),
-                               tokenCounts: g[range].map { $0[1] * $0[2] / 4 }, grids: Array(g[range]))
+        // Through the protocol as every consumer goes: image features, then the model's own positions from the
+        // tokens and the images' grids.
+        func logits(_ input: Tensor, _ padding: Tensor?, _ images: ImageInputs) throws -> Tensor {
+            try withNoGrad {
+                try model.logits(model.hiddenStates(inputIDs: input, imageFeatures: model.imageFeatures(images),
+                                                    attentionMask: padding, imageGrids: images.grids))
+            }
         }
         var worst = 0.0
         // Each prompt alone: prompt 0 with image 0, prompt 1 with images 1 and 2.
-        for (row, range) in [(0, 0..<1), (1, 1..<3)] {
+        for (row, indices) in [(0, [0]), (1, [1, 2])] {
             let real = zip(ids[row], mask[row]).filter { $0.1 == 1 }.map { Int64($0.0) }
-            let input = try Tensor(real, shape: [1, real.count])
-            let logits = try withNoGrad { () -> Tensor in
-                let features = try model.imageFeatures(images(range))
-                let (positions, _) = try model.ropePositions(inputIDs: input, mask: nil, grids: Array(g[range]))
-                let attention = try AttentionMask.make(padding: nil, queryLength: real.count, offset: 0, dtype: .float32, device: .cpu)
-                return try model.logits(model.decoder(embeddings: model.embed(inputIDs: input, imageFeatures: features),
-                                                      positions: positions, mask: attention, cache: nil)).squeeze(0)
-            }
-            worst = max(worst, try maxAbsDifference(logits, e.tensor("logits_\(row)")))
+            let alone = try logits(Tensor(real, shape: [1, real.count]), nil, images(e, indices)).squeeze(0)
+            worst = max(worst, try maxAbsDifference(alone, e.tensor("logits_\(row)")))
         }
         // Both in one left-padded batch, every image in one vision call: compared at the real positions.
-        let input = try e.tensor("input_ids"), padding = try e.tensor("attention_mask")
-        let batch = try withNoGrad { () -> Tensor in
-            let features = try model.imageFeatures(images(0..<3))
-            let (positions, _) = try model.ropePositions(inputIDs: input, mask: padding, grids: g)
-            let attention = try AttentionMask.make(padding: padding, queryLength: input.size(1), offset: 0, dtype: .float32, device: .cpu)
-            return try model.logits(model.decoder(embeddings: model.embed(inputIDs: input, imageFeatures: features),
-                                                  positions: positions, mask: attention, cache: nil))
-        }
+        let batch = try logits(e.tensor("input_ids"), e.tensor("attention_mask"), images(e, [0, 1, 2]))
         let reference = try e.tensor("logits")
         for row in 0..<2 {
             let real = mask[row].reduce(0, +), start = mask[row].count - real
@@ -127,23 +109,16 @@ import Torch
         let folder = modelFixture("qwen_vl/\(kind)")
         let model = try VLMRegistry.load(folder)
         let e = try expected(folder)
-        let g = try grids(e), pixels = try e.tensor("pixel_values")
         let ids = try rows(e.tensor("input_ids")), mask = try rows(e.tensor("attention_mask"))
         let prompts = (0..<2).map { r in zip(ids[r], mask[r]).filter { $0.1 == 1 }.map(\.0) }
-        let patches = g.map { $0[1] * $0[2] }
-        func images(_ range: Range<Int>) throws -> ImageInputs {
-            let start = patches[..<range.lowerBound].reduce(0, +)
-            return ImageInputs(pixels: try pixels.narrow(0, start: start, length: patches[range].reduce(0, +)),
-                               tokenCounts: patches[range].map { $0 / 4 }, grids: Array(g[range]))
-        }
         let generator = TextGenerator(model: model, tokenizer: nil)
         let options = GenerationOptions(maxNewTokens: 8)
         // M-RoPE from the prompt's tokens and grids, then rope deltas carried through the cache's decode steps.
-        for (row, range) in [(0, 0..<1), (1, 1..<3)] {
-            let alone = try generator.generate(prompts: [prompts[row]], images: images(range), options: options)
+        for (row, indices) in [(0, [0]), (1, [1, 2])] {
+            let alone = try generator.generate(prompts: [prompts[row]], images: images(e, indices), options: options)
             #expect(alone[0].tokens == (try e.tensor("generated_\(row)").toArray(Int64.self).map(Int.init)), "prompt \(row) alone")
         }
-        let batch = try generator.generate(prompts: prompts, images: images(0..<3), options: options)
+        let batch = try generator.generate(prompts: prompts, images: images(e, [0, 1, 2]), options: options)
         let reference = try rows(e.tensor("generated_batch"))
         #expect(batch.map(\.tokens) == reference)
     }

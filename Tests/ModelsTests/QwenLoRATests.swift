@@ -10,12 +10,10 @@ import Torch
     /// Logits of the fixture's left-padded batch (two prompts, three images), at every position.
     func logits(_ model: any VLMModel, _ folder: String) throws -> Tensor {
         let e = try SafeTensorsFile(path: "\(folder)/expected.safetensors")
-        let flat = try e.tensor("image_grid_thw").toArray(Int64.self).map(Int.init)
-        let grids = stride(from: 0, to: flat.count, by: 3).map { Array(flat[$0..<($0 + 3)]) }
-        let images = ImageInputs(pixels: try e.tensor("pixel_values"), tokenCounts: grids.map { $0[1] * $0[2] / 4 }, grids: grids)
+        let images = try ImageInputs(patchRows: e.tensor("pixel_values"), imageGridTHW: e.tensor("image_grid_thw"))
         return try withNoGrad {
             let hidden = try model.hiddenStates(inputIDs: e.tensor("input_ids"), imageFeatures: model.imageFeatures(images),
-                                                attentionMask: e.tensor("attention_mask"), imageGrids: grids)
+                                                attentionMask: e.tensor("attention_mask"), imageGrids: images.grids)
             return try model.logits(hidden)
         }
     }

@@ -19,18 +19,18 @@ import os
 import shutil
 
 import torch
-import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
+
+from step_zero import step_zero
 
 FIXTURES = os.path.join("Tests", "ModelsTests", "Fixtures")
 BASE = os.path.join(FIXTURES, "tiny-llava-next-mistral")
 IMAGES = os.path.join(FIXTURES, "llava-next-images")
 LORA = os.path.join(FIXTURES, "lora-next")
 ALIGN = os.path.join("Tests", "AlignmentTests", "Fixtures")
-BETA = 0.1
 EOS = 2
 
 proc = LlavaNextProcessor.from_pretrained(BASE)
@@ -140,37 +140,9 @@ def write_objectives():
         out[f"pair{i}.prompt_other"] = torch.tensor(other_prompts[i])
         out[f"pair{i}.chosen"] = torch.tensor(chosen[i][1])
         out[f"pair{i}.rejected"] = torch.tensor(rejected[i][1])
-    for objective in ["dpo", "rdpo"]:
-        model = PeftModel.from_pretrained(load_base(), init, is_trainable=True)
-        model.train()  # no dropout anywhere (lora_dropout 0, attention dropout 0)
-        pc = logps(model, chosen, pixels, sizes)
-        pr = logps(model, rejected, pixels, sizes)
-        with torch.no_grad(), model.disable_adapter():
-            rc = logps(model, chosen, pixels, sizes)
-            rr = logps(model, rejected, pixels, sizes)
-        terms = {"dpo": -F.logsigmoid(BETA * ((pc - rc) - (pr - rr))).mean()}
-        if objective == "rdpo":
-            po = logps(model, chosen_other, other_pixels, other_sizes)
-            with torch.no_grad(), model.disable_adapter():
-                ro = logps(model, chosen_other, other_pixels, other_sizes)
-            terms["visual"] = -F.logsigmoid(BETA * ((pc - rc) - (po - ro))).mean()
-            out[f"{objective}.logps.policy_other"] = po.detach()
-            out[f"{objective}.logps.reference_other"] = ro
-        out[f"{objective}.logps.policy_chosen"] = pc.detach()
-        out[f"{objective}.logps.policy_rejected"] = pr.detach()
-        out[f"{objective}.logps.reference_chosen"] = rc
-        out[f"{objective}.logps.reference_rejected"] = rr
-        for name, t in terms.items():
-            out[f"{objective}.term.{name}"] = t.detach().reshape(())
-        sum(terms.values()).backward()
-        params = {n.replace(".default", ""): p for n, p in model.named_parameters() if p.requires_grad}
-        for n, p in params.items():
-            out[f"{objective}.grad.{n}"] = p.grad.detach().clone()
-        torch.optim.AdamW(list(params.values()), lr=1e-3, weight_decay=0.0).step()
-        for n, p in params.items():
-            out[f"{objective}.after.{n}"] = p.detach().clone()
-        print(objective, {k: round(float(v.detach()), 6) for k, v in terms.items()},
-              "prompt lengths", [len(p) for p in prompts], [len(p) for p in other_prompts])
+    step_zero(lambda: PeftModel.from_pretrained(load_base(), init, is_trainable=True),
+              lambda model, rows, other: logps(model, rows, *((other_pixels, other_sizes) if other else (pixels, sizes))),
+              chosen, rejected, chosen_other, out, label="llava-next")
     save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(ALIGN, "objectives_next.safetensors"))
 
 

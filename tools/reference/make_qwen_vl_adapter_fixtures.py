@@ -20,15 +20,15 @@ import os
 import shutil
 
 import torch
-import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
 
+from step_zero import step_zero
+
 ROOT = os.path.join("Tests", "ModelsTests", "Fixtures", "qwen_vl")
 ALIGN = os.path.join("Tests", "AlignmentTests", "Fixtures")
 IMAGE, START, END, EOS = 500, 502, 503, 505
-BETA = 0.1
 CLASSES = {"qwen2_vl": Qwen2VLForConditionalGeneration, "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}
 
 
@@ -133,36 +133,9 @@ def write_objectives(kind, cls):
         out[f"pair{i}.prompt_other"] = torch.tensor(other_prompts[i])
         out[f"pair{i}.chosen"] = torch.tensor(chosen[i][1])
         out[f"pair{i}.rejected"] = torch.tensor(rejected[i][1])
-    for objective in ["dpo", "rdpo"]:
-        model = PeftModel.from_pretrained(cls.from_pretrained(base).eval(), init, is_trainable=True)
-        model.train()  # no dropout anywhere (lora_dropout 0, attention dropout 0)
-        pc = logps(model, chosen, images, e)
-        pr = logps(model, rejected, images, e)
-        with torch.no_grad(), model.disable_adapter():
-            rc = logps(model, chosen, images, e)
-            rr = logps(model, rejected, images, e)
-        terms = {"dpo": -F.logsigmoid(BETA * ((pc - rc) - (pr - rr))).mean()}
-        if objective == "rdpo":
-            po = logps(model, chosen_other, others, e)
-            with torch.no_grad(), model.disable_adapter():
-                ro = logps(model, chosen_other, others, e)
-            terms["visual"] = -F.logsigmoid(BETA * ((pc - rc) - (po - ro))).mean()
-            out[f"{objective}.logps.policy_other"] = po.detach()
-            out[f"{objective}.logps.reference_other"] = ro
-        out[f"{objective}.logps.policy_chosen"] = pc.detach()
-        out[f"{objective}.logps.policy_rejected"] = pr.detach()
-        out[f"{objective}.logps.reference_chosen"] = rc
-        out[f"{objective}.logps.reference_rejected"] = rr
-        for name, t in terms.items():
-            out[f"{objective}.term.{name}"] = t.detach().reshape(())
-        sum(terms.values()).backward()
-        params = {n.replace(".default", ""): p for n, p in model.named_parameters() if p.requires_grad}
-        for n, p in params.items():
-            out[f"{objective}.grad.{n}"] = p.grad.detach().clone()
-        torch.optim.AdamW(list(params.values()), lr=1e-3, weight_decay=0.0).step()
-        for n, p in params.items():
-            out[f"{objective}.after.{n}"] = p.detach().clone()
-        print(kind, objective, {k: round(float(v.detach()), 6) for k, v in terms.items()})
+    step_zero(lambda: PeftModel.from_pretrained(cls.from_pretrained(base).eval(), init, is_trainable=True),
+              lambda model, rows, other: logps(model, rows, others if other else images, e),
+              chosen, rejected, chosen_other, out, label=kind)
     save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(ALIGN, f"objectives_{kind}.safetensors"))
 
 
