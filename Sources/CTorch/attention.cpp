@@ -29,8 +29,7 @@ CT_VECTOR_CLONES void attend_pairs(const at::Tensor &q, const at::Tensor &k, con
         weights[t] = score;
         top = std::max(top, score);
       }
-      float total = 0;
-      for (int64_t t = 0; t < S; t++) total += weights[t] = std::exp(weights[t] - top);
+      const float total = vec::exp_shifted(weights.data(), S, top);
       float *yi = yp + ((b * H + h) * L + i) * D;
       std::fill(yi, yi + D, 0.f);
       for (int64_t t = 0; t < S; t++) {
@@ -51,9 +50,7 @@ CT_VECTOR_CLONES void attend_pairs(const at::Tensor &q, const at::Tensor &k, con
 constexpr int64_t block_queries = 64;
 
 CT_VECTOR_CLONES void softmax_row(float *row, int64_t n, int64_t total) {
-  float top = -std::numeric_limits<float>::infinity();
-  for (int64_t t = 0; t < n; t++) top = std::max(top, row[t]);
-  const float inverse = 1.f / vec::exp_shifted(row, n, top);
+  const float inverse = 1.f / vec::exp_shifted(row, n, vec::max(row, n));
   for (int64_t t = 0; t < n; t++) row[t] *= inverse;
   std::fill(row + n, row + total, 0.f);
 }

@@ -44,6 +44,22 @@ CT_INLINE float dot(const A *a, const float *b, int64_t n) {
   for (; i < n; i++) s += float(a[i]) * b[i];
   return s;
 }
+// The largest of row[0..<n) (-inf when n is 0; NaNs skipped, as std::max(top, x) skips them), eight lanes at a
+// time: a scalar max is one dependent compare per element, which the compiler may not reorder, and it cost more
+// than the exponentials of a 1024-key softmax row.
+CT_INLINE float max(const float *row, int64_t n) {
+  const float lowest = -std::numeric_limits<float>::infinity();
+  f32x8 m = f32x8{} + lowest;
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) {
+    const f32x8 x = load8(row + t);
+    m = m < x ? x : m;
+  }
+  float top = lowest;
+  for (int i = 0; i < 8; i++) top = std::max(top, m[i]);
+  for (; t < n; t++) top = std::max(top, row[t]);
+  return top;
+}
 // row[t] = e^(row[t] - top) for t < n (top their maximum), returning their sum. Eight at a time: Cephes'
 // polynomial after reducing the argument by a multiple of ln 2 (within 2 ulp of expf); below -87.3 (no normal
 // float) the result is 0; NaN stays NaN.
