@@ -49,6 +49,8 @@ bench: build
 	$(RELEASE_BIN) bench model --model .build/bench/qwen2-vl-62m
 	@test -f .build/bench/qwen25-vl-62m/model.safetensors || python3 tools/reference/bench_models.py make-qwen .build/bench/qwen25-vl-62m qwen2_5_vl
 	$(RELEASE_BIN) bench model --model .build/bench/qwen25-vl-62m
+	$(RELEASE_BIN) bench train --model .build/bench/qwen2-vl-62m --data .build/bench/train-data/pairs.jsonl --objective dpo
+	$(RELEASE_BIN) bench train --model .build/bench/qwen25-vl-62m --data .build/bench/train-data/pairs.jsonl --objective dpo
 
 # Regenerates the committed parity fixtures (needs the Python reference stack, never needed by CI).
 fixtures:

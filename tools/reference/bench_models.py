@@ -159,7 +159,9 @@ def make_qwen(folder, kind):
     with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
         json.dump({"tokenizer_class": "Qwen2Tokenizer", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
                    "bos_token": None, "add_bos_token": False}, f)
-    Qwen2VLImageProcessorPil(size={"shortest_edge": 56 * 56, "longest_edge": 448 * 448}).save_pretrained(folder)
+    # Every image resized to 448 x 448 pixels (min = max pixels), 256 image tokens as LLaVA-1.5's bench has: with
+    # the usual bounds, bench train's 224-px images became 64 tokens, a lighter workload than LLaVA-1.5's.
+    Qwen2VLImageProcessorPil(size={"shortest_edge": 448 * 448, "longest_edge": 448 * 448}).save_pretrained(folder)
     print(f"{n / 1e6:.1f}M parameters in {folder}, 256 image tokens per image")
 
 
