@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system libraries ReAlign builds on, when they are missing (Debian/Ubuntu).
 #   libtorch-dev     the tensor engine (skipped when LIBTORCH points at another libtorch)
+#   libgloo-dev      the headers of Gloo, the CPU backend of libtorch's process groups (multi-process training)
 #   libopenblas-openmp-dev  a fast BLAS behind libtorch's matmul that shares its OpenMP threads
 #   libjpeg-dev, libpng-dev  image decoding (libjpeg-turbo, libpng)
 #   libfaiss-dev     the vector index of the retrieval knowledge base
@@ -10,6 +11,7 @@ set -euo pipefail
 packages=()
 if [ -z "${LIBTORCH:-}" ]; then
   [ -f /usr/include/torch/csrc/api/include/torch/torch.h ] || packages+=(libtorch-dev)
+  [ -f /usr/include/gloo/algorithm.h ] || packages+=(libgloo-dev)
 elif [ ! -d "$LIBTORCH/include" ] || [ ! -d "$LIBTORCH/lib" ]; then
   echo "LIBTORCH=$LIBTORCH must be a folder with include/ and lib/ (a libtorch download, or <site-packages>/torch)" >&2
   exit 1

@@ -301,6 +301,30 @@ int ct_set_grad(ct_tensor t, ct_tensor grad /* nullable: clears it */) CT_NOEXCE
 int ct_zero_grad(ct_tensor t) CT_NOEXCEPT;  /* clears the gradient (set to None, as zero_grad(set_to_none=True)) */
 int ct_detach(ct_tensor t, ct_tensor *out) CT_NOEXCEPT;
 
+/* ---- process groups (c10d): a TCPStore rendezvous and a backend, the collectives training needs ---- */
+typedef struct ct_process_group_s *ct_process_group;
+enum { CT_REDUCE_SUM = 0, CT_REDUCE_MAX = 1, CT_REDUCE_MIN = 2 };
+bool ct_has_gloo(void) CT_NOEXCEPT;
+/* Joins group `world` as `rank`: a TCPStore at host:port (served by this process when host_store), its keys under
+ * `prefix`, then the backend ("gloo"). `interface` (nullable or empty: the default device) is the network interface
+ * Gloo binds to. timeout_ms bounds the rendezvous and every collective; a failure names the rank and the operation.
+ * Free with ct_pg_free. */
+int ct_pg_init(const char *backend, const char *host, int port, int rank, int world, bool host_store,
+               const char *prefix, const char *interface, int64_t timeout_ms, ct_process_group *out) CT_NOEXCEPT;
+void ct_pg_free(ct_process_group pg) CT_NOEXCEPT;
+/* In place over every rank, tensors of equal shapes in the same order on each. */
+int ct_pg_allreduce(ct_process_group pg, ct_tensor *ts, int n, int op) CT_NOEXCEPT;
+int ct_pg_broadcast(ct_process_group pg, ct_tensor *ts, int n, int root) CT_NOEXCEPT;
+/* Every rank's `t` (equal shapes), in rank order: an array of world-size new handles (ct_free_array). */
+int ct_pg_allgather(ct_process_group pg, ct_tensor t, ct_tensor **outs, int64_t *n) CT_NOEXCEPT;
+int ct_pg_barrier(ct_process_group pg) CT_NOEXCEPT;
+/* The rendezvous store's keys (under the group's prefix). get waits for the key up to the group's timeout;
+ * free its bytes with ct_free_bytes. */
+int ct_pg_store_set(ct_process_group pg, const char *key, const uint8_t *bytes, int64_t count) CT_NOEXCEPT;
+int ct_pg_store_get(ct_process_group pg, const char *key, uint8_t **bytes, int64_t *count) CT_NOEXCEPT;
+int ct_pg_store_check(ct_process_group pg, const char *key, bool *present) CT_NOEXCEPT;
+void ct_free_bytes(uint8_t *bytes) CT_NOEXCEPT;
+
 /* ---- benchmarks: the same loops in plain C++, against the same libtorch ---- */
 /* ns per at::add of two numel-element float tensors, averaged over iters; below_autograd runs the loop with
  * the autograd dispatch keys excluded (what the shim does for ops whose inputs need no gradient). */
