@@ -21,6 +21,9 @@ final class Batcher {
     private(set) var lost = Set<String>()
     /// Where a record skipped during the run is reported.
     var note: (String) -> Void = { _ in }
+    /// This process's place among data-parallel ranks (rank 0 of 1 alone).
+    var rank = 0
+    var worldSize = 1
 
     init(options: TrainingOptions, vlm: VisionLanguageModel, dataFile: String, candidates: [PreferenceRecord], usable: [PreferenceRecord]) {
         self.options = options
@@ -42,7 +45,7 @@ final class Batcher {
     /// plan.json holds the ids of the plan a run started with and the fingerprint of the records it was drawn
     /// from. A resumed run takes that plan (an image that broke since skips its record as it comes, the order of
     /// the others is unchanged); a new run plans over the records that decode now and writes the plan.
-    func settlePlan(at planPath: String, resume: Bool) throws {
+    func settlePlan(at planPath: String, resume: Bool, write: Bool = true) throws {
         let source = sourceFingerprint()
         if resume, let stored = try? JSONValue.parse(contentsOf: planPath), stored["source"]?.stringValue == source,
            let ids = stored["ids"]?.arrayValue?.compactMap(\.stringValue) {
@@ -57,18 +60,21 @@ final class Batcher {
         }
         records = usable
         lost = []
+        guard write else { return }  // another rank writes the same plan
         let plan: JSONValue = .object([("source", .string(source)), ("ids", .array(records.map { .string($0.id) }))])
         try (plan.serialized() + "\n").write(toFile: planPath, atomically: true, encoding: .utf8)
     }
 
     var microBatchesPerEpoch: Int { (records.count + options.batchSize - 1) / options.batchSize }
-    var stepsPerEpoch: Int { (microBatchesPerEpoch + options.gradientAccumulation - 1) / options.gradientAccumulation }
+    /// Micro-batches per optimizer step over all ranks: the global batch is batch size x accumulation x ranks.
+    var microBatchesPerStep: Int { options.gradientAccumulation * worldSize }
+    var stepsPerEpoch: Int { (microBatchesPerEpoch + microBatchesPerStep - 1) / microBatchesPerStep }
     var totalSteps: Int { options.steps ?? max(1, Int((Double(stepsPerEpoch) * options.epochs).rounded(.up))) }
 
-    /// The micro-batches of optimizer step `step`: steps cycle through epochs, each epoch a seeded shuffle; the
-    /// last accumulation of an epoch may be partial.
-    func microBatches(ofStep step: Int) -> [[PreferenceRecord]] {
-        let perStep = options.gradientAccumulation
+    /// The micro-batches of optimizer step `step` over all ranks: steps cycle through epochs, each epoch a seeded
+    /// shuffle; the last accumulation of an epoch may be partial.
+    func globalMicroBatches(ofStep step: Int) -> [[PreferenceRecord]] {
+        let perStep = microBatchesPerStep
         let epoch = step / stepsPerEpoch
         let within = step % stepsPerEpoch
         var order = Array(records.indices)
@@ -78,6 +84,19 @@ final class Batcher {
             let start = m * options.batchSize
             return order[start..<min(start + options.batchSize, order.count)].map { records[$0] }
         }
+    }
+
+    /// This rank's micro-batches of step `step`, and how many the whole step has (each micro-batch's loss is
+    /// divided by that count and the gradients summed over the ranks, so a step means what it means in one
+    /// process). The step's records are dealt to the ranks in turn, as PyTorch's DistributedSampler deals an
+    /// epoch (without its padding: a short last step gives some ranks fewer records), then cut into micro-batches.
+    func microBatches(ofStep step: Int) -> (mine: [[PreferenceRecord]], total: Int) {
+        let global = globalMicroBatches(ofStep: step)
+        guard worldSize > 1 else { return (global, global.count) }
+        let all = global.flatMap { $0 }
+        let share = stride(from: rank, to: all.count, by: worldSize).map { all[$0] }
+        let mine = stride(from: 0, to: share.count, by: options.batchSize).map { Array(share[$0..<min($0 + options.batchSize, share.count)]) }
+        return (mine, global.count)
     }
 
     /// The plan's records in file order, `size` at a time (the reference pass).

@@ -17,30 +17,43 @@ struct ReferenceCache {
         guard let cached = try? JSONValue.parse(contentsOf: path), cached["fingerprint"]?.stringValue == fingerprint,
               let entries = cached["logps"]?.objectValue else { return nil }
         var result: [String: Entry] = [:]
-        for (id, v) in entries {
-            guard let a = v.arrayValue, a.count == 3, let c = a[0].doubleValue, let r = a[1].doubleValue, let o = a[2].doubleValue else { continue }
-            result[id] = Entry(chosen: c, rejected: r, other: o)
-        }
+        for (id, v) in entries { result[id] = Self.entry(v) }
         return needed.allSatisfy { result[$0] != nil } ? result : nil
     }
 
-    func save(_ entries: [String: Entry]) throws {
-        let logps = entries.keys.sorted().map { id -> (String, JSONValue) in
+    static func entry(_ v: JSONValue) -> Entry? {
+        guard let a = v.arrayValue, a.count == 3, let c = a[0].doubleValue, let r = a[1].doubleValue, let o = a[2].doubleValue else { return nil }
+        return Entry(chosen: c, rejected: r, other: o)
+    }
+
+    static func json(_ entries: [String: Entry]) -> JSONValue {
+        .object(entries.keys.sorted().map { id -> (String, JSONValue) in
             let e = entries[id]!
             return (id, .array([.double(e.chosen), .double(e.rejected), .double(e.other)]))
-        }
-        let body: JSONValue = .object([("fingerprint", .string(fingerprint)), ("logps", .object(logps))])
+        })
+    }
+
+    func save(_ entries: [String: Entry]) throws {
+        let body: JSONValue = .object([("fingerprint", .string(fingerprint)), ("logps", Self.json(entries))])
         try (body.serialized() + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    /// The cached entries, or (on a miss) one no-grad pass over the plan with the adapters off, saved.
-    func entries(batcher: Batcher, model: any VLMModel, batchSize: Int, needRejected: Bool) throws -> [String: Entry] {
+    /// The cached entries, or (on a miss) one no-grad pass over the plan with the adapters off, saved. With a
+    /// process group the ranks take turns over the batches, gather every rank's entries and rank 0 saves them.
+    func entries(batcher: Batcher, model: any VLMModel, batchSize: Int, needRejected: Bool, group: ProcessGroup? = nil) throws -> [String: Entry] {
         let needed = batcher.records.map(\.id).filter { !batcher.lost.contains($0) }
-        if let cached = load(needed: needed) { return cached }
+        var cached = load(needed: needed)
+        if let group {  // every rank must agree on a hit, or the ones that missed would wait for the others
+            let hit = try Tensor([cached == nil ? 0.0 : 1.0])
+            try group.allReduce([hit], .min)
+            if try hit.item() == 0 { cached = nil }
+        }
+        if let cached { return cached }
         var result: [String: Entry] = [:]
+        let (rank, ranks) = (group?.rank ?? 0, group?.worldSize ?? 1)
         try model.withLoRADisabled {
             try withNoGrad {
-                for records in batcher.sequentialBatches(size: batchSize) {
+                for (b, records) in batcher.sequentialBatches(size: batchSize).enumerated() where b % ranks == rank {
                     let batch = try batcher.load(records)
                     if batch.records.isEmpty { continue }
                     let lp = try scoreBatch(batch, model: model, needRejected: needRejected)
@@ -55,7 +68,12 @@ struct ReferenceCache {
                 }
             }
         }
-        try save(result)
+        if let group {
+            for bytes in try group.allGather(bytes: Array(Self.json(result).serialized().utf8)) {
+                for (id, v) in try JSONValue.parse(bytes).objectValue ?? [] { result[id] = Self.entry(v) }
+            }
+        }
+        if rank == 0 { try save(result) }
         return result
     }
 }

@@ -80,23 +80,27 @@ public final class PreferenceTrainer {
     public var warn: (String) -> Void = { _ in }
     /// How many records were skipped during the run, and why (one line each).
     public private(set) var skippedDuringRun: [String] = []
+    /// The data-parallel ranks this process trains with (nil: alone). Rank 0 writes every file of the run.
+    public let group: ProcessGroup?
+    var isWriter: Bool { (group?.rank ?? 0) == 0 }
 
     /// Loads the model from `modelFolder` (with `options.dtype` on `options.device`).
-    public convenience init(modelFolder: String, data: String, out: String, options: TrainingOptions,
+    public convenience init(modelFolder: String, data: String, out: String, options: TrainingOptions, group: ProcessGroup? = nil,
                             progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
         _ = try options.mix()  // an invalid mix is an error before anything loads
         let vlm = try VisionLanguageModel(folder: modelFolder, dtype: options.dtype, device: options.device)
-        try self.init(model: vlm, data: data, out: out, options: options, progress: progress)
+        try self.init(model: vlm, data: data, out: out, options: options, group: group, progress: progress)
     }
 
     /// Trains `model` (its own device and dtype), which the run changes in place (adapters, trained weights).
-    public init(model vlm: VisionLanguageModel, data: String, out: String, options: TrainingOptions,
+    public init(model vlm: VisionLanguageModel, data: String, out: String, options: TrainingOptions, group: ProcessGroup? = nil,
                 progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
         _ = try options.mix()
         self.options = options
         self.out = out
         self.vlm = vlm
         self.dataFile = data
+        self.group = group
         let loaded = try PreferenceData.load(data, imageRoot: options.imageRoot, requireRejected: options.needsRejected)
         var problems = loaded.problems
         var candidates: [PreferenceRecord] = []
@@ -113,7 +117,11 @@ public final class PreferenceTrainer {
         let usesRetrieved = options.otherImage == .retrieved
         let paths = candidates.flatMap { r in [r.image!] + (usesRetrieved ? [r.retrievedImage!] : []) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let check = ImageCheck.check(paths, cache: (out as NSString).appendingPathComponent("image_check.tsv"), progress: progress)
+        // Rank 0 decodes first and keeps the verdicts; the other ranks then read them instead of decoding again.
+        if let group, group.rank != 0 { try group.barrier() }
+        let check = ImageCheck.check(paths, cache: (out as NSString).appendingPathComponent("image_check.tsv"),
+                                     progress: (group?.rank ?? 0) == 0 ? progress : nil)
+        if let group, group.rank == 0 { try group.barrier() }
         var usable: [PreferenceRecord] = []
         for r in candidates {
             if let reason = check.reason(for: r.image!) {
@@ -128,6 +136,8 @@ public final class PreferenceTrainer {
         guard !usable.isEmpty else { throw PreferenceDataError("\(data): no usable records (\(problems.count) reported)") }
         batcher = Batcher(options: options, vlm: vlm, dataFile: data, candidates: candidates, usable: usable)
         batcher.note = { [unowned self] in self.note($0) }
+        batcher.rank = group?.rank ?? 0
+        batcher.worldSize = group?.worldSize ?? 1
     }
 
     public var allProblems: [RecordProblem] { problems }
@@ -163,18 +173,22 @@ public final class PreferenceTrainer {
 
     // MARK: the run
 
-    /// Trains to the end (or resumes from the latest checkpoint). `report` sees every optimizer step.
+    /// Trains to the end (or resumes from the latest checkpoint). `report` sees every optimizer step (on rank 0).
+    /// With a process group every rank runs this; rank 0 alone writes the plan, metrics, checkpoints, the
+    /// adapter and the charts.
     public func run(resume: Bool, report: ((StepReport) throws -> Void)? = nil) throws {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let unplanned = CheckpointStore(out: out, fingerprint: "")
-        try batcher.settlePlan(at: (out as NSString).appendingPathComponent("plan.json"), resume: resume && unplanned.latest() != nil)
+        try batcher.settlePlan(at: (out as NSString).appendingPathComponent("plan.json"), resume: resume && unplanned.latest() != nil,
+                               write: isWriter)
         let store = CheckpointStore(out: out, fingerprint: fingerprint())
         try Torch.manualSeed(options.seed)
         let model = vlm.model
         try prepare(model)
+        if let group { try DataParallel.broadcastParameters(model.trainableParameters().map(\.1), group: group) }
         let reference = options.needsRejected
             ? try ReferenceCache(path: (out as NSString).appendingPathComponent("reference_logps.json"), fingerprint: store.fingerprint)
-                .entries(batcher: batcher, model: model, batchSize: max(1, options.batchSize * 2), needRejected: true)
+                .entries(batcher: batcher, model: model, batchSize: max(1, options.batchSize * 2), needRejected: true, group: group)
             : [:]
         let optimizer = makeOptimizer(model)
         let baseLRs = optimizer.groups.map(\.lr)
@@ -185,17 +199,18 @@ public final class PreferenceTrainer {
         if resume, let latest = store.latest() {
             startStep = try store.restore(from: latest.path, trainable: model.trainableParameters(), optimizer: optimizer)
         }
-        let metrics = try store.metrics(startingAfter: startStep)
+        let metrics = isWriter ? try store.metrics(startingAfter: startStep) : nil
         let started = Date()
         var pairsDone = 0
         for step in startStep..<totalSteps {
             schedule.apply(to: optimizer, baseLRs: baseLRs, step: step)
             let (values, pairs) = try trainStep(step, model: model, optimizer: optimizer, reference: reference)
             pairsDone += pairs
-            try metrics.append(CheckpointStore.metricsLine(step: step + 1, values: values))
+            try metrics?.append(CheckpointStore.metricsLine(step: step + 1, values: values))
             let elapsed = Date().timeIntervalSince(started)
             let rate = Double(pairsDone) / max(elapsed, 1e-9)
             let left = Double(totalSteps - step - 1) * elapsed / Double(step - startStep + 1)
+            guard isWriter else { continue }
             if (step + 1) % options.checkpointEvery == 0 || step + 1 == totalSteps {
                 try store.save(step: step + 1, trainable: model.trainableParameters(), optimizer: optimizer) { folder in
                     if !options.full {
@@ -205,6 +220,7 @@ public final class PreferenceTrainer {
             }
             try report?(StepReport(step: step + 1, totalSteps: totalSteps, values: values, pairsPerSecond: rate, secondsLeft: left))
         }
+        guard isWriter else { return }
         if options.full {
             try model.exportModel(to: (out as NSString).appendingPathComponent("model"), baseFolder: vlm.folder)
         } else {
@@ -257,13 +273,14 @@ public final class PreferenceTrainer {
     /// One optimizer step over its micro-batches; returns the step's metrics and how many pairs it trained on.
     func trainStep(_ step: Int, model: any VLMModel, optimizer: AdamW, reference: [String: ReferenceCache.Entry]) throws -> (values: [(String, Double)], pairs: Int) {
         let device = model.device
-        let micro = batcher.microBatches(ofStep: step)
+        let (micro, stepMicroBatches) = batcher.microBatches(ofStep: step)
         // Metrics stay tensors on the device until the step ends: one read-back per step.
         var sums: [String: Tensor] = [:]
         func add(_ key: String, _ value: Tensor) throws { sums[key] = try sums[key].map { try $0 + value } ?? value }
         var pairs = 0
         for records in micro {
-            // A micro-batch whose every image broke adds nothing; the step's mean still divides by all of them.
+            // A micro-batch whose every image broke adds nothing; the step's mean still divides by all of them
+            // (over every rank).
             let batch = try batcher.load(records)
             if batch.records.isEmpty { continue }
             let lp = try scoreBatch(batch, model: model, needRejected: options.needsRejected)
@@ -292,21 +309,25 @@ public final class PreferenceTrainer {
             for (k, v) in metrics { try add(k, v) }
             let loss = total!
             try add("loss", loss.detach())
-            try (loss / Double(micro.count)).backward()
+            try (loss / Double(stepMicroBatches)).backward()
             pairs += batch.records.count
         }
         let parameters = optimizer.groups.flatMap(\.parameters)
+        if let group {
+            try DataParallel.sumGradients(parameters, group: group)
+            (sums, pairs) = try DataParallel.sumMetrics(sums, pairs: pairs, group: group, device: device)
+        }
         let gradNorm = try clipGradNormTensor(parameters, maxNorm: options.maxGradNorm > 0 ? options.maxGradNorm : .infinity)
         let keys = sums.keys.sorted()
         let read = try Tensor.stack(keys.map { try sums[$0]!.to(dtype: .float64).reshape([]) } + [gradNorm.to(dtype: .float64).reshape([])])
             .to(device: .cpu).toArray(Double.self)
-        let lossValue = (sums["loss"] != nil ? read[keys.firstIndex(of: "loss")!] : 0) / Double(micro.count)
+        let lossValue = (sums["loss"] != nil ? read[keys.firstIndex(of: "loss")!] : 0) / Double(stepMicroBatches)
         guard lossValue.isFinite, read.last!.isFinite else {
             throw ModelError("loss became \(lossValue) (gradient norm \(read.last!)) at step \(step + 1); stopping (the last good checkpoint is kept)")
         }
         try optimizer.step()
         try optimizer.zeroGrad()
-        var values = zip(keys, read).map { ($0, $1 / Double(micro.count)) }
+        var values = zip(keys, read).map { ($0, $1 / Double(stepMicroBatches)) }
         values.append(("lr", optimizer.groups[0].lr))
         values.append(("grad_norm", read.last!))
         return (values, pairs)

@@ -470,14 +470,17 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Intra-op threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Python interpreter with torch, transformers and peft.") var python = "python3"
     @Option(help: "The reference script.") var script = "tools/reference/bench_train.py"
+    @Option(help: "Also time this many data-parallel ranks of one thread each (batch 2 / ranks per rank, the same global batch) against one process of --threads threads.") var ranks = 1
 
     func run() throws {
         guard let o = Objective(rawValue: objective), o == .dpo || o == .rdpo else { throw ValidationError("--objective must be dpo or rdpo") }
-        try Torch.setThreads(threads)
+        let environment = try DistributedEnvironment.current()
+        let group = try environment.map { try ProcessGroup(environment: $0) }
+        try Torch.setThreads(environment == nil ? threads : 1)
         var options = TrainingOptions()
         options.objectives = [(o, 1)]
         options.steps = 4
-        options.batchSize = 2
+        options.batchSize = 2 / (environment?.worldSize ?? 1)
         options.gradientAccumulation = 1
         options.projectorLearningRate = nil
         options.warmupRatio = 0
@@ -485,11 +488,15 @@ struct BenchTrain: ParsableCommand {
         options.checkpointEvery = 1000
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("realign-bench-train-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: options)
+        let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out + (environment == nil ? "" : "-ranks"), options: options, group: group)
         var stamps: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
         try trainer.run(resume: false) { _ in stamps.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         // Steps 2-4 (the first one includes warm-up and, before it, the reference pass).
+        if environment != nil {  // a rank of --ranks: rank 0 reports to the bench that started it
+            if stamps.count == 4 { print("seconds_per_step \((stamps[3] - stamps[0]) / 3)") }
+            return
+        }
         let perStep = (stamps[3] - stamps[0]) / 3
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -497,6 +504,18 @@ struct BenchTrain: ParsableCommand {
         print("threads: \(threads), objective: \(objective), batch 2")
         print(String(format: "  ReAlign      %.2f s/step  %.2f pairs/s  peak RSS %.2f GiB  (first step incl. reference pass: %.2f s)",
                      perStep, 2 / perStep, peak / 1_073_741_824, stamps[0]))
+        if ranks > 1 {
+            guard 2 % ranks == 0 else { throw ValidationError("--ranks must divide the bench's batch of 2") }
+            let pipe = Pipe()
+            try Launcher.run(ranks: ranks, arguments: Launcher.without("--ranks", CommandLine.arguments), threadsPerRank: 1, rank0Output: pipe)
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("seconds_per_step ") }), let seconds = Double(line.split(separator: " ")[1]) {
+                print(String(format: "  ReAlign, %d ranks x 1 thread (batch %d each): %.2f s/step, %.2fx one process of %d threads",
+                             ranks, 2 / ranks, seconds, perStep / seconds, threads))
+            } else {
+                print("  ReAlign, \(ranks) ranks: no timing came back")
+            }
+        }
         guard let json = referenceJSON([python, script, "time", model, data, objective, String(threads)]),
               let seconds = json["seconds_per_step"]?.doubleValue, let rss = json["peak_rss_bytes"]?.doubleValue else {
             print("  reference    not available (\(python) \(script) failed)")

@@ -16,6 +16,12 @@ struct Train: ParsableCommand {
             batch 1, LoRA r 128 / alpha 256 on every linear of the language model, beta 0.1. --objective takes \
             one objective or a weighted mix such as "rdpo+0.1*sft". Output: metrics.jsonl, adapter/ (PEFT), \
             checkpoints/step-N/, charts/, reference_logps.json. --resume continues from the latest checkpoint.
+
+            Data-parallel: under `torchrun --nproc-per-node N --no-python realign train ...` (or Slurm's srun, or \
+            --nproc-per-node N here, which starts the local ranks itself) every rank trains on its share of each \
+            global batch (batch size x accumulation x ranks, the single-process order dealt out as \
+            DistributedSampler does), gradients are summed over Gloo, and rank 0 writes every file. The same \
+            global batch gives the same adapter as one process.
             """)
 
     @Option(help: "The base llava-hf model folder.") var model: String
@@ -49,6 +55,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Full fine-tuning of the language model instead of LoRA (writes --out/model).") var full = false
     @Flag(help: "Also train the vision tower (frozen by default).") var trainVision = false
     @Option(help: "With --train-vision: the vision tower's own learning rate (default: --lr).") var visionLr: Double?
+    @Option(help: "Start this many local data-parallel ranks (without torchrun); each gets an even share of the cores.") var nprocPerNode: Int?
+    @Option(help: "Seconds a rank waits for the others in a rendezvous or collective before failing.") var distTimeout = 300.0
 
     func parseObjectives() throws -> [(Objective, Double)] {
         try objective.split(separator: "+").map { part in
@@ -62,6 +70,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        Launcher.bindToLauncher()
         var o = TrainingOptions()
         o.objectives = try parseObjectives()
         o.steps = steps
@@ -91,21 +100,38 @@ struct Train: ParsableCommand {
         guard let d = DType(name: dtype), d.isFloatingPoint else { throw ValidationError("--dtype must be f32 or bf16") }
         o.dtype = d
         guard batchSize > 0, gradAccum > 0, saveSteps > 0 else { throw ValidationError("--batch-size, --grad-accum and --save-steps must be positive") }
+        let environment: DistributedEnvironment?
+        do { environment = try DistributedEnvironment.current() } catch { throw ValidationError("\(error)") }
+        if let n = nprocPerNode {
+            guard n >= 1 else { throw ValidationError("--nproc-per-node must be positive") }
+            guard environment == nil else { throw ValidationError("--nproc-per-node starts ranks itself: leave it out under torchrun or Slurm") }
+            if n > 1 {
+                do { try Launcher.run(ranks: n) } catch { throw CleanExit.message(error) }
+                return
+            }
+        }
+        // Only rank 0 talks: the others would repeat every line.
+        let talks = (environment?.rank ?? 0) == 0
         do {
-            let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o, progress: { done, total in
-                guard total >= 500 else { return }
+            let group = try environment.map { try ProcessGroup(environment: $0, timeout: distTimeout) }
+            if let environment, talks { log("rank 0 of \(environment.worldSize): data-parallel over Gloo, \(Torch.threads) thread(s) per rank") }
+            let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o, group: group, progress: { done, total in
+                guard total >= 500, talks else { return }
                 FileHandle.standardError.write(Data("\rrealign: checking images \(done)/\(total)\(done == total ? "\n" : "")".utf8))
             })
-            for p in trainer.allProblems { log("skipped \(p)") }
-            if let summary = PreferenceTrainer.summary(trainer.allProblems, kept: trainer.totalRecords) { log(summary) }
-            trainer.warn = { log("warning: \($0)") }
-            log("training \(o.objectives.map { "\($0.1)*\($0.0.rawValue)" }.joined(separator: " + ")) for \(trainer.totalSteps) steps")
+            if talks {
+                for p in trainer.allProblems { log("skipped \(p)") }
+                if let summary = PreferenceTrainer.summary(trainer.allProblems, kept: trainer.totalRecords) { log(summary) }
+                log("training \(o.objectives.map { "\($0.1)*\($0.0.rawValue)" }.joined(separator: " + ")) for \(trainer.totalSteps) steps")
+            }
+            trainer.warn = { message in if talks { log("warning: \(message)") } }
             try trainer.run(resume: resume) { r in
                 let loss = r.values.first { $0.0 == "loss" }?.1 ?? .nan
                 let eta = r.secondsLeft.isFinite ? String(format: "%dm%02ds", Int(r.secondsLeft) / 60, Int(r.secondsLeft) % 60) : "?"
                 let bar = String(repeating: "#", count: r.step * 30 / max(1, r.totalSteps)).padding(toLength: 30, withPad: ".", startingAt: 0)
                 FileHandle.standardError.write(Data(String(format: "\r[%@] step %d/%d loss %.4f  %.2f pairs/s  ETA %@ ", bar, r.step, r.totalSteps, loss, r.pairsPerSecond, eta).utf8))
             }
+            guard talks else { return }
             FileHandle.standardError.write(Data("\n".utf8))
             if !trainer.skippedDuringRun.isEmpty {
                 log("\(trainer.skippedDuringRun.count) record(s) skipped during the run because their image became unreadable (warnings above)")

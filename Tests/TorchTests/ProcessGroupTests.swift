@@ -5,26 +5,10 @@ import Testing
 /// c10d process groups over Gloo on loopback: two ranks as two threads of this process (each its own group, as
 /// two processes would have), the store hosted by rank 0.
 @Suite struct ProcessGroupTests {
-    /// A port nobody listens on now (the kernel's pick for an ephemeral bind, released again).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw TorchError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// Runs `body(rank, group)` for ranks 0..<world on their own threads; the errors each rank threw, by rank.
     static func ranks(_ world: Int, timeout: Double = 20, joining: Set<Int>? = nil,
                       _ body: @escaping @Sendable (Int, ProcessGroup) throws -> Void) throws -> [Int: String] {
-        let port = try freePort()
+        let port = try ProcessGroup.freeLoopbackPort()
         let errors = Locked<[Int: String]>([:])
         let done = DispatchGroup()
         for rank in 0..<world where joining?.contains(rank) ?? true {
@@ -102,7 +86,7 @@ import Testing
         #expect(throws: TorchError.self) { try ProcessGroup(host: "127.0.0.1", port: 29999, rank: 2, worldSize: 2, hostsStore: true) }
         #expect(throws: TorchError.self) { try ProcessGroup(host: "127.0.0.1", port: 70000, rank: 0, worldSize: 1, hostsStore: true) }
         #expect(throws: TorchError.self) {
-            try ProcessGroup(backend: "mpi", host: "127.0.0.1", port: try Self.freePort(), rank: 0, worldSize: 1, hostsStore: true, timeout: 2)
+            try ProcessGroup(backend: "mpi", host: "127.0.0.1", port: try ProcessGroup.freeLoopbackPort(), rank: 0, worldSize: 1, hostsStore: true, timeout: 2)
         }
     }
 

@@ -75,6 +75,23 @@ public final class ProcessGroup: @unchecked Sendable {
     public let timeout: Double
     let handle: ct_process_group
 
+    /// A TCP port on loopback that nothing listens on now (the kernel's pick for a bind, released again): a
+    /// rendezvous port for ranks started on this machine.
+    public static func freeLoopbackPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TorchError("cannot open a socket to find a free port") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TorchError("no free port on 127.0.0.1") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     /// Whether this libtorch build can make Gloo groups (its headers were found at build time).
     public static var hasGloo: Bool { ct_has_gloo() }
 
@@ -93,10 +110,14 @@ public final class ProcessGroup: @unchecked Sendable {
         self.timeout = timeout
     }
 
-    /// The group a torchrun (or Slurm) environment describes.
+    /// The group a torchrun (or Slurm) environment describes. torchrun's agent already serves a store at
+    /// MASTER_PORT, but libtorch 1.x's client cannot speak to the 2.x server (it resets the connection): with a
+    /// libtorch older than 2, rank 0 serves the group's own store at MASTER_PORT + 1 instead.
     public convenience init(environment e: DistributedEnvironment, backend: String = "gloo", timeout: Double = 300) throws {
-        try self.init(backend: backend, host: e.masterAddress, port: e.masterPort, rank: e.rank, worldSize: e.worldSize,
-                      hostsStore: e.rank == 0 && !e.agentStore, prefix: "realign/attempt_\(e.attempt)/", timeout: timeout)
+        let ownStore = !e.agentStore || (Int(Torch.version.prefix(while: \.isNumber)) ?? 0) < 2
+        let port = e.agentStore && ownStore ? e.masterPort + 1 : e.masterPort
+        try self.init(backend: backend, host: e.masterAddress, port: port, rank: e.rank, worldSize: e.worldSize,
+                      hostsStore: e.rank == 0 && ownStore, prefix: "realign/attempt_\(e.attempt)/", timeout: timeout)
     }
 
     deinit { ct_pg_free(handle) }
