@@ -5,6 +5,7 @@ import JSON
 import Models
 import Preference
 import Retrieval
+import Torch
 
 /// Builds preference pairs: Re-Align (mask -> retrieve -> induce -> filter) or VaPR (LLM-edited hard negatives).
 struct BuildPrefs: ParsableCommand {
@@ -56,9 +57,24 @@ struct BuildPrefs: ParsableCommand {
     @Option(help: "VaPR: uses of one substitution before it is refused.") var maxReuse = 3
     @Option(help: "VaPR: reject pairs whose token lengths differ by more.") var maxLengthGap: Int?
     @Option(help: "VaPR: reject pairs whose Levenshtein distance is larger.") var maxEditDistance: Int?
+    @Option(help: "Build only shard I of N (I/N, from 0: the samples at input positions I, I+N, ...) into OUT.shard-I-of-N.jsonl; merge with --merge-shards N. Under torchrun or Slurm the rank is the shard and rank 0 merges.") var shard: String?
+    @Option(help: "Merge OUT.shard-I-of-N.jsonl (I = 0..<N) into OUT in input order, then stop.") var mergeShards: Int?
+    @Option(help: "Start this many local ranks (without torchrun), each building its shard; rank 0 merges.") var nprocPerNode: Int?
+    @Option(help: "Seconds a rank waits for the others (under torchrun).") var distTimeout = 3600.0
     @OptionGroup var precision: WeightPrecision
 
     func run() throws {
+        Launcher.bindToLauncher()
+        if let n = nprocPerNode {
+            guard n >= 1 else { throw ValidationError("--nproc-per-node must be positive") }
+            guard try DistributedEnvironment.current() == nil, shard == nil else {
+                throw ValidationError("--nproc-per-node starts ranks itself: leave out --shard, torchrun and Slurm")
+            }
+            if n > 1 {
+                do { try Launcher.run(ranks: n) } catch { throw CleanExit.message(error) }
+                return
+            }
+        }
         try blockingRun { try await self.runAsync() }
     }
 
@@ -78,17 +94,37 @@ struct BuildPrefs: ParsableCommand {
 
     func build(mode: Inducer.Mode, kind: VectorIndex.Kind) async throws {
         let started = Date()
+        let (allSamples, allProblems) = try SampleReader.read(input)
+        let order = allProblems.compactMap(\.id) + allSamples.map(\.id)
+        if let n = mergeShards {
+            try Shard.merge(into: out, count: n, ids: order, problemCount: allProblems.count)
+            log("merged \(n) shards into \(out) and \(ResumableOutput.skippedPath(for: out))")
+            return
+        }
+        let environment = try DistributedEnvironment.current()
+        if environment != nil && shard != nil { throw ValidationError("--shard: under torchrun or Slurm each rank is its own shard; leave it out") }
+        let group = try environment.map { try ProcessGroup(environment: $0, timeout: distTimeout) }
+        let part = try environment.map { try Shard(index: $0.rank, count: $0.worldSize) } ?? shard.map { try Shard(parsing: $0) }
+        if part != nil && recipe == "vapr" {
+            throw ValidationError("--recipe vapr cannot be sharded: its penalty list follows the whole input in order (run it in one process)")
+        }
+        let talks = (group?.rank ?? 0) == 0
+        let samples = part?.take(allSamples) ?? allSamples
+        let problems = (part?.index ?? 0) == 0 ? allProblems : []
+        let outPath = part.map { $0.outputPath(for: out) } ?? out
         let worker = TorchWorker()
-        log("loading \(model)")
+        if talks { log("loading \(model)") }
         let vlm = try VisionLanguageModel(folder: model, bf16LinearWeights: precision.bf16Weights)
         let factory = BackendFactory(vlm: vlm, worker: worker, apiKeyEnv: apiKeyEnv, timeout: timeout, retries: retries, concurrency: concurrency)
-        let (samples, problems) = try SampleReader.read(input)
         for p in problems { if case .skipped(_, _, let reason) = p { log("input: \(reason)") } }
-        let output = try ResumableOutput(path: out)
+        if let part { log("shard \(part): \(samples.count) of \(allSamples.count) samples into \(outPath)") }
+        let output = try ResumableOutput(path: outPath)
         if !output.done.isEmpty { log("resuming: \(output.done.count) records already in \(out) and \(output.skippedPath)") }
         let runner = RecordRunner(concurrency: concurrency)
+        let label = part.map { "\(recipe) \($0)" } ?? recipe
         let progress: @Sendable (RecordRunner.Progress) -> Void = { p in
-            FileHandle.standardError.write(Data(("\r" + progressLine(recipe, p)).utf8))
+            guard talks else { return }
+            FileHandle.standardError.write(Data(("\r" + progressLine(label, p)).utf8))
         }
         // Stages are timed by the Re-Align pipeline; VaPR leaves the clock empty.
         var clock = StageClock()
@@ -97,7 +133,11 @@ struct BuildPrefs: ParsableCommand {
         if recipe == "realign" {
             guard let sentenceModel else { throw ValidationError("--sentence-model is required for --recipe realign (the all-MiniLM-L6-v2 folder)") }
             let encoder = try SentenceEncoder(folder: sentenceModel)
-            let base = try knowledgeBase(vlm: vlm, samples: samples, kind: kind)
+            // Every shard retrieves from the same knowledge base, over every input image: under torchrun rank 0
+            // builds it and the others open it; a lone shard builds its own copy.
+            if let group, group.rank != 0 { try group.barrier() }
+            let base = try knowledgeBase(vlm: vlm, samples: allSamples, kind: kind, folder: (group == nil ? outPath : out) + ".index")
+            if let group, group.rank == 0 { try group.barrier() }
             let chosenSource: ReAlignPipeline.ChosenSource = chosen == "given" ? .given : .backend(try factory.backend(chosen))
             let theMasker: any Masker
             if masker == "rules" {
@@ -140,19 +180,28 @@ struct BuildPrefs: ParsableCommand {
             result = try await runner.run(samples, problems: problems, output: output, progress: progress,
                                           commit: { await v.commit($0, $1) }) { await v.propose($0) }
         }
-        FileHandle.standardError.write(Data("\n".utf8))
+        if talks { FileHandle.standardError.write(Data("\n".utf8)) }
+        if let group {
+            try group.barrier()  // every shard is written
+            guard group.rank == 0 else { return }
+            try Shard.merge(into: out, count: group.worldSize, ids: order, problemCount: allProblems.count)
+            log("merged \(group.worldSize) shards into \(out)")
+        } else if let part {
+            log("shard \(part) done: kept \(result.kept), unpaired \(result.unpaired), failed \(result.failed); when every shard is done: realign build-prefs --input \(input) --out \(out) --merge-shards \(part.count) --model \(model)")
+            return
+        }
         let usage = factory.usages()
         let elapsed = Date().timeIntervalSince(started)
         let summary = PreferenceSummary(output: out)
-        log("this run: kept \(result.kept), unpaired \(result.unpaired), failed \(result.failed)\n" + summary.text(stageSeconds: clock.totals, usage: usage, elapsed: elapsed))
+        log("\(group == nil ? "this run" : "rank 0's shard"): kept \(result.kept), unpaired \(result.unpaired), failed \(result.failed)\n" + summary.text(stageSeconds: clock.totals, usage: usage, elapsed: elapsed))
         let summaryPath = URL(fileURLWithPath: out).deletingPathExtension().path + ".summary.json"
         try (summary.json(stageSeconds: clock.totals, usage: usage, elapsed: elapsed).serialized(pretty: true) + "\n")
             .write(toFile: summaryPath, atomically: true, encoding: .utf8)
-        log("wrote \(out); skipped records in \(output.skippedPath); summary in \(summaryPath)")
+        log("wrote \(out); skipped records in \(ResumableOutput.skippedPath(for: out)); summary in \(summaryPath)")
     }
 
     /// The given knowledge base (checked against the model), or one built from the input's images into <OUT>.index/.
-    func knowledgeBase(vlm: VisionLanguageModel, samples: [SampleInput], kind: VectorIndex.Kind) throws -> KnowledgeBase {
+    func knowledgeBase(vlm: VisionLanguageModel, samples: [SampleInput], kind: VectorIndex.Kind, folder: String) throws -> KnowledgeBase {
         if let index {
             let base = try KnowledgeBase(opening: index)
             guard try KnowledgeBase.fingerprint(of: vlm.model, folder: vlm.folder) == base.fingerprint else {
@@ -160,7 +209,6 @@ struct BuildPrefs: ParsableCommand {
             }
             return base
         }
-        let folder = out + ".index"
         var images: [String] = []
         var seen = Set<String>()
         for s in samples where seen.insert(s.image).inserted { images.append(s.image) }
