@@ -104,6 +104,7 @@ let package = Package(
         .executableTarget(
             name: "realign",
             dependencies: [
+                "Common",
                 "JSON",
                 "Torch",
                 "Tokenizers",
@@ -140,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PreferenceTests",
-            dependencies: ["TestSupport", "Backends", "Preference", "Alignment", "Retrieval", "Models", "Torch", "JSON"],
+            dependencies: ["TestSupport", "Common", "Backends", "Preference", "Alignment", "Retrieval", "Models", "Torch", "JSON"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -16,6 +16,8 @@ public struct AnswerRunner {
     public var promptSuffix = ""
     /// Asked instead of each record's question (CHAIR: "Please describe this image in detail.").
     public var prompt: String?
+    /// Only this shard's questions (positions I, I+N, ... of the file) are asked; `Shard.mergeAnswers` joins the shards.
+    public var shard: Shard?
 
     public init(model: VisionLanguageModel, imageRoot: String) {
         self.model = model
@@ -45,10 +47,11 @@ public struct AnswerRunner {
         let answers = try JSONLAppender(path: answersFile)
         var done = Set<String>()
         for record in answers.existing { if let id = record?.text(["question_id"]) { done.insert(id) } }
-        let todo = questions.enumerated().filter { !done.contains(Self.key($0.element, position: $0.offset + 1)) }
-        summary.resumed = questions.count - todo.count
+        let mine = Array(questions.enumerated()).filter { shard == nil || $0.offset % shard!.count == shard!.index }
+        let todo = mine.filter { !done.contains(Self.key($0.element, position: $0.offset + 1)) }
+        summary.resumed = mine.count - todo.count
         var finished = summary.resumed
-        progress?(finished, questions.count)
+        progress?(finished, mine.count)
         for start in stride(from: 0, to: todo.count, by: max(1, batchSize)) {
             let batch = todo[start..<min(start + max(1, batchSize), todo.count)]
             // Questions with an image go through one batched generation; those without one (HallusionBench's
@@ -86,8 +89,28 @@ public struct AnswerRunner {
             try answers.append(lines)
             summary.answered += records.filter { $0.error == nil }.count
             finished += batch.count
-            progress?(finished, questions.count)
+            progress?(finished, mine.count)
         }
         return summary
+    }
+}
+
+extension Shard {
+    /// Writes the answers file `out` from the `count` shards' answer files, one line per question in the order of
+    /// `questions` (the lines as the shards wrote them: the file one process writes). A question no shard has
+    /// answered is an error naming its shard; nothing is written then.
+    public static func mergeAnswers(into out: String, count: Int, questions: [Question]) throws {
+        let answers = lines(of: (0..<count).map { outputPath(for: out, index: $0, count: count) }) { $0.text(["question_id"]) }
+        var merged: [UInt8] = []
+        var missing: [Int: Int] = [:]
+        for (position, q) in questions.enumerated() {
+            if let line = answers[Array(AnswerRunner.key(q, position: position + 1).utf8)] {
+                merged += line + [10]
+            } else {
+                missing[position % count, default: 0] += 1
+            }
+        }
+        guard missing.isEmpty else { throw unfinished(out, missing, count: count) }
+        try Data(merged).write(to: URL(fileURLWithPath: out), options: .atomic)
     }
 }

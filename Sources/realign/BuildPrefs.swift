@@ -1,4 +1,5 @@
 import Backends
+import Common
 import ArgumentParser
 import Foundation
 import JSON
@@ -97,7 +98,7 @@ struct BuildPrefs: ParsableCommand {
         let (allSamples, allProblems) = try SampleReader.read(input)
         let order = allProblems.compactMap(\.id) + allSamples.map(\.id)
         if let n = mergeShards {
-            try Shard.merge(into: out, count: n, ids: order, problemCount: allProblems.count)
+            try Shard.mergePairs(into: out, count: n, ids: order, problemCount: allProblems.count)
             log("merged \(n) shards into \(out) and \(ResumableOutput.skippedPath(for: out))")
             return
         }
@@ -184,7 +185,7 @@ struct BuildPrefs: ParsableCommand {
         if let group {
             try group.barrier()  // every shard is written
             guard group.rank == 0 else { return }
-            try Shard.merge(into: out, count: group.worldSize, ids: order, problemCount: allProblems.count)
+            try Shard.mergePairs(into: out, count: group.worldSize, ids: order, problemCount: allProblems.count)
             log("merged \(group.worldSize) shards into \(out)")
         } else if let part {
             log("shard \(part) done: kept \(result.kept), unpaired \(result.unpaired), failed \(result.failed); when every shard is done: realign build-prefs --input \(input) --out \(out) --merge-shards \(part.count) --model \(model)")

@@ -1,9 +1,11 @@
 import Backends
 import ArgumentParser
+import Common
 import Evaluation
 import Foundation
 import JSON
 import Models
+import Torch
 
 /// Hallucination benchmarks: build POPE, score answer files as the standard harnesses do, answer with a local
 /// model (resumable), compare runs.
@@ -29,30 +31,70 @@ struct AnswerSource: ParsableArguments {
     @Option(help: "Questions per generation batch.") var batchSize = 8
     @Option(help: "Most new tokens per answer.") var maxNewTokens = 64
     @Option(help: "Text appended to every question (e.g. \"\\nAnswer the question using a single word or phrase.\").") var promptSuffix = ""
+    @Option(help: "With --model: answer only shard I of N (I/N: the questions at positions I, I+N, ...) into <answers>.shard-I-of-N.jsonl, and stop; score after --merge-shards N. Under torchrun or Slurm each rank is a shard and rank 0 merges and scores.") var shard: String?
+    @Option(help: "With --model: merge the N shards' answers into the answers file (in question order), then score.") var mergeShards: Int?
+    @Option(help: "With --model: start this many local ranks (without torchrun), each answering its shard; rank 0 merges and scores.") var nprocPerNode: Int?
+    @Option(help: "Seconds a rank waits for the others (sharded answering).") var distTimeout = 3600.0
 
-    /// The answers file: the given one, or the one the model has just (finished) writing.
+    /// The answers file: the given one, or the one the model has just (finished) writing; nil when this process
+    /// answered a shard and another one merges and scores.
     func resolve(questions: String, idKeys: [String] = ["question_id", "id", "image_id"], prompt: String? = nil,
-                 questionList: [Question]? = nil) throws -> String {
+                 questionList: [Question]? = nil) throws -> String? {
+        Launcher.bindToLauncher()
         if let answers {
             guard model == nil else { throw EvalError("give --answers or --model, not both") }
             return answers
         }
         guard let model else { throw EvalError("give --answers FILE, or --model DIR (with --image-root DIR when the image paths are not relative to the questions file)") }
+        let environment = try DistributedEnvironment.current()
+        if let n = nprocPerNode {
+            guard n >= 1 else { throw ValidationError("--nproc-per-node must be positive") }
+            guard environment == nil, shard == nil else { throw ValidationError("--nproc-per-node starts ranks itself: leave out --shard, torchrun and Slurm") }
+            if n > 1 {
+                try Launcher.run(ranks: n)
+                return nil  // the ranks answered, merged and scored
+            }
+        }
+        if environment != nil && shard != nil { throw ValidationError("--shard: under torchrun or Slurm each rank is its own shard; leave it out") }
         let imageRoot = self.imageRoot ?? (questions as NSString).deletingLastPathComponent
         let stem = ((questions as NSString).lastPathComponent as NSString).deletingPathExtension
         let name = [stem, (model as NSString).lastPathComponent] + (adapter.map { [($0 as NSString).lastPathComponent] } ?? [])
         let out = answersOut ?? name.joined(separator: ".") + ".answers.jsonl"
+        var list = questionList
+        if list == nil {
+            let file = try JSONLines(path: questions)
+            for issue in file.issues.prefix(20) where (environment?.rank ?? 0) == 0 { log(issue.description) }
+            list = file.records.map { Question(line: $0.line, record: $0.value, idKeys: idKeys) }
+        }
+        if let n = mergeShards {
+            try Shard.mergeAnswers(into: out, count: n, questions: list!)
+            log("merged \(n) shards' answers into \(out)")
+            return out
+        }
+        let group = try environment.map { try ProcessGroup(environment: $0, timeout: distTimeout) }
+        let part = try environment.map { try Shard(index: $0.rank, count: $0.worldSize) } ?? shard.map { try Shard(parsing: $0) }
+        let talks = (group?.rank ?? 0) == 0
         let vlm = try VisionLanguageModel(folder: model, adapter: adapter)
         var runner = AnswerRunner(model: vlm, imageRoot: imageRoot)
         runner.batchSize = batchSize
         runner.options = GenerationOptions(maxNewTokens: maxNewTokens)
         runner.promptSuffix = promptSuffix
         runner.prompt = prompt
-        let progress = indexProgress("answering")
-        let summary = try questionList.map { try runner.run(questions: $0, questionsFile: questions, answersFile: out, progress: progress) }
-            ?? runner.run(questionsFile: questions, answersFile: out, idKeys: idKeys, progress: progress)
+        runner.shard = part
+        let written = part?.outputPath(for: out) ?? out
+        let progress = talks ? indexProgress(part.map { "answering (shard \($0))" } ?? "answering") : nil
+        let summary = try runner.run(questions: list!, questionsFile: questions, answersFile: written, progress: progress)
         for issue in summary.issues.prefix(20) { log(issue.description) }
-        log("\(summary.answered) answered now, \(summary.resumed) already in \(out)")
+        log("\(summary.answered) answered now, \(summary.resumed) already in \(written)")
+        if let group {
+            try group.barrier()  // every shard is answered
+            guard group.rank == 0 else { return nil }
+            try Shard.mergeAnswers(into: out, count: group.worldSize, questions: list!)
+            log("merged \(group.worldSize) shards' answers into \(out)")
+        } else if let part {
+            log("shard \(part) answered; when every shard is done, score with --merge-shards \(part.count) (same --model and questions)")
+            return nil
+        }
         return out
     }
 }
@@ -91,7 +133,7 @@ struct EvalPOPE: ParsableCommand {
     func run() throws {
         guard let rule = YesNoRule(rawValue: parse) else { throw ValidationError("--parse must be pope, lmms-eval or vlmevalkit") }
         try runEval {
-            let answers = try source.resolve(questions: questions)
+            guard let answers = try source.resolve(questions: questions) else { return }
             let result = try POPEScorer(rule: rule).score(questionsFile: questions, answersFile: answers)
             try output.emit(result.report(rule: rule), issues: result.issues)
         }
@@ -109,7 +151,7 @@ struct EvalYesBias: ParsableCommand {
     func run() throws {
         guard let rule = YesNoRule(rawValue: parse) else { throw ValidationError("--parse must be pope, lmms-eval or vlmevalkit") }
         try runEval {
-            let answers = try source.resolve(questions: questions)
+            guard let answers = try source.resolve(questions: questions) else { return }
             let result = try POPEScorer(rule: rule, knownCategories: nil).score(questionsFile: questions, answersFile: answers)
             try output.emit(result.yesBiasReport(rule: rule), issues: result.issues)
         }
@@ -130,7 +172,7 @@ struct EvalHallusionBench: ParsableCommand {
 
     func run() throws {
         try runEval {
-            let answers = try source.resolve(questions: questions, idKeys: ["id"])
+            guard let answers = try source.resolve(questions: questions, idKeys: ["id"]) else { return }
             guard let judge else {
                 let result = try HallusionBenchScorer().score(questionsFile: questions, answersFile: answers)
                 try output.emit(result.report(rule: "vlmevalkit-yorn"), issues: result.issues)
@@ -192,7 +234,7 @@ struct EvalMME: ParsableCommand {
     func run() throws {
         guard let rule = MMEScorer.Rule(rawValue: parse) else { throw ValidationError("--parse must be mme or vlmevalkit") }
         try runEval {
-            let answers = try source.resolve(questions: questions)
+            guard let answers = try source.resolve(questions: questions) else { return }
             let result = try MMEScorer(rule: rule).score(questionsFile: questions, answersFile: answers)
             try output.emit(result.report(rule: rule), issues: result.issues)
         }
@@ -223,7 +265,7 @@ struct EvalCHAIR: ParsableCommand {
                     Question(line: n + 1, record: .object([("image_id", .string(entry.0)), ("image", .string(coco.fileNames[entry.0] ?? entry.0))]), idKeys: ["image_id"])
                 }
             }
-            let answers = try source.resolve(questions: questions, idKeys: ["image_id", "question_id"], prompt: prompt, questionList: list)
+            guard let answers = try source.resolve(questions: questions, idKeys: ["image_id", "question_id"], prompt: prompt, questionList: list) else { return }
             let chair = try objects.map { path -> CHAIR in
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvalError("\(path): cannot read") }
                 return try CHAIR(objectList: text, source: path)

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
 import TestSupport
+import Common
 @testable import Preference
 
-/// `realign build-prefs` split over processes: two local ranks (the built-in launcher, Gloo for the barrier, rank 0
+/// `realign build-prefs` and the eval answer runner split over processes: two local ranks (the built-in launcher, Gloo for the barrier, rank 0
 /// merges) and two lone `--shard` runs merged afterwards both write the bytes one process writes, bad input lines
 /// and skipped records included; an unfinished shard is named at merge time and finishes on a re-run.
-@Suite(.serialized) struct ShardedBuildTests {
+@Suite(.serialized) struct ShardingTests {
     /// The shapes samples with a malformed line, a duplicate id and a sample whose image does not exist.
     func input(_ folder: String) throws -> String {
         let base = URL(fileURLWithPath: samplesFile).deletingLastPathComponent().path
@@ -52,9 +53,42 @@ import TestSupport
         #expect(bytes(ResumableOutput.skippedPath(for: lone)) == bytes(ResumableOutput.skippedPath(for: one)))
     }
 
+    /// The eval answer runner sharded the same ways: the answers file one process writes (an unreadable image's
+    /// error record included), and the report from rank 0 alone.
+    @Test func shardedAnswersAreTheSingleProcessFile() throws {
+        let folder = temporaryFolder("shards-eval")
+        let images = URL(fileURLWithPath: samplesFile).deletingLastPathComponent().path + "/images"
+        let names = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
+        var lines: [String] = []
+        for (i, name) in names.prefix(9).enumerated() {
+            let shape = ["circle", "square", "triangle"][i % 3]
+            lines.append(#"{"question_id": \#(i + 1), "image": "\#(images)/\#(name)", "text": "Is there a \#(shape) in the image?", "label": "\#(i % 2 == 0 ? "yes" : "no")", "category": "random"}"#)
+        }
+        lines.append(#"{"question_id": 10, "image": "/nonexistent/x.png", "text": "Is there a circle in the image?", "label": "no", "category": "random"}"#)
+        let questions = folder + "/pope.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: questions, atomically: true, encoding: .utf8)
+        func eval(_ answers: String, _ extra: [String]) throws -> (status: Int32, stderr: String) {
+            try runRealign(["eval", "pope", "--questions", questions, "--model", tinyLlava, "--answers-out", answers, "--max-new-tokens", "3",
+                            "--batch-size", "3", "--json"] + extra)
+        }
+        let one = folder + "/one.jsonl", ranks = folder + "/ranks.jsonl", lone = folder + "/lone.jsonl"
+        #expect(try eval(one, []).status == 0)
+        #expect(jsonLines(one).count == 10)
+        let parallel = try eval(ranks, ["--nproc-per-node", "2"])
+        #expect(parallel.status == 0, "\(parallel.stderr.suffix(400))")
+        #expect(bytes(ranks) == bytes(one))
+        #expect(parallel.stderr.components(separatedBy: "merged 2 shards").count == 2)
+        #expect(try eval(lone, ["--shard", "1/2"]).status == 0)
+        let early = try eval(lone, ["--merge-shards", "2"])
+        #expect(early.status != 0 && early.stderr.contains("shard 0/2: 5 record(s)"), "\(early.stderr)")
+        #expect(try eval(lone, ["--shard", "0/2"]).status == 0)
+        #expect(try eval(lone, ["--merge-shards", "2"]).status == 0)
+        #expect(bytes(lone) == bytes(one))
+    }
+
     @Test func shardArgumentsAreChecked() throws {
         for bad in ["2/2", "1", "a/b", "-1/3"] {
-            #expect(throws: PipelineError.self) { try Shard(parsing: bad) }
+            #expect(throws: ShardError.self) { try Shard(parsing: bad) }
         }
         let s = try Shard(parsing: "1/3")
         #expect(s.take(Array(0..<8)) == [1, 4, 7])
