@@ -14,6 +14,15 @@ if let root = environment["LIBTORCH"], !root.isEmpty {
     // keep the linker from dropping it.
     if FileManager.default.fileExists(atPath: "\(root)/lib/libtorch_cuda.so") {
         torchLinkerFlags += ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-Xlinker", "--as-needed"]
+        // NCCL process groups need NCCL's and the CUDA runtime's headers: beside a PyTorch wheel they are the
+        // nvidia-* packages' (site-packages/nvidia/*/include), elsewhere CUDA_HOME's.
+        let nvidia = URL(fileURLWithPath: root).deletingLastPathComponent().appendingPathComponent("nvidia").path
+        let cudaHome = environment["CUDA_HOME"] ?? "/usr/local/cuda"
+        let includes = ["\(nvidia)/nccl/include", "\(nvidia)/cuda_runtime/include", "\(cudaHome)/include"]
+            .filter { FileManager.default.fileExists(atPath: $0) }
+        if includes.contains(where: { FileManager.default.fileExists(atPath: "\($0)/nccl.h") }) {
+            torchCxxFlags += includes.map { "-I\($0)" } + ["-DCT_WITH_NCCL", "-DUSE_C10D_NCCL"]
+        }
     }
 } else {
     torchCxxFlags = ["-I/usr/include/torch/csrc/api/include"]

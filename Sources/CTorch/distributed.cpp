@@ -17,14 +17,46 @@
 #define CT_GLOO 0
 #endif
 
+// NCCL, for CUDA tensors: only in a build against a CUDA libtorch whose NCCL and CUDA headers Package.swift found
+// (it sets CT_WITH_NCCL). Not built against Debian's CPU libtorch.
+#if defined(CT_WITH_NCCL) && __has_include(<nccl.h>)
+#define CT_NCCL 1
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#else
+#define CT_NCCL 0
+#endif
+
+// The backend is held by its own type: libtorch 1.13 derives the backends from ProcessGroup, 2.x from Backend,
+// and both give each the same collective methods.
 struct ct_process_group_s {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+#if CT_GLOO
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#endif
+#if CT_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
   int rank = 0, world = 1;
   std::chrono::milliseconds timeout{0};
 };
 
 namespace {
+
+// Calls `f` with the group's backend.
+template <typename F>
+c10::intrusive_ptr<c10d::Work> on_backend(ct_process_group pg, F &&f) {
+#if CT_NCCL
+  if (pg->nccl) return f(*pg->nccl);
+#endif
+#if CT_GLOO
+  if (pg->gloo) return f(*pg->gloo);
+#endif
+  (void)f;
+  throw std::runtime_error("the process group has no backend");
+}
 
 // Starts a collective and waits for it within the group's timeout; a failure names this rank, the operation and
 // the cause (Gloo reports a peer that went away as a closed connection or a timeout).
@@ -86,7 +118,7 @@ int ct_pg_init(const char *backend, const char *host, int port, int rank, int wo
       opts->devices.push_back(interface && *interface ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
                                                       : c10d::ProcessGroupGloo::createDefaultDevice());
       try {
-        pg->group = c10::make_intrusive<c10d::ProcessGroupGloo>(pg->store, rank, world, opts);
+        pg->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(pg->store, rank, world, opts);
       } catch (const std::exception &e) {
         throw std::runtime_error("rank " + std::to_string(rank) + " of " + std::to_string(world) +
                                  ": joining the Gloo group failed (did every rank start?): " + e.what());
@@ -94,8 +126,16 @@ int ct_pg_init(const char *backend, const char *host, int port, int rank, int wo
 #else
       throw std::runtime_error("this build has no Gloo: install libgloo-dev and rebuild (its headers were missing)");
 #endif
+    } else if (name == "nccl") {
+#if CT_NCCL
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = pg->timeout;
+      pg->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(pg->store, rank, world, opts);
+#else
+      throw std::runtime_error("this build has no NCCL: build against a CUDA libtorch (LIBTORCH=...) with NCCL's headers, or use --dist-backend gloo");
+#endif
     } else {
-      throw std::invalid_argument("unknown or unavailable process-group backend \"" + name + "\" (this build has: gloo)");
+      throw std::invalid_argument("unknown process-group backend \"" + name + "\" (gloo or nccl)");
     }
     *out = pg.release();
   })
@@ -116,7 +156,7 @@ int ct_pg_allreduce(ct_process_group pg, ct_tensor *ts, int n, int op) noexcept 
     // One collective per tensor: a list given to one call means one tensor per device of this process.
     for (int i = 0; i < n; i++) {
       std::vector<at::Tensor> one{T(ts[i])};
-      collective(pg, "all-reduce", [&] { return pg->group->allreduce(one, opts); });
+      collective(pg, "all-reduce", [&] { return on_backend(pg, [&](auto &b) { return b.allreduce(one, opts); }); });
     }
   })
 }
@@ -129,7 +169,7 @@ int ct_pg_broadcast(ct_process_group pg, ct_tensor *ts, int n, int root) noexcep
     opts.timeout = pg->timeout;
     for (int i = 0; i < n; i++) {
       std::vector<at::Tensor> one{T(ts[i])};
-      collective(pg, "broadcast", [&] { return pg->group->broadcast(one, opts); });
+      collective(pg, "broadcast", [&] { return on_backend(pg, [&](auto &b) { return b.broadcast(one, opts); }); });
     }
   })
 }
@@ -141,7 +181,7 @@ int ct_pg_allgather(ct_process_group pg, ct_tensor t, ct_tensor **outs, int64_t 
     for (int r = 0; r < pg->world; r++) output[0].push_back(at::empty_like(T(t)));
     c10d::AllgatherOptions opts;
     opts.timeout = pg->timeout;
-    collective(pg, "all-gather", [&] { return pg->group->allgather(output, input, opts); });
+    collective(pg, "all-gather", [&] { return on_backend(pg, [&](auto &b) { return b.allgather(output, input, opts); }); });
     wrap_list(output[0], outs, n);
   })
 }
@@ -150,7 +190,7 @@ int ct_pg_barrier(ct_process_group pg) noexcept {
   CT_TRY({
     c10d::BarrierOptions opts;
     opts.timeout = pg->timeout;
-    collective(pg, "barrier", [&] { return pg->group->barrier(opts); });
+    collective(pg, "barrier", [&] { return on_backend(pg, [&](auto &b) { return b.barrier(opts); }); });
   })
 }
 

@@ -57,6 +57,8 @@ struct Train: ParsableCommand {
     @Option(help: "With --train-vision: the vision tower's own learning rate (default: --lr).") var visionLr: Double?
     @Option(help: "Start this many local data-parallel ranks (without torchrun); each gets an even share of the cores.") var nprocPerNode: Int?
     @Option(help: "Seconds a rank waits for the others in a rendezvous or collective before failing.") var distTimeout = 300.0
+    @Option(help: "cpu, cuda or cuda:N. With several ranks on a node, cuda means cuda:LOCAL_RANK for each.") var device = "cpu"
+    @Option(help: "Process-group backend: gloo, nccl, or auto (nccl on CUDA, gloo on CPU).") var distBackend = "auto"
 
     func parseObjectives() throws -> [(Objective, Double)] {
         try objective.split(separator: "+").map { part in
@@ -99,6 +101,8 @@ struct Train: ParsableCommand {
         o.imageRoot = imageRoot
         guard let d = DType(name: dtype), d.isFloatingPoint else { throw ValidationError("--dtype must be f32 or bf16") }
         o.dtype = d
+        guard let dev = Device(name: device) else { throw ValidationError("--device must be cpu, cuda or cuda:N") }
+        o.device = dev
         guard batchSize > 0, gradAccum > 0, saveSteps > 0 else { throw ValidationError("--batch-size, --grad-accum and --save-steps must be positive") }
         let environment: DistributedEnvironment?
         do { environment = try DistributedEnvironment.current() } catch { throw ValidationError("\(error)") }
@@ -113,8 +117,10 @@ struct Train: ParsableCommand {
         // Only rank 0 talks: the others would repeat every line.
         let talks = (environment?.rank ?? 0) == 0
         do {
-            let group = try environment.map { try ProcessGroup(environment: $0, timeout: distTimeout) }
-            if let environment, talks { log("rank 0 of \(environment.worldSize): data-parallel over Gloo, \(Torch.threads) thread(s) per rank") }
+            if let environment, device == "cuda" { o.device = .cuda(environment.localRank) }
+            let backend = distBackend == "auto" ? (o.device == .cpu ? "gloo" : "nccl") : distBackend
+            let group = try environment.map { try ProcessGroup(environment: $0, backend: backend, timeout: distTimeout) }
+            if let environment, talks { log("rank 0 of \(environment.worldSize): data-parallel over \(backend), \(Torch.threads) thread(s) per rank") }
             let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o, group: group, progress: { done, total in
                 guard total >= 500, talks else { return }
                 FileHandle.standardError.write(Data("\rrealign: checking images \(done)/\(total)\(done == total ? "\n" : "")".utf8))
