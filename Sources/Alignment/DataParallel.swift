@@ -7,38 +7,42 @@ import Torch
 enum DataParallel {
     /// DDP's default bucket: gradients travel as flat buffers of about this many bytes, a few calls per step
     /// instead of one per tensor.
-    static let bucketBytes = 25 << 20
+    static let defaultBucketBytes = 25 << 20
 
     /// The trainable tensors of rank 0 on every rank, so that all start from the same weights.
-    static func broadcastParameters(_ parameters: [Tensor], group: ProcessGroup) throws {
+    static func broadcastParameters(_ parameters: [Tensor], group: ProcessGroup, bucketBytes: Int = defaultBucketBytes) throws {
         try withNoGrad {
-            for bucket in buckets(parameters) {
-                let flat = try Tensor.cat(bucket.map { try $0.detach().reshape([-1]) })
+            for bucket in buckets(parameters, bytes: bucketBytes) {
+                let tensors = bucket.map { parameters[$0] }
+                let flat = try Tensor.cat(tensors.map { try $0.detach().reshape([-1]) })
                 try group.broadcast([flat], root: 0)
-                try scatter(flat, into: bucket)
+                var offset = 0
+                for t in tensors {
+                    try t.copyFrom(flat.narrow(0, start: offset, length: t.count).view(t.shape))
+                    offset += t.count
+                }
             }
         }
     }
 
     /// Sums every parameter's gradient over the ranks, in place. A rank that saw no example of a tensor sends
     /// zeros; a tensor no rank produced a gradient for keeps none (as in one process, where AdamW skips it).
-    static func sumGradients(_ parameters: [Tensor], group: ProcessGroup) throws {
+    static func sumGradients(_ parameters: [Tensor], group: ProcessGroup, bucketBytes: Int = defaultBucketBytes) throws {
         try withNoGrad {
             let present = try Tensor(try parameters.map { try $0.grad == nil ? 0.0 : 1.0 })
             try group.allReduce([present])
             let seen = try present.toArray(Double.self)
-            for bucket in buckets(parameters) {
-                let flat = try Tensor.cat(bucket.map { p in try (p.grad ?? Tensor.zeros(like: p)).reshape([-1]) })
+            for bucket in buckets(parameters, bytes: bucketBytes) {
+                let flat = try Tensor.cat(bucket.map { i in try (parameters[i].grad ?? Tensor.zeros(like: parameters[i])).reshape([-1]) })
                 try group.allReduce([flat])
                 var offset = 0
-                for p in bucket {
-                    let n = p.count
-                    let index = parameters.firstIndex { $0 === p }!
-                    if seen[index] > 0 {
-                        let summed = try flat.narrow(0, start: offset, length: n).view(p.shape)
+                for i in bucket {
+                    let p = parameters[i]
+                    if seen[i] > 0 {
+                        let summed = try flat.narrow(0, start: offset, length: p.count).view(p.shape)
                         if let g = try p.grad { try g.copyFrom(summed) } else { try p.setGrad(summed.contiguous()) }
                     }
-                    offset += n
+                    offset += p.count
                 }
             }
         }
@@ -60,30 +64,22 @@ enum DataParallel {
         return (out, Int(try values.select(0, ordered.count).item()))
     }
 
-    /// Trainable tensors in order, grouped into buckets of about `bucketBytes` (one dtype per bucket).
-    static func buckets(_ parameters: [Tensor]) -> [[Tensor]] {
-        var out: [[Tensor]] = []
-        var current: [Tensor] = []
+    /// The tensors' indices in order, grouped into buckets of about `limit` bytes (one dtype per bucket).
+    static func buckets(_ parameters: [Tensor], bytes limit: Int = defaultBucketBytes) -> [[Int]] {
+        var out: [[Int]] = []
+        var current: [Int] = []
         var bytes = 0
-        for p in parameters {
+        for (i, p) in parameters.enumerated() {
             let size = p.count * p.dtype.byteSize
-            if !current.isEmpty && (bytes + size > bucketBytes || current[0].dtype != p.dtype) {
+            if !current.isEmpty && (bytes + size > limit || parameters[current[0]].dtype != p.dtype) {
                 out.append(current)
                 current = []
                 bytes = 0
             }
-            current.append(p)
+            current.append(i)
             bytes += size
         }
         if !current.isEmpty { out.append(current) }
         return out
-    }
-
-    static func scatter(_ flat: Tensor, into tensors: [Tensor]) throws {
-        var offset = 0
-        for t in tensors {
-            try t.copyFrom(flat.narrow(0, start: offset, length: t.count).view(t.shape))
-            offset += t.count
-        }
     }
 }
