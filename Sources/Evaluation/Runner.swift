@@ -68,7 +68,12 @@ public struct AnswerRunner {
                 }
                 let path = name.hasPrefix("/") ? name : (imageRoot as NSString).appendingPathComponent(name)
                 do {
-                    images.append(try RGBImage(data: Data(contentsOf: URL(fileURLWithPath: path)), name: path))
+                    // Our own message for a missing file: Foundation's error text lists its user info in hash
+                    // order, which differs from process to process, and the answers file must not.
+                    guard let data = FileManager.default.contents(atPath: path) else {
+                        throw EvalError(FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file")
+                    }
+                    images.append(try RGBImage(data: data, name: path))
                     texts.append(question)
                     slots.append(records.count)
                     records.append((key, question, nil, nil))

@@ -145,7 +145,8 @@ public final class KnowledgeBase: @unchecked Sendable {
                 } catch let e as ImageError {
                     skipped.append((path, e.message))
                 } catch {
-                    skipped.append((path, "\(error)"))
+                    // Not Foundation's text: it lists its user info in hash order, different in every process.
+                    skipped.append((path, FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file"))
                 }
             }
             if !loaded.isEmpty {
