@@ -102,6 +102,9 @@ struct Train: ParsableCommand {
         guard let d = DType(name: dtype), d.isFloatingPoint else { throw ValidationError("--dtype must be f32 or bf16") }
         o.dtype = d
         guard let dev = Device(name: device) else { throw ValidationError("--device must be cpu, cuda or cuda:N") }
+        if dev != .cpu && !Torch.cudaAvailable {
+            throw ValidationError("--device \(device): this libtorch (\(Torch.version), \(Torch.libraryPath)) sees no CUDA device; build against a CUDA libtorch (README: Another libtorch)")
+        }
         o.device = dev
         guard batchSize > 0, gradAccum > 0, saveSteps > 0 else { throw ValidationError("--batch-size, --grad-accum and --save-steps must be positive") }
         let environment: DistributedEnvironment?
