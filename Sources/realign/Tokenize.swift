@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Tokenizers
 
 /// Encodes text or decodes ids with a tokenizer.json, exactly as the `tokenizers` library does.
@@ -67,6 +68,15 @@ extension CleanExit {
     /// A failure with a one-line message on stderr and exit status 1.
     static func message(_ error: Error) -> ExitCode {
         FileHandle.standardError.write(Data("realign: \(error)\n".utf8))
+        // Under torchrun: its failure summary shows this message instead of "error_file: <N/A>".
+        if let path = ProcessInfo.processInfo.environment["TORCHELASTIC_ERROR_FILE"], !path.isEmpty {
+            // torchrun prints extraInfo.py_callstack as the failure's traceback: ours is the message.
+            let record: JSONValue = .object([("message", .object([
+                ("message", .string("realign: \(error)")),
+                ("extraInfo", .object([("py_callstack", .string("realign: \(error)")), ("timestamp", .string(String(Int(Date().timeIntervalSince1970))))])),
+            ]))])
+            try? Data(record.serialized().utf8).write(to: URL(fileURLWithPath: path))
+        }
         return ExitCode.failure
     }
 }
