@@ -32,7 +32,7 @@ bench: build
 	$(RELEASE_BIN) bench tokenizer --tokenizer .build/bench/qwen2-32k
 	@test -f .build/bench/llava-62m/model.safetensors || python3 tools/reference/bench_models.py make .build/bench/llava-62m
 	@test -f .build/bench/train-data/pairs.jsonl || python3 tools/reference/bench_train.py data .build/bench/train-data
-	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective dpo
+	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective dpo --ranks 2
 	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective rdpo
 	@test -d .build/bench/images || python3 tools/reference/bench_models.py images .build/bench/images
 	$(RELEASE_BIN) bench embed --model .build/bench/llava-62m --images .build/bench/images
