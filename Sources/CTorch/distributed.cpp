@@ -2,6 +2,8 @@
 // has it), and the collectives data-parallel training needs. Nothing here is a transport of ours.
 #include "internal.h"
 
+#include <condition_variable>
+
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -31,8 +33,17 @@
 
 // The backend is held by its own type: libtorch 1.13 derives the backends from ProcessGroup, 2.x from Backend,
 // and both give each the same collective methods.
+// Every rank beats a counter into the store (`heartbeat/<rank>`, its own connection, twice a second), so that
+// when a collective fails the survivors can say which rank stopped: Gloo only reports a closed connection.
+struct Heartbeat {
+  std::mutex lock;
+  std::condition_variable wake;
+  bool stop = false, finished = false;
+};
+
 struct ct_process_group_s {
   c10::intrusive_ptr<c10d::Store> store;
+  std::shared_ptr<Heartbeat> heartbeat;
 #if CT_GLOO
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
 #endif
@@ -60,17 +71,93 @@ c10::intrusive_ptr<c10d::Work> on_backend(ct_process_group pg, F &&f) {
 
 // Starts a collective and waits for it within the group's timeout; a failure names this rank, the operation and
 // the cause (Gloo reports a peer that went away as a closed connection or a timeout).
+constexpr auto beat_interval = std::chrono::milliseconds(500);
+
+std::vector<uint8_t> counter_bytes(int64_t n) {
+  const std::string s = std::to_string(n);
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+void start_heartbeat(ct_process_group pg, const std::string &host, int port, const std::string &prefix) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.isServer = false;
+  options.waitWorkers = false;
+  options.timeout = pg->timeout;
+  auto store = c10::make_intrusive<c10d::PrefixStore>(prefix, c10::make_intrusive<c10d::TCPStore>(host, options));
+  auto beat = std::make_shared<Heartbeat>();
+  const std::string key = "heartbeat/" + std::to_string(pg->rank);
+  std::thread([store, beat, key] {
+    std::unique_lock<std::mutex> guard(beat->lock);
+    for (int64_t n = 1; !beat->stop; n++) {
+      guard.unlock();
+      try {
+        store->set(key, counter_bytes(n));
+      } catch (...) {  // the store is gone: nothing left to tell
+        guard.lock();
+        break;
+      }
+      guard.lock();
+      beat->wake.wait_for(guard, beat_interval, [&] { return beat->stop; });
+    }
+    beat->finished = true;
+    beat->wake.notify_all();
+  }).detach();
+  pg->heartbeat = beat;
+}
+
+// Stops the beat and waits briefly for the thread (a store that hangs must not hang the caller: it then lives
+// on, detached, holding only its own store connection).
+void stop_heartbeat(ct_process_group pg) {
+  if (!pg->heartbeat) return;
+  std::unique_lock<std::mutex> guard(pg->heartbeat->lock);
+  pg->heartbeat->stop = true;
+  pg->heartbeat->wake.notify_all();
+  pg->heartbeat->wake.wait_for(guard, std::chrono::seconds(2), [&] { return pg->heartbeat->finished; });
+}
+
+// After a failed collective: the ranks whose heartbeat does not move over a few beats, or a note that the store
+// itself is gone (its host, rank 0 or torchrun's agent, stopped).
+std::string stopped_ranks(ct_process_group pg) {
+  try {
+    auto read = [&] {
+      std::vector<std::string> beats(pg->world);
+      for (int r = 0; r < pg->world; r++) {
+        const std::string key = "heartbeat/" + std::to_string(r);
+        if (r != pg->rank && pg->store->check({key})) {
+          auto v = pg->store->get(key);
+          beats[r] = std::string(v.begin(), v.end());
+        }
+      }
+      return beats;
+    };
+    const auto before = read();
+    std::this_thread::sleep_for(beat_interval * 5);
+    const auto after = read();
+    std::string names;
+    for (int r = 0; r < pg->world; r++)
+      if (r != pg->rank && before[r] == after[r]) names += (names.empty() ? "" : ", ") + std::to_string(r);
+    return names.empty() ? "" : "; rank " + names + " stopped (no heartbeat for " +
+                                    std::to_string(beat_interval.count() * 5 / 1000.0).substr(0, 3) + " s)";
+  } catch (...) {
+    return "; the rendezvous store is gone (its host stopped: rank 0, or torchrun's agent)";
+  }
+}
+
 template <typename Start>
 void collective(ct_process_group pg, const char *what, Start &&start) {
   const std::string who = "rank " + std::to_string(pg->rank) + " of " + std::to_string(pg->world) + ": " + what + " failed: ";
+  std::string cause;
   try {
     c10::intrusive_ptr<c10d::Work> work = start();
     if (!work->wait(pg->timeout)) throw std::runtime_error("timed out");
+    return;
   } catch (const c10::Error &e) {
-    throw std::runtime_error(who + e.what_without_backtrace());
+    cause = e.what_without_backtrace();
   } catch (const std::exception &e) {
-    throw std::runtime_error(who + e.what());
+    cause = e.what();
   }
+  throw std::runtime_error(who + cause + stopped_ranks(pg));
 }
 
 c10d::ReduceOp reduce_op(int op) {
@@ -137,12 +224,14 @@ int ct_pg_init(const char *backend, const char *host, int port, int rank, int wo
     } else {
       throw std::invalid_argument("unknown process-group backend \"" + name + "\" (gloo or nccl)");
     }
+    start_heartbeat(pg.get(), host, port, prefix);
     *out = pg.release();
   })
 }
 
 void ct_pg_free(ct_process_group pg) noexcept {
   try {
+    stop_heartbeat(pg);
     delete pg;
   } catch (...) {
   }

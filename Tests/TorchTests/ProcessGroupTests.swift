@@ -82,6 +82,21 @@ import Testing
         #expect(message.contains("rank 0"), "\(message)")
     }
 
+    /// A rank that leaves (its group freed: connections closed, heartbeat stopped) fails the next collective of
+    /// the others, which name it instead of only reporting a closed connection.
+    @Test func theRankThatStoppedIsNamed() throws {
+        try #require(ProcessGroup.hasGloo)
+        let errors = try Self.ranks(2, timeout: 20) { rank, group in
+            try group.barrier()
+            guard rank == 0 else { return }  // rank 1 leaves; its group goes with it
+            usleep(500_000)
+            try group.allReduce([Tensor([1.0])])
+        }
+        let message = try #require(errors[0])
+        #expect(message.contains("rank 0 of 2: all-reduce failed") && message.contains("rank 1 stopped"), "\(message)")
+        #expect(errors[1] == nil)
+    }
+
     @Test func badArgumentsAreRefused() throws {
         #expect(throws: TorchError.self) { try ProcessGroup(host: "127.0.0.1", port: 29999, rank: 2, worldSize: 2, hostsStore: true) }
         #expect(throws: TorchError.self) { try ProcessGroup(host: "127.0.0.1", port: 70000, rank: 0, worldSize: 1, hostsStore: true) }

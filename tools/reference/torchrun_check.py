@@ -25,7 +25,9 @@ def train(realign, out, objective, extra, launcher=()):
                              "--data", os.path.join(ROOT, "Tests/AlignmentTests/Fixtures/prefs/pairs.jsonl"),
                              "--out", out, "--objective", objective, "--batch-size", "1", "--steps", "4", "--lr", "1e-3",
                              "--lora-r", "4", "--lora-alpha", "8", "--warmup-ratio", "0"] + list(extra)
-    subprocess.run(args, check=True, stderr=subprocess.DEVNULL)
+    run = subprocess.run(args, stderr=subprocess.PIPE, text=True)
+    if run.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{run.stderr[-3000:]}")
     return load_file(os.path.join(out, "adapter", "adapter_model.safetensors"))
 
 
