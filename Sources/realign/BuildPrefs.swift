@@ -137,7 +137,8 @@ struct BuildPrefs: ParsableCommand {
             // Every shard retrieves from the same knowledge base, over every input image: under torchrun rank 0
             // builds it and the others open it; a lone shard builds its own copy.
             if let group, group.rank != 0 { try group.barrier() }
-            let base = try knowledgeBase(vlm: vlm, samples: allSamples, kind: kind, folder: (group == nil ? outPath : out) + ".index")
+            let base = try knowledgeBase(vlm: vlm, samples: allSamples, kind: kind, folder: (group == nil ? outPath : out) + ".index",
+                                         built: (group?.rank ?? 0) != 0)
             if let group, group.rank == 0 { try group.barrier() }
             let chosenSource: ReAlignPipeline.ChosenSource = chosen == "given" ? .given : .backend(try factory.backend(chosen))
             let theMasker: any Masker
@@ -202,8 +203,11 @@ struct BuildPrefs: ParsableCommand {
     }
 
     /// The given knowledge base (checked against the model), or one built from the input's images into <OUT>.index/.
-    func knowledgeBase(vlm: VisionLanguageModel, samples: [SampleInput], kind: VectorIndex.Kind, folder: String) throws -> KnowledgeBase {
-        if let index {
+    /// `built`: another rank has just built `folder`; open it (building again would rewrite its index file while
+    /// the other ranks read it).
+    func knowledgeBase(vlm: VisionLanguageModel, samples: [SampleInput], kind: VectorIndex.Kind, folder: String,
+                       built: Bool = false) throws -> KnowledgeBase {
+        if let index = index ?? (built ? folder : nil) {
             let base = try KnowledgeBase(opening: index)
             guard try KnowledgeBase.fingerprint(of: vlm.model, folder: vlm.folder) == base.fingerprint else {
                 throw IndexError("\(index): built by another model (\(base.modelPath)); use --model \(base.modelPath) or build a new index")
