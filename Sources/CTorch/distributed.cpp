@@ -174,6 +174,7 @@ c10d::ReduceOp reduce_op(int op) {
 extern "C" {
 
 bool ct_has_gloo(void) noexcept { return CT_GLOO; }
+bool ct_has_nccl(void) noexcept { return CT_NCCL; }
 
 int ct_pg_init(const char *backend, const char *host, int port, int rank, int world, bool host_store,
                const char *prefix, const char *interface, int64_t timeout_ms, ct_process_group *out) noexcept {

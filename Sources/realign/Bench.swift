@@ -474,6 +474,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         guard let o = Objective(rawValue: objective), o == .dpo || o == .rdpo else { throw ValidationError("--objective must be dpo or rdpo") }
+        Launcher.bindToLauncher()
         let environment = try DistributedEnvironment.current()
         let group = try environment.map { try ProcessGroup(environment: $0) }
         try Torch.setThreads(environment == nil ? threads : 1)

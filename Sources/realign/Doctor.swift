@@ -30,6 +30,7 @@ struct Doctor: ParsableCommand {
         } else {
             print("  CUDA: not available (CPU build or no GPU)")
         }
+        print("  process groups: Gloo \(ProcessGroup.hasGloo ? "yes" : "no (install libgloo-dev and rebuild)"), NCCL \(ProcessGroup.hasNCCL ? "yes" : "no")")
         // A tiny computation proves the library actually runs, not just links.
         do {
             let a = try Tensor([1.0, 2.0, 3.0] as [Float])

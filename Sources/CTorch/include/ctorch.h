@@ -305,6 +305,7 @@ int ct_detach(ct_tensor t, ct_tensor *out) CT_NOEXCEPT;
 typedef struct ct_process_group_s *ct_process_group;
 enum { CT_REDUCE_SUM = 0, CT_REDUCE_MAX = 1, CT_REDUCE_MIN = 2 };
 bool ct_has_gloo(void) CT_NOEXCEPT;
+bool ct_has_nccl(void) CT_NOEXCEPT;
 /* Joins group `world` as `rank`: a TCPStore at host:port (served by this process when host_store), its keys under
  * `prefix`, then the backend ("gloo"). `interface` (nullable or empty: the default device) is the network interface
  * Gloo binds to. timeout_ms bounds the rendezvous and every collective; a failure names the rank and the operation.

@@ -94,6 +94,8 @@ public final class ProcessGroup: @unchecked Sendable {
 
     /// Whether this libtorch build can make Gloo groups (its headers were found at build time).
     public static var hasGloo: Bool { ct_has_gloo() }
+    /// Whether it can make NCCL groups (a CUDA libtorch with NCCL's headers at build time).
+    public static var hasNCCL: Bool { ct_has_nccl() }
 
     /// Joins the group. `hostsStore`: this process serves the rendezvous store (rank 0, unless a launcher serves
     /// it); `interface`: the network interface Gloo binds to (default: `GLOO_SOCKET_IFNAME`, else the host's
