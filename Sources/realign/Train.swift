@@ -11,7 +11,9 @@ struct Train: ParsableCommand {
         discussion: """
             Records: {"id","prompt","chosen","rejected","image","retrieved_image"} (paths relative to the JSONL's \
             folder unless absolute or --image-root), TRL's {"prompt","chosen","rejected","images":[...]}, or \
-            conversation lists. Bad records are reported with their line and skipped. Defaults follow the Re-Align \
+            conversation lists; LLaMA-Factory's ShareGPT preference records and ms-swift's messages + \
+            rejected_response (rejected_images as the retrieved image), JSONL or a JSON array. Bad records are \
+            reported with their line and skipped. Defaults follow the Re-Align \
             paper: 1 epoch, lr 1e-5, projector lr 2e-5, cosine schedule, warmup 0.03, weight decay 0, accumulation 8, \
             batch 1, LoRA r 128 / alpha 256 on every linear of the language model, beta 0.1. --objective takes \
             one objective or a weighted mix such as "rdpo+0.1*sft". Output: metrics.jsonl, adapter/ (PEFT), \
