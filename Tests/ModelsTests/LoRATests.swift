@@ -45,12 +45,7 @@ import Torch
         #expect(names.count == 6 && names.allSatisfy { $0.hasPrefix("language_model.model.layers.") })
         // Fresh adapters change nothing (B starts at zero); make them non-zero.
         #expect(try maxAbsDifference(textLogits(model), base) == 0)
-        let g = try Generator(seed: 6)
-        try withNoGrad {
-            for (_, linear) in model.loraLinears() {
-                try linear.lora_B!.weight.copyFrom(Tensor.randn(linear.lora_B!.weight.shape, generator: g) * 0.3)
-            }
-        }
+        try randomiseLoRAFactorsB(model.loraLinears(), seed: 6)
         // Only the adapters train.
         #expect(model.trainableParameters().allSatisfy { $0.0.contains(".lora_") })
         #expect(model.trainableParameters().count == 12)
@@ -130,12 +125,7 @@ import Torch
         let model = try LlavaNextParityTests.load("tiny-llava-next-mistral")
         _ = try model.applyLoRA(LoRAConfig(r: 4, alpha: 8, dropout: 0), targets: LoRATargets(parsing: "k_proj,o_proj,up_proj"),
                                 generator: Generator(seed: 8))
-        let g = try Generator(seed: 9)
-        try withNoGrad {
-            for (_, linear) in model.loraLinears() {
-                try linear.lora_B!.weight.copyFrom(Tensor.randn(linear.lora_B!.weight.shape, generator: g) * 0.3)
-            }
-        }
+        try randomiseLoRAFactorsB(model.loraLinears(), seed: 9)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adapter-next-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: dir + "-merged") }
         try model.saveAdapter(to: dir, baseModel: "tiny-llava-next-mistral")
@@ -159,5 +149,15 @@ import Torch
         let plain = try LlavaNextParityTests.load(dir + "-merged")
         #expect(try maxAbsDifference(textLogits(plain), expected.tensor("ours_merged_logits")) < 1e-4)
         #expect(FileManager.default.fileExists(atPath: dir + "-merged/chat_template.jinja"))
+    }
+}
+
+/// Seeded random B factors (std 0.3), so that fresh adapters, whose B starts at zero, change the outputs.
+func randomiseLoRAFactorsB(_ linears: [(String, Linear)], seed: UInt64) throws {
+    let g = try Generator(seed: seed)
+    try withNoGrad {
+        for (_, linear) in linears {
+            try linear.lora_B!.weight.copyFrom(Tensor.randn(linear.lora_B!.weight.shape, generator: g) * 0.3)
+        }
     }
 }

@@ -46,12 +46,7 @@ import Torch
         let model = try VLMRegistry.load(folder)
         _ = try model.applyLoRA(LoRAConfig(r: 4, alpha: 8, dropout: 0), targets: LoRATargets(parsing: "k_proj,o_proj,up_proj"),
                                 generator: Generator(seed: 8))
-        let g = try Generator(seed: 9)
-        try withNoGrad {
-            for (_, linear) in model.loraLinears() {
-                try linear.lora_B!.weight.copyFrom(Tensor.randn(linear.lora_B!.weight.shape, generator: g) * 0.3)
-            }
-        }
+        try randomiseLoRAFactorsB(model.loraLinears(), seed: 9)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adapter-\(kind)-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: dir + "-merged") }
         try model.saveAdapter(to: dir, baseModel: kind)

@@ -16,15 +16,14 @@ Run from the repository root (twice when lora-next/ours_adapter changes: the Swi
     python tools/reference/make_llava_next_adapter_fixtures.py
 """
 import os
-import shutil
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 
-from step_zero import step_zero
+from step_zero import padded_rows, pair_tensors, step_zero, summed_logps, write_adapter_init, write_peft_fixtures
 
 FIXTURES = os.path.join("Tests", "ModelsTests", "Fixtures")
 BASE = os.path.join(FIXTURES, "tiny-llava-next-mistral")
@@ -53,29 +52,7 @@ def load_base():
 
 
 def write_lora():
-    torch.manual_seed(31)
-    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
-                        target_modules=r"model\.language_model\.layers\.\d+\.(self_attn\.(q_proj|v_proj)|mlp\.gate_proj)",
-                        modules_to_save=["multi_modal_projector"])
-    model = get_peft_model(load_base(), config).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.3)
-            if "modules_to_save" in name:
-                p.add_(torch.randn_like(p) * 0.05)
-    folder = os.path.join(LORA, "peft_adapter")
-    shutil.rmtree(folder, ignore_errors=True)
-    model.save_pretrained(folder)
-    os.remove(os.path.join(folder, "README.md"))  # peft's model card
-    expected = {"peft_logits": text_logits(model)}
-    ours = os.path.join(LORA, "ours_adapter")
-    if os.path.exists(os.path.join(ours, "adapter_model.safetensors")):
-        loaded = PeftModel.from_pretrained(load_base(), ours).eval()
-        expected["ours_peft_logits"] = text_logits(loaded)
-        expected["ours_merged_logits"] = text_logits(loaded.merge_and_unload())
-    else:
-        print("lora-next/ours_adapter missing: run the Swift LoRA test with REALIGN_WRITE_FIXTURES=1, then this again")
+    expected = write_peft_fixtures(load_base, LORA, "multi_modal_projector", text_logits, "lora-next")
     save_file(expected, os.path.join(LORA, "expected.safetensors"))
     print("lora-next:", sorted(expected))
 
@@ -99,18 +76,9 @@ def completion_ids(text):
 
 
 def logps(model, seqs, pixels, sizes):
-    length = max(len(p) + len(c) for p, c in seqs)
-    ids = torch.zeros(len(seqs), length, dtype=torch.long)
-    mask = torch.zeros(len(seqs), length, dtype=torch.long)
-    comp = torch.zeros(len(seqs), length - 1)
-    for i, (p, c) in enumerate(seqs):
-        s = p + c
-        ids[i, :len(s)] = torch.tensor(s)
-        mask[i, :len(s)] = 1
-        comp[i, len(p) - 1:len(s) - 1] = 1
+    ids, mask, comp = padded_rows(seqs)
     logits = model(input_ids=ids, attention_mask=mask, pixel_values=pixels, image_sizes=sizes).logits
-    lp = logits[:, :-1].float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-    return (lp * comp).sum(-1)
+    return summed_logps(logits, ids, comp)
 
 
 def write_objectives():
@@ -121,25 +89,9 @@ def write_objectives():
     rejected = [(p, completion_ids(r)) for p, (_, _, r) in zip(prompts, pairs)]
     chosen_other = [(p, c) for p, (_, c) in zip(other_prompts, chosen)]
 
-    torch.manual_seed(7)
-    model = get_peft_model(load_base(), LoraConfig(
-        r=8, lora_alpha=16, lora_dropout=0.0,
-        target_modules=r"model\.language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))"))
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if "lora_B" in n:
-                p.normal_(0, 0.2)
     init = os.path.join(ALIGN, "adapter_init_next")
-    shutil.rmtree(init, ignore_errors=True)
-    model.save_pretrained(init)
-    os.remove(os.path.join(init, "README.md"))
-
-    out = {}
-    for i in range(2):
-        out[f"pair{i}.prompt"] = torch.tensor(prompts[i])
-        out[f"pair{i}.prompt_other"] = torch.tensor(other_prompts[i])
-        out[f"pair{i}.chosen"] = torch.tensor(chosen[i][1])
-        out[f"pair{i}.rejected"] = torch.tensor(rejected[i][1])
+    write_adapter_init(load_base, init)
+    out = pair_tensors(prompts, other_prompts, chosen, rejected)
     step_zero(lambda: PeftModel.from_pretrained(load_base(), init, is_trainable=True),
               lambda model, rows, other: logps(model, rows, *((other_pixels, other_sizes) if other else (pixels, sizes))),
               chosen, rejected, chosen_other, out, label="llava-next")
