@@ -105,6 +105,7 @@ extension Shard {
     /// `questions` (the lines as the shards wrote them: the file one process writes). A question no shard has
     /// answered is an error naming its shard; nothing is written then.
     public static func mergeAnswers(into out: String, count: Int, questions: [Question]) throws {
+        guard count >= 1 else { throw ShardError("--merge-shards \(count): the number of shards must be at least 1") }
         let answers = lines(of: (0..<count).map { outputPath(for: out, index: $0, count: count) }) { $0.text(["question_id"]) }
         var merged: [UInt8] = []
         var missing: [Int: Int] = [:]

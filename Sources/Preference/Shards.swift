@@ -7,6 +7,7 @@ extension Shard {
     /// wrote it, in the order of `ids` (what one process writes: the bad input lines' ids, which shard 0 takes,
     /// then every sample's). A record no shard has finished is an error naming its shard; nothing is written then.
     public static func mergePairs(into out: String, count: Int, ids: [String], problemCount: Int) throws {
+        guard count >= 1 else { throw ShardError("--merge-shards \(count): the number of shards must be at least 1") }
         let shards = (0..<count).map { outputPath(for: out, index: $0, count: count) }
         let kept = lines(of: shards) { $0["id"]?.stringValue }
         let skipped = lines(of: shards.map(ResumableOutput.skippedPath(for:))) { $0["id"]?.stringValue }

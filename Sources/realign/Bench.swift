@@ -476,6 +476,7 @@ struct BenchTrain: ParsableCommand {
         guard let o = Objective(rawValue: objective), o == .dpo || o == .rdpo else { throw ValidationError("--objective must be dpo or rdpo") }
         Launcher.bindToLauncher()
         let environment = try DistributedEnvironment.current()
+        if let environment, 2 % environment.worldSize != 0 { throw ValidationError("bench train: the ranks must divide its batch of 2") }
         let group = try environment.map { try ProcessGroup(environment: $0) }
         try Torch.setThreads(environment == nil ? threads : 1)
         var options = TrainingOptions()

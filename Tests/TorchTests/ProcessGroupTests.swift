@@ -117,6 +117,7 @@ import Testing
         #expect(try DistributedEnvironment.current([:]) == nil)
         #expect(try DistributedEnvironment.current(["PATH": "/usr/bin"]) == nil)
         for (bad, names) in [(["RANK": "x", "WORLD_SIZE": "2", "MASTER_ADDR": "h"], "RANK"),
+                             (["RANK": "", "WORLD_SIZE": "2", "MASTER_ADDR": "h"], "RANK is set but empty"),
                              (["RANK": "0", "MASTER_ADDR": "h"], "WORLD_SIZE"),
                              (["RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "h"], "rank 2"),
                              (["RANK": "0", "WORLD_SIZE": "2"], "MASTER_ADDR"),

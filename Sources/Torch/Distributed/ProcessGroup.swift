@@ -41,7 +41,9 @@ public struct DistributedEnvironment: Sendable, Equatable {
         let torchrun = env["RANK"] != nil
         let prefix = torchrun ? nil : (env["SLURM_PROCID"] != nil ? "SLURM" : nil)
         guard torchrun || prefix != nil else { return nil }
-        let rank = try int(torchrun ? "RANK" : "SLURM_PROCID")!
+        guard let rank = try int(torchrun ? "RANK" : "SLURM_PROCID") else {
+            throw TorchError("\(torchrun ? "RANK" : "SLURM_PROCID") is set but empty")
+        }
         guard let world = try int(torchrun ? "WORLD_SIZE" : "SLURM_NTASKS") else {
             throw TorchError("\(torchrun ? "RANK" : "SLURM_PROCID") is set but \(torchrun ? "WORLD_SIZE" : "SLURM_NTASKS") is not")
         }
