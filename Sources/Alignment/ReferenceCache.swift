@@ -40,7 +40,8 @@ struct ReferenceCache {
 
     /// The cached entries, or (on a miss) one no-grad pass over the plan with the adapters off, saved. With a
     /// process group the ranks take turns over the batches, gather every rank's entries and rank 0 saves them.
-    func entries(batcher: Batcher, model: any VLMModel, batchSize: Int, needRejected: Bool, group: ProcessGroup? = nil) throws -> [String: Entry] {
+    func entries(batcher: Batcher, model: any VLMModel, batchSize: Int, needRejected: Bool, ldAlpha: Double? = nil,
+                 group: ProcessGroup? = nil) throws -> [String: Entry] {
         let needed = batcher.records.map(\.id).filter { !batcher.lost.contains($0) }
         var cached = load(needed: needed)
         if let group {  // every rank must agree on a hit, or the ones that missed would wait for the others
@@ -56,7 +57,7 @@ struct ReferenceCache {
                 for (b, records) in batcher.sequentialBatches(size: batchSize).enumerated() where b % ranks == rank {
                     let batch = try batcher.load(records)
                     if batch.records.isEmpty { continue }
-                    let lp = try scoreBatch(batch, model: model, needRejected: needRejected)
+                    let lp = try scoreBatch(batch, model: model, needRejected: needRejected, ldAlpha: ldAlpha)
                     // One read-back per batch.
                     let zeros = try Tensor.zeros(like: lp.chosen)
                     let columns = [lp.chosen, lp.rejected ?? zeros, lp.other ?? zeros]

@@ -24,6 +24,15 @@ public struct TrainingOptions: Sendable {
     public var labelSmoothing = 0.0
     /// mDPO's anchor margin: -log σ(β·(chosen reward) − δ).
     public var mdpoDelta = 0.0
+    /// SimPO's target margin γ.
+    public var simpoGamma = 0.5
+    /// CPO's weight on its nll term.
+    public var cpoAlpha = 1.0
+    /// Length-desensitised DPO (TRL's ld_alpha): tokens past the shorter response's length count this much.
+    public var ldAlpha: Double? = nil
+    /// KTO's weights on its desirable (chosen) and undesirable (rejected) examples.
+    public var desirableWeight = 1.0
+    public var undesirableWeight = 1.0
     public var lora = LoRAConfig(r: 128, alpha: 256, dropout: 0.05)
     public var loraTargets: LoRATargets = .allLinear
     /// 0 disables clipping.
@@ -46,13 +55,28 @@ public struct TrainingOptions: Sendable {
 
     /// The objectives as a mix validated against what each needs and the settings given.
     public func mix() throws -> ObjectiveMix {
-        var settings = Set<ObjectiveNeeds.Parameter>()
-        if labelSmoothing != 0 { settings.insert(.labelSmoothing) }
-        if mdpoDelta != 0 { settings.insert(.mdpoDelta) }
-        return try ObjectiveMix(objectives, settings: settings)
+        let mix = try ObjectiveMix(objectives, settings: objectiveSettings)
+        if mix.needsKLCompletions && full {
+            throw ModelError("kto scores every batch's KL completions under the reference model, which --full does not keep (train kto with LoRA)")
+        }
+        return mix
+    }
+
+    /// The values the objectives read.
+    public var objectiveSettings: ObjectiveSettings {
+        var s = ObjectiveSettings(beta: beta, labelSmoothing: labelSmoothing, mdpoDelta: mdpoDelta)
+        s.simpoGamma = simpoGamma
+        s.cpoAlpha = cpoAlpha
+        s.ldAlpha = ldAlpha
+        s.desirableWeight = desirableWeight
+        s.undesirableWeight = undesirableWeight
+        return s
     }
 
     var needsRejected: Bool { objectives.contains { $0.0.needs.rejected } }
+    /// Whether a reference pass runs (reference-free objectives alone skip it).
+    var needsReference: Bool { objectives.contains { $0.0.needs.reference } }
+    var needsKLCompletions: Bool { objectives.contains { $0.0.needs.klCompletions } }
     var otherImage: ObjectiveNeeds.OtherImage? { objectives.lazy.compactMap { $0.0.needs.otherImage }.first }
 }
 
@@ -168,6 +192,7 @@ public final class PreferenceTrainer {
         if let a = options.adapterInit { h.add(field: a) }
         for r in batcher.records { h.add(field: r.fingerprintText) }
         h.add(field: "\(options.otherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)|\(options.full)")
+        if let a = options.ldAlpha { h.add(field: "ld_alpha \(a)") }  // it changes the reference's summed log-probs
         return h.hex
     }
 
@@ -186,9 +211,9 @@ public final class PreferenceTrainer {
         let model = vlm.model
         try prepare(model)
         if let group { try DataParallel.broadcastParameters(model.trainableParameters().map(\.1), group: group) }
-        let reference = options.needsRejected
+        let reference = options.needsReference
             ? try ReferenceCache(path: (out as NSString).appendingPathComponent("reference_logps.json"), fingerprint: store.fingerprint)
-                .entries(batcher: batcher, model: model, batchSize: max(1, options.batchSize * 2), needRejected: true, group: group)
+                .entries(batcher: batcher, model: model, batchSize: max(1, options.batchSize * 2), needRejected: true, ldAlpha: options.ldAlpha, group: group)
             : [:]
         let optimizer = makeOptimizer(model)
         let baseLRs = optimizer.groups.map(\.lr)
@@ -283,13 +308,16 @@ public final class PreferenceTrainer {
             // (over every rank).
             let batch = try batcher.load(records)
             if batch.records.isEmpty { continue }
-            let lp = try scoreBatch(batch, model: model, needRejected: options.needsRejected)
+            let lp = try scoreBatch(batch, model: model, needRejected: options.needsRejected, ldAlpha: options.ldAlpha)
             var pair = PairLogProbs(policyChosen: lp.chosen)
             pair.policyRejected = lp.rejected
             pair.policyChosenOtherImage = lp.other
             pair.chosenLengths = try Tensor(lp.chosenLengths).to(device: device)
             pair.rejectedLengths = try Tensor(lp.rejectedLengths).to(device: device)
-            if options.needsRejected {
+            if options.needsKLCompletions {
+                (pair.policyKL, pair.referenceKL) = try scoreKLCompletions(batch, model: model)
+            }
+            if options.needsReference {
                 let entries = batch.records.map { reference[$0.id]! }
                 pair.referenceChosen = try Tensor(entries.map(\.chosen)).to(device: device)
                 pair.referenceRejected = try Tensor(entries.map(\.rejected)).to(device: device)
@@ -298,8 +326,7 @@ public final class PreferenceTrainer {
             var total: Tensor? = nil
             var metrics: [String: Tensor] = [:]
             for (objective, weight) in options.objectives {
-                let result = try Objectives.loss(objective, pair, beta: options.beta, labelSmoothing: options.labelSmoothing,
-                                                 mdpoDelta: options.mdpoDelta)
+                let result = try Objectives.loss(objective, pair, settings: options.objectiveSettings)
                 let weighted = try result.loss * weight
                 total = try total.map { try $0 + weighted } ?? weighted
                 for (name, t) in result.terms { try add("loss/\(name)", t.detach() * weight) }

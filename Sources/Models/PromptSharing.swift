@@ -6,14 +6,20 @@ extension VLMModel {
     /// completion attends to its prompt's keys and values. `completions[j][i]` is completion j of prompt i; the
     /// result holds one tensor [B] per j. Equal to scoring prompt + completion sequences one by one.
     /// `imageGrids`: the prompts' images' patch grids, in order, where the model's positions need them.
+    /// `weights[j][i][k]`: a weight on token k of completion j of prompt i in its sum (length-desensitised DPO).
     public func completionLogProbs(prompts: [[Int]], completions: [[[Int]]], imageFeatures: Tensor?, imageGrids: [[Int]]? = nil,
-                                   padID: Int = 0) throws -> [Tensor] {
+                                   weights: [[[Double]]]? = nil, padID: Int = 0) throws -> [Tensor] {
         let b = prompts.count
         guard b > 0, !completions.isEmpty, completions.allSatisfy({ $0.count == b }) else {
             throw ModelError("completion scoring needs one completion per prompt in every group")
         }
         guard prompts.allSatisfy({ !$0.isEmpty }), completions.allSatisfy({ $0.allSatisfy { !$0.isEmpty } }) else {
             throw ModelError("prompts and completions must not be empty")
+        }
+        if let weights {
+            guard weights.count == completions.count, zip(weights, completions).allSatisfy({ w, c in w.map(\.count) == c.map(\.count) }) else {
+                throw ModelError("completion scoring: one weight per completion token")
+            }
         }
         let p = prompts.map(\.count).max()!
         // Prompts, left-padded; positions count real tokens only.
@@ -31,7 +37,7 @@ extension VLMModel {
         let groups = completions.count
         let rows = groups * b
         let c = completions.flatMap { $0.map(\.count) }.max()!
-        var ids: [Int] = [], mask: [Int] = [], predicting: [Bool] = [], targets: [Int] = [], rowOf: [Int] = []
+        var ids: [Int] = [], mask: [Int] = [], predicting: [Bool] = [], targets: [Int] = [], rowOf: [Int] = [], targetWeights: [Double] = []
         var fullRows: [[Int]] = [], fullMaskRows: [[Int]] = []
         for (j, group) in completions.enumerated() {
             for (i, completion) in group.enumerated() {
@@ -48,6 +54,7 @@ extension VLMModel {
                     if predicts {
                         targets.append(completion[t + 1])
                         rowOf.append(row)
+                        if let weights { targetWeights.append(weights[j][i][t + 1]) }
                     }
                 }
             }
@@ -70,13 +77,15 @@ extension VLMModel {
         if !targets.isEmpty {
             let chosen = try hidden.maskedSelect(select.unsqueeze(-1).expand(as: hidden)).view(-1, hidden.size(-1))
             let logProbs = try logits(chosen).to(dtype: .float32).logSoftmax(-1)
-            let values = try logProbs.gather(1, Tensor(targets).to(device: device).unsqueeze(1)).squeeze(1)
+            var values = try logProbs.gather(1, Tensor(targets).to(device: device).unsqueeze(1)).squeeze(1)
+            if weights != nil { values = try values * Tensor(targetWeights.map(Float.init)).to(device: device) }
             sums = try sums.scatterAdd(0, Tensor(rowOf).to(device: device), values)
         }
         // First tokens, from the prompt's last position.
         let firsts = completions.flatMap { $0.map { $0[0] } }
         let firstRows = try Tensor.cat(Array(repeating: firstLogProbs, count: groups), dim: 0)
-        let firstValues = try firstRows.gather(1, Tensor(firsts).to(device: device).unsqueeze(1)).squeeze(1)
+        var firstValues = try firstRows.gather(1, Tensor(firsts).to(device: device).unsqueeze(1)).squeeze(1)
+        if let weights { firstValues = try firstValues * Tensor(weights.flatMap { $0.map { Float($0[0]) } }).to(device: device) }
         let total = try sums + firstValues
         return try (0..<groups).map { j in try total.narrow(0, start: j * b, length: b) }
     }

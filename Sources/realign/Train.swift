@@ -7,7 +7,7 @@ import Torch
 /// LoRA preference training (rDPO by default) on dual-preference JSONL.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fine-tune a LLaVA model with LoRA on preference pairs (rdpo, dpo, mdpo, ipo, hinge, robust, sft, or mixes).",
+        abstract: "Fine-tune a VLM with LoRA on preference pairs (rdpo by default; dpo, mdpo, simpo, orpo, kto, ... or mixes: --objective help).",
         discussion: """
             Records: {"id","prompt","chosen","rejected","image","retrieved_image"} (paths relative to the JSONL's \
             folder unless absolute or --image-root), TRL's {"prompt","chosen","rejected","images":[...]}, or \
@@ -16,7 +16,8 @@ struct Train: ParsableCommand {
             reported with their line and skipped. Defaults follow the Re-Align \
             paper: 1 epoch, lr 1e-5, projector lr 2e-5, cosine schedule, warmup 0.03, weight decay 0, accumulation 8, \
             batch 1, LoRA r 128 / alpha 256 on every linear of the language model, beta 0.1. --objective takes \
-            one objective or a weighted mix such as "rdpo+0.1*sft". Output: metrics.jsonl, adapter/ (PEFT), \
+            one objective or a weighted mix such as "rdpo+0.1*sft" (`--objective help` lists them with their \
+            formulas); reference-free ones (simpo, cpo, orpo, sft, nll) skip the reference pass. Output: metrics.jsonl, adapter/ (PEFT), \
             checkpoints/step-N/, charts/, reference_logps.json. --resume continues from the latest checkpoint.
 
             Data-parallel: under `torchrun --nproc-per-node N --no-python realign train ...` (or Slurm's srun, or \
@@ -26,10 +27,10 @@ struct Train: ParsableCommand {
             global batch gives the same adapter as one process.
             """)
 
-    @Option(help: "The base llava-hf model folder.") var model: String
-    @Option(help: "Preference JSONL.") var data: String
-    @Option(help: "Output folder.") var out: String
-    @Option(help: "Objective or weighted mix, e.g. rdpo, dpo, \"rdpo+0.1*sft\".") var objective = "rdpo"
+    @Option(help: "The base model folder (Hugging Face format: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL).") var model: String?
+    @Option(help: "Preference data: JSONL or a JSON array, in any of the formats above.") var data: String?
+    @Option(help: "Output folder.") var out: String?
+    @Option(help: "Objective or weighted mix, e.g. rdpo, dpo, \"rdpo+0.1*sft\"; `help` lists them.") var objective = "rdpo"
     @Option(help: "Start from this PEFT adapter instead of fresh LoRA factors.") var adapterInit: String?
     @Option(help: "Optimizer steps (default: --epochs over the data).") var steps: Int?
     @Option(help: "Epochs.") var epochs = 1.0
@@ -41,8 +42,13 @@ struct Train: ParsableCommand {
     @Option(help: "Warmup as a fraction of the steps.") var warmupRatio = 0.03
     @Option(help: "constant, linear or cosine.") var schedule = "cosine"
     @Option(help: "DPO beta.") var beta = 0.1
-    @Option(help: "Label smoothing for the robust objective.") var labelSmoothing = 0.0
+    @Option(help: "Label smoothing e: robust, conservative dpo (cDPO), exo_pair (needs e > 0), cpo, simpo.") var labelSmoothing = 0.0
     @Option(help: "mDPO's anchor margin delta: -log sigmoid(beta * chosen reward - delta).") var mdpoDelta = 0.0
+    @Option(help: "SimPO's target margin gamma.") var simpoGamma = 0.5
+    @Option(help: "CPO's weight on its nll term.") var cpoAlpha = 1.0
+    @Option(help: "Length-desensitised DPO: response tokens past the shorter response's length count this much (0..1).") var ldAlpha: Double?
+    @Option(help: "KTO's weight on desirable (chosen) examples.") var desirableWeight = 1.0
+    @Option(help: "KTO's weight on undesirable (rejected) examples.") var undesirableWeight = 1.0
     @Option(help: "LoRA rank.") var loraR = 128
     @Option(help: "LoRA alpha.") var loraAlpha = 256.0
     @Option(help: "LoRA dropout (off for preference objectives, as TRL).") var loraDropout = 0.05
@@ -73,7 +79,24 @@ struct Train: ParsableCommand {
         }
     }
 
+    static var objectiveList: String {
+        let width = Objective.allCases.map(\.rawValue.count).max()!
+        return (["Objectives (h = r_c - r_l, r = log pi - log ref of a response, s = sigmoid, b = --beta):"]
+            + Objective.allCases.map { "  \($0.rawValue.padding(toLength: width, withPad: " ", startingAt: 0))  \($0.summary)" }
+            + ["Mix them with weights: \"rdpo+0.1*sft\", \"dpo+0.5*nll\" (TRL's rpo_alpha 0.5)."]).joined(separator: "\n")
+    }
+
+    func validate() throws {
+        if objective == "help" { return }
+        guard model != nil, data != nil, out != nil else { throw ValidationError("--model, --data and --out are required") }
+    }
+
     func run() throws {
+        if objective == "help" {
+            print(Self.objectiveList)
+            return
+        }
+        let (model, data, out) = (model!, data!, out!)
         Launcher.bindToLauncher()
         var o = TrainingOptions()
         o.objectives = try parseObjectives()
@@ -90,6 +113,11 @@ struct Train: ParsableCommand {
         o.beta = beta
         o.labelSmoothing = labelSmoothing
         o.mdpoDelta = mdpoDelta
+        o.simpoGamma = simpoGamma
+        o.cpoAlpha = cpoAlpha
+        o.ldAlpha = ldAlpha
+        o.desirableWeight = desirableWeight
+        o.undesirableWeight = undesirableWeight
         o.lora = LoRAConfig(r: loraR, alpha: loraAlpha, dropout: loraDropout, rsLoRA: rslora)
         o.loraTargets = try LoRATargets(parsing: loraTargets)
         o.maxGradNorm = maxGradNorm

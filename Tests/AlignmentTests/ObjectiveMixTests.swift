@@ -7,11 +7,11 @@ import Torch
 /// The objective registry: what each objective needs, and the mixes it allows.
 @Suite struct ObjectiveMixTests {
     @Test func eachObjectiveDeclaresItsNeeds() {
-        #expect(Objective.sft.needs == ObjectiveNeeds(rejected: false, otherImage: nil, parameters: []))
+        #expect(Objective.sft.needs == ObjectiveNeeds(rejected: false, reference: false, otherImage: nil, parameters: []))
         #expect(Objective.rdpo.needs.otherImage == .retrieved && Objective.mdpo.needs.otherImage == .corrupted)
         #expect(Objective.robust.needs.parameters.contains(.labelSmoothing))
         #expect(Objective.mdpo.needs.parameters.contains(.mdpoDelta))
-        for o in Objective.allCases where o != .sft { #expect(o.needs.rejected && o.needs.parameters.contains(.beta), "\(o)") }
+        for o in Objective.allCases where o != .sft && o != .nll { #expect(o.needs.rejected && o.needs.parameters.contains(.beta), "\(o)") }
     }
 
     @Test func mixesAreValidated() throws {
@@ -25,7 +25,7 @@ import Torch
         #expect(throws: ModelError.self) { _ = try ObjectiveMix([(.dpo, .nan)]) }
         #expect(throws: ModelError.self) { _ = try ObjectiveMix([]) }
         // A setting no objective of the mix reads is a mistake worth naming.
-        #expect(performing: { _ = try ObjectiveMix([(.dpo, 1)], settings: [.labelSmoothing]) },
+        #expect(performing: { _ = try ObjectiveMix([(.hinge, 1)], settings: [.labelSmoothing]) },
                 throws: { "\($0)".contains("label smoothing is set") && "\($0)".contains("robust") })
         #expect(performing: { _ = try ObjectiveMix([(.rdpo, 1)], settings: [.mdpoDelta]) }, throws: { "\($0)".contains("mdpo") })
         _ = try ObjectiveMix([(.mdpo, 1)], settings: [.mdpoDelta])

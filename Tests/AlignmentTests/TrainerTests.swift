@@ -67,6 +67,27 @@ struct Interrupted: Error {}
         #expect(model.loraLinears().count == 14)
     }
 
+    /// Reference-free objectives (SimPO, ORPO, CPO) run no reference pass; KTO scores its KL completions each
+    /// micro-batch and reports the estimate.
+    @Test(arguments: [Objective.simpo, .orpo, .kto])
+    func newObjectivesTrain(_ objective: Objective) throws {
+        let out = temporaryFolder()
+        var o = smallOptions(objective)
+        o.steps = 2
+        o.batchSize = 2
+        let trainer = try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: out, options: o)
+        try trainer.run(resume: false)
+        let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        let last = try JSONValue.parse(Array(lines[1].utf8))
+        #expect(FileManager.default.fileExists(atPath: out + "/reference_logps.json") == objective.needs.reference)
+        let terms = objective == .orpo ? ["loss/nll", "loss/odds_ratio"] : ["loss/\(objective.rawValue)"]
+        for key in terms + ["loss", "rewards/margins"] + (objective == .kto ? ["kl", "logps/ref_chosen"] : []) {
+            #expect(last[key]?.doubleValue?.isFinite == true, "\(objective): metrics lack \(key)")
+        }
+        if objective == .kto { #expect(last["kl"]!.doubleValue! >= 0) }
+    }
+
     /// A model handed to the trainer trains exactly as one it loads from the same folder, and is the one changed.
     @Test func anInjectedModelTrainsAsALoadedOne() throws {
         var o = smallOptions(.dpo)

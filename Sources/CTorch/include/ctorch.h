@@ -181,6 +181,7 @@ int ct_abs(ct_tensor a, ct_tensor *out) CT_NOEXCEPT;
 int ct_exp(ct_tensor a, ct_tensor *out) CT_NOEXCEPT;
 int ct_log(ct_tensor a, ct_tensor *out) CT_NOEXCEPT;
 int ct_log1p(ct_tensor a, ct_tensor *out) CT_NOEXCEPT;
+int ct_expm1(ct_tensor a, ct_tensor *out) CT_NOEXCEPT;
 int ct_sqrt(ct_tensor a, ct_tensor *out) CT_NOEXCEPT;
 int ct_rsqrt(ct_tensor a, ct_tensor *out) CT_NOEXCEPT;
 int ct_square(ct_tensor a, ct_tensor *out) CT_NOEXCEPT;

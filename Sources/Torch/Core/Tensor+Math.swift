@@ -29,6 +29,7 @@ extension Tensor {
     public func exp() throws -> Tensor { try result { ct_exp(handle, $0) } }
     public func log() throws -> Tensor { try result { ct_log(handle, $0) } }
     public func log1p() throws -> Tensor { try result { ct_log1p(handle, $0) } }
+    public func expm1() throws -> Tensor { try result { ct_expm1(handle, $0) } }
     public func sqrt() throws -> Tensor { try result { ct_sqrt(handle, $0) } }
     public func rsqrt() throws -> Tensor { try result { ct_rsqrt(handle, $0) } }
     public func square() throws -> Tensor { try result { ct_square(handle, $0) } }
