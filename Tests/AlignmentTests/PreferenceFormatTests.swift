@@ -1,4 +1,6 @@
 import Foundation
+import Images
+import JSON
 import Testing
 @testable import Alignment
 
@@ -30,6 +32,39 @@ import Testing
         #expect(problems.map(\.line) == [3, 4])
         #expect(problems[0].reason.contains("multi-turn"))
         #expect(problems[1].reason.contains("1 <image> placeholder(s) in the prompt for 0 image(s)"))
+    }
+
+    /// Sets published as Parquet (RLAIF-V, VLFeedback), exported by tools/export_hf_preferences.py: the pairs and
+    /// image bytes equal what tools/reference/make_parquet_fixtures.py wrote into its Parquet files (expected.json,
+    /// from its own rows, not from the exporter).
+    @Test(arguments: ["rlaif_v", "vlfeedback"])
+    func parquetExportsLoadToTheirPairs(_ set: String) throws {
+        let dir = folder + "/parquet"
+        let expected = try #require(try JSONValue.parse(contentsOf: dir + "/expected.json")[set]?.arrayValue)
+        let (records, problems) = try PreferenceData.load("\(dir)/\(set)/prefs.jsonl")
+        #expect(problems.isEmpty)
+        #expect(records.count == expected.count && !records.isEmpty)
+        for (r, e) in zip(records, expected) {
+            #expect(Array(r.id.utf8) == Array((e["id"]?.stringValue ?? "").utf8))
+            #expect(Array(r.prompt.unicodeScalars) == Array((e["prompt"]?.stringValue ?? "").unicodeScalars))
+            #expect(Array(r.chosen.unicodeScalars) == Array((e["chosen"]?.stringValue ?? "").unicodeScalars))
+            #expect(Array((r.rejected ?? "").unicodeScalars) == Array((e["rejected"]?.stringValue ?? "").unicodeScalars))
+            #expect(try sha256(r.image!) == e["image_sha256"]?.stringValue, "\(r.id): image bytes")
+            #expect(throws: Never.self) { _ = try RGBImage(contentsOfFile: r.image!) }
+        }
+    }
+
+    /// coreutils' sha256sum (Foundation on Linux has no digest).
+    func sha256(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: " ").first.map(String.init) ?? ""
     }
 
     /// ReAlign's own prompts keep their placeholder (the trainer places the image there), yet a placeholder with
