@@ -12,7 +12,10 @@ public struct PreferenceRecord: Sendable, Equatable {
     /// Absolute image paths.
     public var image: String?
     public var retrievedImage: String?
-    /// 1-based line in the JSONL file.
+    /// A system prompt the record carried (LLaMA-Factory / ms-swift / TRL system turns). Kept for conversion; the
+    /// trainer uses the model's chat format, which has its own.
+    public var system: String? = nil
+    /// 1-based line in the JSONL file (or place in the JSON array).
     public var line: Int
 }
 
@@ -24,20 +27,72 @@ public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(file):\(line): \(reason)" }
 }
 
-/// Reads preference data, JSONL or a JSON array of records, in the forms these tools write:
-/// - ReAlign's `{"id","prompt","chosen","rejected","image","retrieved_image"}`;
-/// - TRL's `{"prompt","chosen","rejected","images":[...]}` and conversation lists (`"chosen": [{"role":
-///   "assistant", "content": ...}]`, prompt as a list of user turns);
-/// - LLaMA-Factory's ShareGPT preference records: `conversations` [{`from`, `value`}] with `<image>` in the human
-///   turn, `chosen` / `rejected` {`from`, `value`}, `images` [...];
-/// - ms-swift's: `messages` [{`role`, `content`}] ending with the chosen assistant turn, `rejected_response` (a
-///   string or assistant messages), `images`, and `rejected_images`, the image-side negative, read as rdpo's
-///   retrieved image.
-/// `<image>` placeholders are taken out of the prompt (the chat format places the image) after checking that
-/// they match the images; a record with several images or several user turns is refused with its line.
+/// The record forms the reader takes; `auto` tells them apart record by record by their keys.
+public enum PreferenceFormat: String, CaseIterable, Sendable {
+    case auto
+    /// `{"id","prompt","chosen","rejected","image","retrieved_image"}` (ReAlign's own).
+    case realign
+    /// TRL's standard and conversational preference forms: `prompt`, `chosen`, `rejected` as strings or message
+    /// lists (content as a string or `{"type":"text"|"image"}` parts), `images` [...].
+    case trl
+    /// LLaMA-Factory's ShareGPT preference records (`conversations`, `chosen`/`rejected` {from, value}, `images`)
+    /// or its alpaca ranking form (`instruction`, `input`, `chosen`, `rejected`, `images`).
+    case llamafactory
+    /// ms-swift's `messages` ending with the chosen reply, `rejected_response`, `images`, `rejected_images`.
+    case swift
+    /// The Re-Align release's `pref_data.json`: `image`, `retrieved_image`, `chosen` / `rejected` as [user,
+    /// assistant] message lists (images relative to the image folder: pass --image-root).
+    case realignRelease = "realign-release"
+    /// mDPO's `img_path`, `prompt` as the whole rendered vicuna prompt ("... USER: <image>\n... ASSISTANT:").
+    case mdpo
+}
+
+/// A LLaMA-Factory `dataset_info.json` entry: which file, which form, and which keys hold what.
+public struct DatasetInfoEntry: Sendable {
+    public var file: String
+    public var formatting: String  // "sharegpt" or "alpaca"
+    /// Our name -> the file's key: messages, chosen, rejected, images, system, prompt, query.
+    public var columns: [String: String]
+    /// ShareGPT tags: role_tag, content_tag, user_tag, assistant_tag, system_tag.
+    public var tags: [String: String]
+
+    func column(_ name: String) -> String { columns[name] ?? name }
+    func tag(_ name: String, _ fallback: String) -> String { tags[name] ?? fallback }
+
+    /// Reads entry `name` of `dataset_info.json` at `path`; `file_name` is relative to its folder.
+    public static func load(_ path: String, name: String) throws -> DatasetInfoEntry {
+        let info = try JSONValue.parse(contentsOf: path)
+        guard let entries = info.objectValue else { throw PreferenceDataError("\(path): not a JSON object of datasets") }
+        guard let entry = entries.first(where: { Array($0.0.utf8) == Array(name.utf8) })?.1 else {
+            throw PreferenceDataError("\(path): no dataset '\(name)' (it has \(entries.map(\.0).joined(separator: ", ")))")
+        }
+        guard let file = entry["file_name"]?.stringValue else {
+            throw PreferenceDataError("\(path): '\(name)' has no file_name (hub and script datasets: export them first, README)")
+        }
+        guard entry["ranking"]?.boolValue == true else {
+            throw PreferenceDataError("\(path): '\(name)' is not a preference dataset (\"ranking\": true)")
+        }
+        let formatting = entry["formatting"]?.stringValue ?? "alpaca"
+        guard formatting == "sharegpt" || formatting == "alpaca" else {
+            throw PreferenceDataError("\(path): '\(name)': formatting '\(formatting)' (sharegpt and alpaca are read)")
+        }
+        func strings(_ key: String) -> [String: String] {
+            Dictionary((entry[key]?.objectValue ?? []).compactMap { k, v in v.stringValue.map { (k, $0) } }, uniquingKeysWith: { a, _ in a })
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        return DatasetInfoEntry(file: file.hasPrefix("/") ? file : (folder as NSString).appendingPathComponent(file),
+                                formatting: formatting, columns: strings("columns"), tags: strings("tags"))
+    }
+}
+
+/// Reads preference data, JSONL or a JSON array of records, in the forms of `PreferenceFormat`. `<image>`
+/// placeholders (and TRL's `{"type":"image"}` parts) are counted against the images — the "image features and
+/// image tokens do not match" those tools fail with, caught here with the record's position — and then left to
+/// the chat format, except in ReAlign's own prompts, where the trainer places the image at the placeholder. A
+/// record with several images or several user turns is refused with its position, never cut.
 public enum PreferenceData {
-    public static func load(_ path: String, imageRoot: String? = nil, requireRejected: Bool = true)
-        throws -> (records: [PreferenceRecord], problems: [RecordProblem])
+    public static func load(_ path: String, imageRoot: String? = nil, requireRejected: Bool = true, format: PreferenceFormat = .auto,
+                            datasetInfo: DatasetInfoEntry? = nil) throws -> (records: [PreferenceRecord], problems: [RecordProblem])
     {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PreferenceDataError("\(path): cannot read")
@@ -50,7 +105,7 @@ public enum PreferenceData {
             func problem(_ reason: String) { problems.append(RecordProblem(file: path, line: number, reason: reason)) }
             guard json.objectValue != nil else { problem("not a JSON object"); return }
             let fields: Fields
-            do { fields = try Fields(json) } catch { problem("\(error)"); return }
+            do { fields = try Fields(json, format: format, datasetInfo: datasetInfo) } catch { problem("\(error)"); return }
             guard let prompt = fields.prompt else { problem("missing or empty 'prompt'"); return }
             guard let chosen = fields.chosen else { problem("missing or empty 'chosen'"); return }
             if requireRejected && fields.rejected == nil { problem("missing or empty 'rejected' (a preference objective needs it)"); return }
@@ -61,11 +116,13 @@ public enum PreferenceData {
                 return p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p)
             }
             records.append(PreferenceRecord(id: id, prompt: prompt, chosen: chosen, rejected: fields.rejected,
-                                            image: resolve(fields.image), retrievedImage: resolve(fields.retrievedImage), line: number))
+                                            image: resolve(fields.image), retrievedImage: resolve(fields.retrievedImage),
+                                            system: fields.system, line: number))
         }
         let bytes = [UInt8](data)
         if let first = bytes.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D && $0 != 0x0A }), first == UInt8(ascii: "[") {
-            // A JSON array (LLaMA-Factory's and ms-swift's usual files): records are numbered from 1 in it.
+            // A JSON array (LLaMA-Factory's, ms-swift's, Re-Align's and mDPO's usual files): records are numbered
+            // from 1 in it.
             let array: [JSONValue]
             do {
                 guard let a = try JSONValue.parse(bytes).arrayValue else { throw PreferenceDataError("not an array") }
@@ -90,6 +147,19 @@ public enum PreferenceData {
         return (records, problems)
     }
 
+    /// The form a record is in, told by its keys.
+    static func detect(_ json: JSONValue, datasetInfo: DatasetInfoEntry?) -> PreferenceFormat {
+        if datasetInfo != nil { return .llamafactory }
+        if json["conversations"] != nil || (json["instruction"] != nil && json["prompt"] == nil) { return .llamafactory }
+        if json["messages"] != nil && json["rejected_response"] != nil { return .swift }
+        if json["img_path"] != nil { return .mdpo }
+        if json["prompt"] == nil, let turns = json["chosen"]?.arrayValue, turns.contains(where: { $0["role"]?.stringValue == "user" }) {
+            return .realignRelease
+        }
+        if json["images"] != nil || json["prompt"]?.arrayValue != nil || json["chosen"]?.arrayValue != nil { return .trl }
+        return .realign
+    }
+
     /// One record's fields, whichever tool's form it is in.
     struct Fields {
         var prompt: String?
@@ -97,74 +167,165 @@ public enum PreferenceData {
         var rejected: String?
         var image: String?
         var retrievedImage: String?
+        var system: String?
 
-        init(_ json: JSONValue) throws {
-            var images = json["images"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            var placeholdersAreOurs = false  // ReAlign / TRL prompts keep theirs: the trainer places the image there
-            if let conversations = json["conversations"]?.arrayValue {  // LLaMA-Factory ShareGPT
-                let turns = conversations.filter { $0["from"]?.stringValue != "system" }
-                guard turns.count == 1, let turn = turns.first, ["human", "user"].contains(turn["from"]?.stringValue ?? "") else {
-                    throw PreferenceDataError("\(turns.count) turns in 'conversations': one human turn per record is supported (multi-turn records are refused, not cut)")
+        init(_ json: JSONValue, format requested: PreferenceFormat, datasetInfo: DatasetInfoEntry?) throws {
+            let format = requested == .auto ? PreferenceData.detect(json, datasetInfo: datasetInfo) : requested
+            func require(_ key: String) throws -> JSONValue {
+                guard let v = json[key] else { throw PreferenceDataError("no '\(key)': not a \(format.rawValue) record") }
+                return v
+            }
+            var images: [String] = []
+            var placeholders = 0  // image placeholders in the prompt: "<image>" or {"type": "image"} parts
+            var keepPlaceholders = false  // ReAlign's prompts keep theirs: the trainer places the image there
+            switch format {
+            case .auto, .realign, .trl:
+                let prompt = try PreferenceData.turnText(try require("prompt"), role: "user")
+                self.prompt = prompt.text
+                placeholders = prompt.imageParts
+                system = json["prompt"]?.arrayValue != nil ? try PreferenceData.turnText(json["prompt"], role: "system").text : json["system"]?.stringValue
+                chosen = try PreferenceData.turnText(try require("chosen"), role: "assistant").text
+                rejected = try PreferenceData.turnText(json["rejected"], role: "assistant").text
+                retrievedImage = json["retrieved_image"]?.stringValue
+                images = json["images"]?.arrayValue?.compactMap { $0.stringValue ?? $0["path"]?.stringValue } ?? []
+                if let one = json["image"]?.stringValue ?? json["image_path"]?.stringValue { images = [one] }
+                keepPlaceholders = true
+            case .llamafactory:
+                // LLaMA-Factory's defaults where dataset_info.json does not name the keys (its DatasetAttr).
+                let info = datasetInfo ?? DatasetInfoEntry(file: "", formatting: json["conversations"] == nil && json["instruction"] != nil ? "alpaca" : "sharegpt",
+                                                           columns: [:], tags: [:])
+                let chosenKey = info.column("chosen"), rejectedKey = info.column("rejected")
+                if info.formatting == "alpaca" {
+                    let instruction = json[info.columns["prompt"] ?? "instruction"]?.stringValue ?? ""
+                    let input = json[info.columns["query"] ?? "input"]?.stringValue ?? ""
+                    prompt = input.isEmpty ? instruction : instruction + "\n" + input  // LLaMA-Factory's join
+                    system = json[info.column("system")]?.stringValue
+                    chosen = json[chosenKey]?.stringValue
+                    rejected = json[rejectedKey]?.stringValue
+                } else {
+                    let messagesKey = info.columns["messages"] ?? "conversations"
+                    guard let turns = json[messagesKey]?.arrayValue else { throw PreferenceDataError("no '\(messagesKey)': not a llamafactory record") }
+                    let role = info.tag("role_tag", "from"), content = info.tag("content_tag", "value")
+                    let user = info.tag("user_tag", "human"), systemTag = info.tag("system_tag", "system")
+                    let nonSystem = turns.filter { $0[role]?.stringValue != systemTag }
+                    guard nonSystem.count == 1, let turn = nonSystem.first, [user, "user"].contains(turn[role]?.stringValue ?? "") else {
+                        throw PreferenceDataError("\(nonSystem.count) turns in '\(messagesKey)': one \(user) turn per record is supported (multi-turn records are refused, not cut)")
+                    }
+                    prompt = turn[content]?.stringValue
+                    system = turns.first { $0[role]?.stringValue == systemTag }?[content]?.stringValue ?? json[info.column("system")]?.stringValue
+                    chosen = json[chosenKey]?[content]?.stringValue ?? json[chosenKey]?.stringValue
+                    rejected = json[rejectedKey]?[content]?.stringValue ?? json[rejectedKey]?.stringValue
                 }
-                prompt = turn["value"]?.stringValue
-                placeholdersAreOurs = true
-                chosen = json["chosen"]?["value"]?.stringValue ?? json["chosen"]?.stringValue
-                rejected = json["rejected"]?["value"]?.stringValue ?? json["rejected"]?.stringValue
-            } else if let messages = json["messages"]?.arrayValue, json["rejected_response"] != nil {  // ms-swift
+                images = json[info.column("images")]?.arrayValue?.compactMap(\.stringValue) ?? []
+                retrievedImage = json["retrieved_image"]?.stringValue  // ours, kept by `prefs convert` (LLaMA-Factory has no such column)
+            case .swift:
+                guard let messages = try require("messages").arrayValue else { throw PreferenceDataError("'messages' is not a list") }
                 let turns = messages.filter { $0["role"]?.stringValue != "system" }
                 guard turns.count == 2, turns[0]["role"]?.stringValue == "user", turns[1]["role"]?.stringValue == "assistant" else {
                     throw PreferenceDataError("'messages' must be one user turn and the chosen assistant turn (\(turns.count) turns here; multi-turn records are refused, not cut)")
                 }
-                prompt = PreferenceData.text(turns[0]["content"], role: "user")
-                placeholdersAreOurs = true
-                chosen = PreferenceData.text(turns[1]["content"], role: "assistant")
-                rejected = PreferenceData.text(json["rejected_response"], role: "assistant")
-                let negatives = json["rejected_images"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let user = try PreferenceData.turnText(turns[0]["content"], role: "user")
+                prompt = user.text
+                placeholders = user.imageParts
+                system = messages.first { $0["role"]?.stringValue == "system" }?["content"]?.stringValue
+                chosen = try PreferenceData.turnText(turns[1]["content"], role: "assistant").text
+                rejected = try PreferenceData.turnText(try require("rejected_response"), role: "assistant").text
+                images = json["images"]?.arrayValue?.compactMap { $0.stringValue ?? $0["path"]?.stringValue } ?? []
+                let negatives = json["rejected_images"]?.arrayValue?.compactMap { $0.stringValue ?? $0["path"]?.stringValue } ?? []
                 guard negatives.count <= 1 else { throw PreferenceDataError("\(negatives.count) rejected_images; one per record is supported") }
                 retrievedImage = negatives.first
-            } else {
-                prompt = PreferenceData.text(json["prompt"], role: "user")
-                chosen = PreferenceData.text(json["chosen"], role: "assistant")
-                rejected = PreferenceData.text(json["rejected"], role: "assistant")
+            case .realignRelease:
+                // chosen / rejected are whole conversations [user, assistant] sharing their user turn (TRL's
+                // implicit-prompt form too, which its extract_prompt splits the same way).
+                func split(_ key: String) throws -> (user: String?, answer: String?, imageParts: Int) {
+                    guard let turns = try require(key).arrayValue else { throw PreferenceDataError("'\(key)' is not a message list") }
+                    let users = turns.filter { $0["role"]?.stringValue == "user" }, answers = turns.filter { $0["role"]?.stringValue == "assistant" }
+                    guard users.count == 1, answers.count == 1 else {
+                        throw PreferenceDataError("'\(key)' has \(users.count) user and \(answers.count) assistant turns: one of each is supported (multi-turn records are refused, not cut)")
+                    }
+                    let user = PreferenceData.content(users[0]["content"])
+                    return (user.text, PreferenceData.content(answers[0]["content"]).text, user.imageParts)
+                }
+                let c = try split("chosen"), r = json["rejected"] == nil ? (user: c.user, answer: nil, imageParts: 0) : try split("rejected")
+                guard c.user.map({ Array($0.unicodeScalars) }) == r.user.map({ Array($0.unicodeScalars) }) else {
+                    throw PreferenceDataError("the chosen and rejected conversations ask different questions")
+                }
+                prompt = c.user
+                placeholders = c.imageParts
+                chosen = c.answer
+                rejected = r.answer
+                images = json["image"]?.stringValue.map { [$0] } ?? json["images"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 retrievedImage = json["retrieved_image"]?.stringValue
-                if let one = json["image"]?.stringValue ?? json["image_path"]?.stringValue { images = [one] }
+            case .mdpo:
+                guard let rendered = try require("prompt").stringValue else { throw PreferenceDataError("'prompt' is not a string") }
+                let parsed = try PreferenceData.renderedVicuna(rendered)
+                prompt = parsed.user
+                system = parsed.system
+                chosen = json["chosen"]?.stringValue
+                rejected = json["rejected"]?.stringValue
+                images = json["img_path"]?.stringValue.map { [$0] } ?? []
             }
             guard images.count <= 1 else { throw PreferenceDataError("\(images.count) images; one image per record is supported") }
             image = images.first
-            // "<image>" placeholders: as many as images (the usual "image features and image tokens do not match"
-            // of those tools, caught here with the record's line); LLaMA-Factory's and ms-swift's are then left to
-            // the chat format, which places the image as the model expects.
             if var text = prompt {
-                let placeholders = text.components(separatedBy: "<image>").count - 1
+                placeholders += text.components(separatedBy: "<image>").count - 1
                 if placeholders > 0 {
                     guard placeholders == images.count else {
-                        throw PreferenceDataError("\(placeholders) <image> placeholder(s) in the prompt for \(images.count) image(s)")
+                        throw PreferenceDataError("\(placeholders) image placeholder(s) in the prompt for \(images.count) image(s)")
                     }
-                    if placeholdersAreOurs {
-                        text = text.replacingOccurrences(of: "<image>\n", with: "").replacingOccurrences(of: "<image>", with: "")
-                            .trimmingCharacters(in: .whitespacesAndNewlines)
+                    if !keepPlaceholders {
+                        // The placeholder and its own line break go; the text's own spacing stays.
+                        text = text.replacingOccurrences(of: "<image>\n", with: "").replacingOccurrences(of: "\n<image>", with: "")
+                            .replacingOccurrences(of: "<image>", with: "")
                     }
                 }
                 prompt = text.isEmpty ? nil : text
             }
             if chosen?.isEmpty == true { chosen = nil }
             if rejected?.isEmpty == true { rejected = nil }
+            if system?.isEmpty == true { system = nil }
         }
     }
 
-    /// A string, or the content of the last turn with `role` in a conversation list (content may itself be a
-    /// list of {"type": "text", "text": ...} parts).
-    static func text(_ value: JSONValue?, role: String) -> String? {
-        if let s = value?.stringValue { return s.isEmpty ? nil : s }
-        guard let turns = value?.arrayValue else { return nil }
-        for turn in turns.reversed() where turn["role"]?.stringValue == role || turn["role"] == nil {
-            if let s = turn["content"]?.stringValue, !s.isEmpty { return s }
-            if let parts = turn["content"]?.arrayValue {
-                let joined = parts.compactMap { $0["type"]?.stringValue == "text" ? $0["text"]?.stringValue : nil }.joined()
-                if !joined.isEmpty { return joined }
-            }
+    /// A string, or the text of the one turn with `role` in a message list (content a string or a list of
+    /// {"type": "text", "text": ...} / {"type": "image"} parts; image parts are counted). Several turns with the
+    /// role are refused: multi-turn records are not cut to their last turn.
+    static func turnText(_ value: JSONValue?, role: String) throws -> (text: String?, imageParts: Int) {
+        guard let value else { return (nil, 0) }
+        if let s = value.stringValue { return (s.isEmpty ? nil : s, 0) }
+        if let parts = value.arrayValue, parts.allSatisfy({ $0["type"] != nil }) { return content(.array(parts)) }
+        guard let turns = value.arrayValue else { return (nil, 0) }
+        let matching = turns.filter { $0["role"]?.stringValue == role || ($0["role"] == nil && role != "system") }
+        guard matching.count <= 1 else {
+            throw PreferenceDataError("\(matching.count) \(role) turns: one per record is supported (multi-turn records are refused, not cut)")
         }
-        return nil
+        return matching.first.map { content($0["content"]) } ?? (nil, 0)
+    }
+
+    static func content(_ value: JSONValue?) -> (text: String?, imageParts: Int) {
+        if let s = value?.stringValue { return (s.isEmpty ? nil : s, 0) }
+        let parts = value?.arrayValue ?? []
+        let text = parts.compactMap { $0["type"]?.stringValue == "text" ? $0["text"]?.stringValue : nil }.joined()
+        let images = parts.filter { $0["type"]?.stringValue == "image" || $0["type"]?.stringValue == "image_url" }.count
+        return (text.isEmpty ? nil : text, images)
+    }
+
+    /// mDPO's prompts are the rendered LLaVA / vicuna prompt: "[system ]USER: <question> ASSISTANT:".
+    static func renderedVicuna(_ rendered: String) throws -> (system: String?, user: String) {
+        let scalars = Array(rendered.unicodeScalars)
+        func find(_ marker: String, from: Int = 0) -> Int? {
+            let m = Array(marker.unicodeScalars)
+            guard scalars.count - m.count >= from else { return nil }
+            return (from...(scalars.count - m.count)).first { Array(scalars[$0..<($0 + m.count)]) == m }
+        }
+        guard let user = find("USER:"), let assistant = find("ASSISTANT:", from: user), find("USER:", from: user + 5) == nil else {
+            throw PreferenceDataError("the prompt is not one rendered 'USER: ... ASSISTANT:' turn")
+        }
+        let tail = String(String.UnicodeScalarView(scalars[(assistant + 10)...])).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard tail.isEmpty else { throw PreferenceDataError("text after 'ASSISTANT:' in the prompt (a started answer is not supported)") }
+        let system = String(String.UnicodeScalarView(scalars[..<user])).trimmingCharacters(in: .whitespacesAndNewlines)
+        let question = String(String.UnicodeScalarView(scalars[(user + 5)..<assistant])).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (system.isEmpty ? nil : system, question)
     }
 }
 

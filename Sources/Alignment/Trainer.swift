@@ -47,6 +47,9 @@ public struct TrainingOptions: Sendable {
     /// The vision tower's own learning rate when it is trained (nil: the main one).
     public var visionLearningRate: Double? = nil
     public var imageRoot: String? = nil
+    /// The form of the data (auto: told record by record) and, for a LLaMA-Factory dataset, its dataset_info entry.
+    public var dataFormat: PreferenceFormat = .auto
+    public var datasetInfo: DatasetInfoEntry? = nil
     public var dtype: DType = .float32
     /// Where the model runs when the trainer loads it from a folder.
     public var device: Device = .cpu
@@ -125,7 +128,8 @@ public final class PreferenceTrainer {
         self.vlm = vlm
         self.dataFile = data
         self.group = group
-        let loaded = try PreferenceData.load(data, imageRoot: options.imageRoot, requireRejected: options.needsRejected)
+        let loaded = try PreferenceData.load(data, imageRoot: options.imageRoot, requireRejected: options.needsRejected,
+                                             format: options.dataFormat, datasetInfo: options.datasetInfo)
         var problems = loaded.problems
         var candidates: [PreferenceRecord] = []
         for r in loaded.records {

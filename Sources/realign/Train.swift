@@ -29,6 +29,8 @@ struct Train: ParsableCommand {
 
     @Option(help: "The base model folder (Hugging Face format: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL).") var model: String?
     @Option(help: "Preference data: JSONL or a JSON array, in any of the formats above.") var data: String?
+    @Option(help: "The form of --data (default: told record by record): \(PreferenceFormat.allCases.map(\.rawValue).joined(separator: ", ")).") var format = "auto"
+    @Option(help: "With a LLaMA-Factory dataset_info.json as --data: the dataset entry to train on.") var dataset: String?
     @Option(help: "Output folder.") var out: String?
     @Option(help: "Objective or weighted mix, e.g. rdpo, dpo, \"rdpo+0.1*sft\"; `help` lists them.") var objective = "rdpo"
     @Option(help: "Start from this PEFT adapter instead of fresh LoRA factors.") var adapterInit: String?
@@ -96,9 +98,13 @@ struct Train: ParsableCommand {
             print(Self.objectiveList)
             return
         }
-        let (model, data, out) = (model!, data!, out!)
+        let (model, out) = (model!, out!)
+        let source = try PreferenceSource(path: data!, format: format, dataset: dataset)
+        let data = source.path
         Launcher.bindToLauncher()
         var o = TrainingOptions()
+        o.dataFormat = source.format
+        o.datasetInfo = source.datasetInfo
         o.objectives = try parseObjectives()
         o.steps = steps
         o.epochs = epochs

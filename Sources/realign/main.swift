@@ -6,7 +6,7 @@ struct Realign: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "realign",
         abstract: "Make vision-language models hallucinate less: preference data, LoRA preference training, evaluation.",
-        subcommands: [Doctor.self, Inspect.self, Tokenize.self, Generate.self, EmbedText.self, Train.self, Merge.self, IndexCommand.self, Eval.self, BuildPrefs.self, Serve.self, Bench.self, World.self, Demo.self]
+        subcommands: [Doctor.self, Inspect.self, Tokenize.self, Generate.self, EmbedText.self, Train.self, Prefs.self, Merge.self, IndexCommand.self, Eval.self, BuildPrefs.self, Serve.self, Bench.self, World.self, Demo.self]
     )
 }
 
