@@ -16,6 +16,9 @@ public struct GenerationOptions: Sendable {
     public var stopStrings: [String] = []
     /// The id fed for finished rows and used to left-pad prompts.
     public var padTokenID: Int = 0
+    /// When set, each generated token's log-probability and this many most likely alternatives (0...20) are
+    /// kept, from the model's distribution (before temperature and top-p), as OpenAI's `logprobs` reports them.
+    public var logprobs: Int? = nil
 
     public init(maxNewTokens: Int = 128, temperature: Double = 0, topP: Double = 1, seed: UInt64 = 0,
                 stopTokenIDs: Set<Int> = [], stopStrings: [String] = [], padTokenID: Int = 0) {
@@ -36,6 +39,19 @@ public struct GeneratedSequence: Sendable, Equatable {
     /// The decoded answer (cut before a stop string), when a tokenizer was given.
     public var text: String?
     public var reason: StopReason
+    /// One per token of `tokens` when `GenerationOptions.logprobs` was set.
+    public var logprobs: [TokenLogprob] = []
+}
+
+/// A generated token's log-probability and the most likely alternatives at its step.
+public struct TokenLogprob: Sendable, Equatable {
+    public struct Choice: Sendable, Equatable {
+        public var id: Int
+        public var logprob: Double
+    }
+    public var id: Int
+    public var logprob: Double
+    public var top: [Choice]
 }
 
 /// Autoregressive generation with a KV cache; prompts of different lengths are left-padded into one batch.
@@ -49,9 +65,10 @@ public struct TextGenerator {
     }
 
     /// `prompts`: token ids with image tokens already expanded (see `expandImageTokens`); `images`: the prepared
-    /// images of every prompt, in order. `onToken(row, id)` streams tokens.
+    /// images of every prompt, in order. `onToken(row, id, logprob)` streams tokens (the log-probability when
+    /// `options.logprobs` asks for it).
     public func generate(prompts: [[Int]], images: ImageInputs?, options: GenerationOptions,
-                         onToken: ((Int, Int) -> Void)? = nil) throws -> [GeneratedSequence] {
+                         onToken: ((Int, Int, TokenLogprob?) -> Void)? = nil) throws -> [GeneratedSequence] {
         guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw ModelError("generation needs non-empty prompts") }
         guard options.maxNewTokens >= 0 else { throw ModelError("max new tokens must not be negative") }
         if images == nil, prompts.contains(where: { $0.contains(model.imageTokenID) }) {
@@ -86,7 +103,7 @@ public struct TextGenerator {
     /// tokenizer) and, per row, the tokens fed into the cache after the prefill.
     func decode(hidden first: Tensor, cache: KVCache, tokens initialTokens: [[Int]], mask initialMask: [[Int]], grids: [[Int]]?,
                 padded: Bool, options: GenerationOptions,
-                onToken: ((Int, Int) -> Void)?) throws -> (sequences: [GeneratedSequence], fed: [[Int]]) {
+                onToken: ((Int, Int, TokenLogprob?) -> Void)?) throws -> (sequences: [GeneratedSequence], fed: [[Int]]) {
         let batch = first.size(0), device = model.device
         var hidden = first, tokens = initialTokens, maskRows = initialMask
         var mask = try Tensor(initialMask.flatMap { $0 }, shape: [batch, initialMask.first?.count ?? 0]).to(device: device)
@@ -98,6 +115,7 @@ public struct TextGenerator {
             for step in 0..<options.maxNewTokens {
                 let logits = try model.logits(hidden.select(1, hidden.size(1) - 1)).to(dtype: .float32)
                 let next = try choose(logits, options: options, sampler: &sampler)
+                let stepLogprobs = try options.logprobs.map { try Self.logprobs(logits, chosen: next, top: $0) }
                 var feed: [Int] = []
                 for row in 0..<batch {
                     guard !finished[row] else { feed.append(options.padTokenID); continue }
@@ -109,7 +127,8 @@ public struct TextGenerator {
                         continue
                     }
                     results[row].tokens.append(token)
-                    onToken?(row, token)
+                    if let stepLogprobs { results[row].logprobs.append(stepLogprobs[row]) }
+                    onToken?(row, token, stepLogprobs?[row])
                     if !options.stopStrings.isEmpty, let tokenizer {
                         let text = tokenizer.decode(results[row].tokens)
                         if options.stopStrings.contains(where: { text.contains($0) }) {
@@ -141,6 +160,23 @@ public struct TextGenerator {
             }
         }
         return (results, fed)
+    }
+
+    /// Each row's chosen token's log-probability and its `top` most likely tokens (one read-back per step).
+    static func logprobs(_ logits: Tensor, chosen: [Int], top: Int) throws -> [TokenLogprob] {
+        let logProbs = try logits.logSoftmax(-1)
+        let rows = chosen.count
+        let picked = try logProbs.gather(1, Tensor(chosen).to(device: logits.device).unsqueeze(1)).to(dtype: .float64).to(device: .cpu).toArray(Double.self)
+        var values: [Double] = [], indices: [Int] = []
+        if top > 0 {
+            let best = try logProbs.topk(top, dim: -1)
+            values = try best.values.to(dtype: .float64).to(device: .cpu).toArray(Double.self)
+            indices = try best.indices.to(device: .cpu).toArray(Int64.self).map(Int.init)
+        }
+        return (0..<rows).map { r in
+            TokenLogprob(id: chosen[r], logprob: picked[r],
+                         top: (0..<top).map { TokenLogprob.Choice(id: indices[r * top + $0], logprob: values[r * top + $0]) })
+        }
     }
 
     /// The next token of each row: argmax, or a sample from the temperature-scaled, top-p-filtered distribution.

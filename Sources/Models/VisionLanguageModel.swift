@@ -51,15 +51,18 @@ public final class VisionLanguageModel: @unchecked Sendable {
     /// One chat completion: the answer to `user` (with an optional image), or, with `assistantPrefix`, the
     /// continuation of that started answer. The prefix is tokenized as training tokenizes answers (no special
     /// tokens, after the prompt), and the returned text is what the new tokens add to it.
+    /// `onToken` sees every new token (and its log-probability when `options.logprobs` asks for it).
     public func complete(user: String, image: RGBImage?, assistantPrefix: String? = nil, options: GenerationOptions = GenerationOptions(),
-                         onText: ((String) -> Void)? = nil) throws -> (text: String, promptTokens: Int, sequence: GeneratedSequence) {
+                         onText: ((String) -> Void)? = nil, onToken: ((Int, TokenLogprob?) -> Void)? = nil)
+        throws -> (text: String, promptTokens: Int, sequence: GeneratedSequence) {
         let options = withModelStops(options)
-        let prefixIDs = try assistantPrefix.map { try tokenizer.encode($0, addSpecialTokens: false) } ?? []
+        let prefixIDs = try prefixTokens(assistantPrefix)
         let counts = image.map { [processor.tokenCount(width: $0.width, height: $0.height)] } ?? []
         let userIDs = try promptIDs(user, imageTokenCounts: counts)
         let prompt = userIDs + prefixIDs
         var streamed: [Int] = []
-        let stream: (Int, Int) -> Void = { _, token in
+        let stream: (Int, Int, TokenLogprob?) -> Void = { _, token, logprob in
+            onToken?(token, logprob)
             guard let onText else { return }
             streamed.append(token)
             onText(self.tokenizer.decode(streamed))
@@ -73,17 +76,26 @@ public final class VisionLanguageModel: @unchecked Sendable {
         }
         var text = generated.text ?? tokenizer.decode(generated.tokens)
         if !prefixIDs.isEmpty {
-            // Decoding the new tokens after the prefix keeps the space a SentencePiece piece carries.
-            let before = tokenizer.decode(prefixIDs)
-            let joined = tokenizer.decode(prefixIDs + generated.tokens)
-            if joined.hasPrefix(before) {
-                text = String(joined.dropFirst(before.count))
-                for stop in options.stopStrings where !stop.isEmpty {
-                    if let r = text.range(of: stop) { text = String(text[..<r.lowerBound]) }
-                }
+            text = continuationText(prefix: prefixIDs, tokens: generated.tokens)
+            for stop in options.stopStrings where !stop.isEmpty {
+                if let r = text.range(of: stop) { text = String(text[..<r.lowerBound]) }
             }
         }
         return (text, prompt.count, generated)
+    }
+
+    /// An assistant prefix as `complete` tokenizes it (no special tokens, as training tokenizes answers).
+    public func prefixTokens(_ assistantPrefix: String?) throws -> [Int] {
+        try assistantPrefix.map { try tokenizer.encode($0, addSpecialTokens: false) } ?? []
+    }
+
+    /// What `tokens` add to an assistant prefix: decoding them after the prefix keeps the space a SentencePiece
+    /// piece carries (decoded alone it would be dropped).
+    public func continuationText(prefix: [Int], tokens: [Int]) -> String {
+        guard !prefix.isEmpty else { return tokenizer.decode(tokens) }
+        let before = tokenizer.decode(prefix)
+        let joined = tokenizer.decode(prefix + tokens)
+        return joined.hasPrefix(before) ? String(joined.dropFirst(before.count)) : tokenizer.decode(tokens)
     }
 
     /// Whether completions that continue an assistant prefix keep their KV cache for the next one (see
@@ -111,7 +123,7 @@ public final class VisionLanguageModel: @unchecked Sendable {
     /// least the first `sharedAtLeast` tokens (the prompt with its image tokens), its cache is cut back to the
     /// shared start and only the tokens after it run — no vision tower, no second pass over the image tokens.
     func continueCached(_ ids: [Int], sharedAtLeast: Int, image: RGBImage?, options: GenerationOptions,
-                        onToken: @escaping (Int, Int) -> Void) throws -> GeneratedSequence {
+                        onToken: @escaping (Int, Int, TokenLogprob?) -> Void) throws -> GeneratedSequence {
         try promptCacheLock.withLock {
             var start = 0
             var entry: PromptCache

@@ -6,10 +6,13 @@ import Models
 import Backends
 
 /// A local VLM behind the OpenAI chat-completions API (`POST /v1/chat/completions`, `GET /v1/models`), so any
-/// OpenAI-compatible client — ours included — can use it. One conversation turn per request: an optional system
-/// message, one user message (text, and at most one image as a base64 data URL), and optionally a final
-/// assistant message to continue (`continue_final_message`, as vLLM accepts it). Generation runs one request at
-/// a time on the torch worker; requests wait their turn.
+/// OpenAI-compatible client — ours and the official `openai` ones included — can use it. One conversation turn
+/// per request: an optional system message, one user message (text, and at most one image as a base64 data URL),
+/// and optionally a final assistant message to continue (`continue_final_message`, as vLLM accepts it). Answers
+/// stream as server-sent events when asked (`stream`, `stream_options.include_usage`) and carry `logprobs` /
+/// `top_logprobs` when asked; a field this server does not honour (tools, JSON response formats, penalties,
+/// logit bias, ...) is refused with a 400 naming it, never ignored. Generation runs one request at a time on the
+/// torch worker; requests wait their turn.
 public struct ChatServer: Sendable {
     public var model: VisionLanguageModel
     /// The id `/v1/models` lists; requests naming another model get a 404.
@@ -48,7 +51,19 @@ public struct ChatServer: Sendable {
         var imageName = ""
         var assistantPrefix: String?
         var options: GenerationOptions
+        var stream = false
+        /// `stream_options.include_usage`: a last chunk with the token counts.
+        var includeUsage = false
     }
+
+    /// The request fields this server reads; any other is refused, so nothing a client asks for is silently
+    /// dropped. Some are accepted only at their neutral value (checked in `parse`).
+    static let knownFields: Set<String> = [
+        "model", "messages", "stream", "stream_options", "n", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+        "seed", "stop", "logprobs", "top_logprobs", "response_format", "continue_final_message", "add_generation_prompt",
+        "user", "metadata", "store", "service_tier", "frequency_penalty", "presence_penalty", "logit_bias", "tools",
+        "tool_choice", "parallel_tool_calls", "modalities",
+    ]
 
     public func run(host: String, port: Int, onListening: @escaping @Sendable (Int) -> Void) async throws {
         let router = Router()
@@ -79,23 +94,24 @@ public struct ChatServer: Sendable {
                     parsedTurn.imageData = nil
                 }
                 let turn = parsedTurn
+                if turn.stream { return try stream(turn) }
                 let model = self.model
                 let result = try await worker.run {
                     try model.complete(user: turn.system.map { "\($0)\n\n\(turn.user)" } ?? turn.user, image: turn.image,
                                        assistantPrefix: turn.assistantPrefix, options: turn.options)
                 }
                 let finish = result.sequence.reason == .length ? "length" : "stop"
-                let completion = result.sequence.tokens.count
+                let logprobs = turn.options.logprobs == nil ? JSONValue.null : LogprobJSON.content(result.sequence.logprobs, tokenizer: model.tokenizer)
                 return json(.ok, .object([
                     ("id", .string("chatcmpl-\(UUID().uuidString.lowercased())")), ("object", .string("chat.completion")),
                     ("created", .int(Int(Date().timeIntervalSince1970))), ("model", .string(modelName)),
                     ("choices", .array([.object([
                         ("index", .int(0)),
-                        ("message", .object([("role", .string("assistant")), ("content", .string(result.text))])),
+                        ("message", .object([("role", .string("assistant")), ("content", .string(result.text)), ("refusal", .null)])),
+                        ("logprobs", logprobs),
                         ("finish_reason", .string(finish)),
                     ])])),
-                    ("usage", .object([("prompt_tokens", .int(result.promptTokens)), ("completion_tokens", .int(completion)),
-                                       ("total_tokens", .int(result.promptTokens + completion))])),
+                    ("usage", usage(prompt: result.promptTokens, completion: result.sequence.tokens.count)),
                 ]))
             } catch let e as APIError {
                 return errorResponse(e)
@@ -108,6 +124,58 @@ public struct ChatServer: Sendable {
             configuration: .init(address: .hostname(host, port: port), serverName: "realign"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) })
         try await app.runService()
+    }
+
+    func usage(prompt: Int, completion: Int) -> JSONValue {
+        .object([("prompt_tokens", .int(prompt)), ("completion_tokens", .int(completion)), ("total_tokens", .int(prompt + completion))])
+    }
+
+    /// The answer as server-sent events in OpenAI's chunk format: a first chunk with the role, content deltas
+    /// (with their tokens' logprobs when asked), a chunk with the finish reason, the usage chunk when
+    /// `stream_options.include_usage` asks for it, then `data: [DONE]`. An error during generation is sent as
+    /// an `error` event before `[DONE]` (the status line has gone out by then).
+    func stream(_ turn: Turn) throws -> Response {
+        let model = self.model, modelName = self.modelName
+        let id = "chatcmpl-\(UUID().uuidString.lowercased())", created = Int(Date().timeIntervalSince1970)
+        let includeUsage = turn.includeUsage, wantsLogprobs = turn.options.logprobs != nil
+        let (events, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        func event(_ value: JSONValue) { continuation.yield(ByteBuffer(string: "data: \(value.serialized())\n\n")) }
+        func chunk(_ delta: [(String, JSONValue)], logprobs: JSONValue = .null, finish: JSONValue = .null) -> JSONValue {
+            var fields: [(String, JSONValue)] = [
+                ("id", .string(id)), ("object", .string("chat.completion.chunk")), ("created", .int(created)), ("model", .string(modelName)),
+                ("choices", .array([.object([("index", .int(0)), ("delta", .object(delta)), ("logprobs", logprobs), ("finish_reason", finish)])])),
+            ]
+            if includeUsage { fields.append(("usage", .null)) }
+            return .object(fields)
+        }
+        let prefix = try model.prefixTokens(turn.assistantPrefix)
+        let streamer = DeltaStreamer(model: model, prefix: prefix, stopStrings: turn.options.stopStrings) { text, logprobs in
+            event(chunk([("content", .string(text))], logprobs: wantsLogprobs ? LogprobJSON.content(logprobs, tokenizer: model.tokenizer) : .null))
+        }
+        event(chunk([("role", .string("assistant")), ("content", .string("")), ("refusal", .null)]))
+        let worker = self.worker
+        Task {
+            do {
+                let result = try await worker.run {
+                    try model.complete(user: turn.system.map { "\($0)\n\n\(turn.user)" } ?? turn.user, image: turn.image,
+                                       assistantPrefix: turn.assistantPrefix, options: turn.options, onToken: { streamer.add($0, $1) })
+                }
+                streamer.finish(result.text)
+                event(chunk([], finish: .string(result.sequence.reason == .length ? "length" : "stop")))
+                if includeUsage {
+                    event(.object([("id", .string(id)), ("object", .string("chat.completion.chunk")), ("created", .int(created)),
+                                   ("model", .string(modelName)), ("choices", .array([])),
+                                   ("usage", usage(prompt: result.promptTokens, completion: result.sequence.tokens.count))]))
+                }
+            } catch {
+                event(.object([("error", .object([("message", .string("generation failed: \(error)")), ("type", .string("server_error")),
+                                                   ("code", .int(500))]))]))
+            }
+            continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
+            continuation.finish()
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                        body: ResponseBody(asyncSequence: events))
     }
 
     func authorize(_ request: Request) -> Response? {
@@ -123,10 +191,34 @@ public struct ChatServer: Sendable {
         if let name = body["model"]?.stringValue, name != modelName, name != "default" {
             throw APIError(status: .notFound, message: "model '\(name)' is not served here (this server has '\(modelName)')", type: "not_found_error")
         }
-        if body["stream"]?.boolValue == true { throw bad("'stream': true is not supported; ask without streaming") }
+        let unknown = (body.objectValue ?? []).map(\.0).filter { !Self.knownFields.contains($0) }
+        if !unknown.isEmpty {
+            throw bad("\(unknown.map { "'\($0)'" }.joined(separator: ", ")) not supported by this server (it reads \(Self.knownFields.sorted().joined(separator: ", ")))")
+        }
+        try refuseUnsupported(body)
         if let n = body["n"]?.intValue, n != 1 { throw bad("'n' must be 1") }
         guard let messages = body["messages"]?.arrayValue, !messages.isEmpty else { throw bad("'messages' must be a non-empty array") }
         var turn = Turn(system: nil, user: "", image: nil, assistantPrefix: nil, options: GenerationOptions())
+        if let stream = body["stream"], !stream.isNull {
+            guard let on = stream.boolValue else { throw bad("'stream' must be true or false") }
+            turn.stream = on
+        }
+        if let options = body["stream_options"], !options.isNull {
+            guard turn.stream else { throw bad("'stream_options' is only allowed with 'stream': true") }
+            guard let fields = options.objectValue, fields.allSatisfy({ ["include_usage", "include_obfuscation"].contains($0.0) }) else {
+                throw bad("'stream_options' supports include_usage")
+            }
+            turn.includeUsage = options["include_usage"]?.boolValue ?? false
+        }
+        if let logprobs = body["logprobs"], !logprobs.isNull {
+            guard let on = logprobs.boolValue else { throw bad("'logprobs' must be true or false") }
+            if on { turn.options.logprobs = 0 }
+        }
+        if let top = body["top_logprobs"], !top.isNull {
+            guard let k = top.intValue, (0...20).contains(k) else { throw bad("'top_logprobs' must be an integer in 0...20") }
+            guard turn.options.logprobs != nil else { throw bad("'top_logprobs' needs 'logprobs': true") }
+            turn.options.logprobs = k
+        }
         var users = 0
         for (i, message) in messages.enumerated() {
             guard let role = message["role"]?.stringValue else { throw bad("messages[\(i)].role is missing") }
@@ -174,6 +266,27 @@ public struct ChatServer: Sendable {
             } else { throw bad("'stop' must be a string or up to 4 strings") }
         }
         return turn
+    }
+
+    /// Fields this server knows but does not implement beyond their neutral value: anything else is a 400
+    /// naming the field (a client asking for JSON output or tools must not get plain text as if it had them).
+    func refuseUnsupported(_ body: JSONValue) throws {
+        func bad(_ message: String) -> APIError { APIError(status: .badRequest, message: message) }
+        if let format = body["response_format"], !format.isNull, format["type"]?.stringValue != "text" {
+            throw bad("'response_format' \(format["type"]?.stringValue.map { "'\($0)'" } ?? "") is not supported: this server generates free text (omit it or use {\"type\": \"text\"})")
+        }
+        for key in ["frequency_penalty", "presence_penalty"] {
+            if let v = body[key], !v.isNull, v.doubleValue != 0 { throw bad("'\(key)' is not supported (only 0)") }
+        }
+        if let bias = body["logit_bias"], !bias.isNull, bias.objectValue?.isEmpty != true { throw bad("'logit_bias' is not supported") }
+        if let tools = body["tools"], !tools.isNull, tools.arrayValue?.isEmpty != true { throw bad("'tools' are not supported: this server does not call functions") }
+        if let choice = body["tool_choice"], !choice.isNull, choice.stringValue != "none" { throw bad("'tool_choice' is not supported (only \"none\")") }
+        if let modalities = body["modalities"], !modalities.isNull, modalities.arrayValue?.allSatisfy({ $0.stringValue == "text" }) != true {
+            throw bad("'modalities': this server answers in text only")
+        }
+        if let add = body["add_generation_prompt"], !add.isNull, add.boolValue != (body["continue_final_message"]?.boolValue != true) {
+            throw bad("'add_generation_prompt' must be the opposite of 'continue_final_message'")
+        }
     }
 
     /// A request image, or 413 (over the pixel limit, refused from its header) / 400 (not a valid JPEG or PNG).

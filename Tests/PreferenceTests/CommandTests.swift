@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import JSON
 #endif
 import TestSupport
 import Testing
@@ -84,7 +85,14 @@ import Testing
         let (status, body) = try await post(chat, Data("{\"messages\": [".utf8))
         #expect(status == 400 && body.contains("not JSON"))
         #expect(try await post(chat, Data(#"{"model": "other", "messages": [{"role": "user", "content": "hi"}]}"#.utf8)).0 == 404)
-        #expect(try await post(chat, Data(#"{"messages": [{"role": "user", "content": "hi"}], "stream": true}"#.utf8)).0 == 400)
+        // What the server does not honour is refused, naming the field, never silently ignored.
+        for (field, value) in [("response_format", #"{"type": "json_object"}"#), ("tools", #"[{"type": "function", "function": {"name": "f"}}]"#),
+                               ("frequency_penalty", "0.5"), ("logit_bias", #"{"42": 10}"#), ("top_k", "3"), ("top_logprobs", "2")] {
+            let (status, body) = try await post(chat, Data(#"{"messages": [{"role": "user", "content": "hi"}], "\#(field)": \#(value)}"#.utf8))
+            #expect(status == 400 && body.contains(field), "\(field): \(status) \(body)")
+        }
+        #expect(try await post(chat, Data(#"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "response_format": {"type": "text"}}"#.utf8)).0 == 200)
+        #expect(try await post(chat, Data(#"{"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": true}}"#.utf8)).0 == 400)
         #expect(try await post(chat, Data(#"{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://example.com/x.png"}}]}]}"#.utf8)).0 == 400)
         #expect(try await post(chat, Data(#"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}"#.utf8)).0 == 400)
         let huge = Data(("{\"messages\": [{\"role\": \"user\", \"content\": \"" + String(repeating: "a", count: 2 << 20) + "\"}]}").utf8)
@@ -93,6 +101,53 @@ import Testing
         models.setValue("Bearer \(Self.key)", forHTTPHeaderField: "Authorization")
         let (data, _) = try await URLSession.shared.data(for: models)
         #expect(String(decoding: data, as: UTF8.self).contains("\"id\": \"tiny-llava\""))
+    }
+
+    /// Streaming as OpenAI clients read it: server-sent events whose deltas make the same answer as the plain
+    /// request, the tokens' logprobs (equal to the plain answer's), the finish reason, the usage chunk, [DONE].
+    @Test func serverStreamsChunksAndLogprobs() async throws {
+        let (server, url) = try serve()
+        defer { server.terminate(); server.waitUntilExit() }
+        let chat = url + "/chat/completions"
+        let ask = #"{"messages": [{"role": "user", "content": "Describe the picture."}], "max_tokens": 12, "logprobs": true, "top_logprobs": 3"#
+        let (status, plainBody) = try await post(chat, Data((ask + "}").utf8))
+        #expect(status == 200)
+        let plain = try JSONValue.parse(Array(plainBody.utf8))
+        let answer = try #require(plain["choices"]?.arrayValue?.first)
+        let content = try #require(answer["message"]?["content"]?.stringValue)
+        let plainLogprobs = try #require(answer["logprobs"]?["content"]?.arrayValue)
+        #expect(plainLogprobs.count == plain["usage"]?["completion_tokens"]?.intValue)
+        #expect(plainLogprobs.allSatisfy { $0["top_logprobs"]?.arrayValue?.count == 3 && ($0["logprob"]?.doubleValue ?? 1) <= 0 })
+        // The chosen token's logprob is at least the best alternative's (greedy picks the most likely).
+        #expect(plainLogprobs.allSatisfy { abs(($0["logprob"]?.doubleValue ?? 0) - ($0["top_logprobs"]?.arrayValue?.first?["logprob"]?.doubleValue ?? 1)) < 1e-9 })
+
+        let (streamStatus, streamBody) = try await post(chat, Data((ask + #", "stream": true, "stream_options": {"include_usage": true}}"#).utf8))
+        #expect(streamStatus == 200)
+        let events = streamBody.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        #expect(events.allSatisfy { $0.hasPrefix("data: ") })
+        #expect(events.last == "data: [DONE]")
+        let chunks = try events.dropLast().map { try JSONValue.parse(Array($0.dropFirst("data: ".count).utf8)) }
+        #expect(chunks.allSatisfy { $0["object"]?.stringValue == "chat.completion.chunk" && $0["id"] == chunks[0]["id"] })
+        #expect(chunks.first?["choices"]?.arrayValue?.first?["delta"]?["role"]?.stringValue == "assistant")
+        let choices = chunks.compactMap { $0["choices"]?.arrayValue?.first }
+        let streamed = choices.compactMap { $0["delta"]?["content"]?.stringValue }.joined()
+        #expect(Array(streamed.unicodeScalars) == Array(content.unicodeScalars), "streamed \(streamed) vs \(content)")
+        let streamedLogprobs = choices.flatMap { $0["logprobs"]?["content"]?.arrayValue ?? [] }
+        #expect(streamedLogprobs == plainLogprobs)
+        #expect(choices.last?["finish_reason"]?.stringValue == answer["finish_reason"]?.stringValue)
+        let usage = try #require(chunks.last?["usage"])
+        #expect(chunks.last?["choices"]?.arrayValue?.isEmpty == true && usage == plain["usage"])
+
+        // A stop string from the middle of that answer: no streamed text runs past it.
+        let scalars = Array(content.unicodeScalars)
+        try #require(scalars.count >= 6)
+        let stop = String(String.UnicodeScalarView(scalars[3..<5]))
+        let stopped = #"{"messages": [{"role": "user", "content": "Describe the picture."}], "max_tokens": 12, "stop": \#(JSONValue.quoted(stop))"#
+        let cut = try JSONValue.parse(Array(try await post(chat, Data((stopped + "}").utf8)).1.utf8))["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue
+        let cutStream = try await post(chat, Data((stopped + #", "stream": true}"#).utf8)).1
+        let cutText = try cutStream.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: {") }
+            .compactMap { try JSONValue.parse(Array($0.dropFirst(6).utf8))["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue }.joined()
+        #expect(cut.map { Array($0.unicodeScalars) } == Array(cutText.unicodeScalars) && (cut?.unicodeScalars.count ?? 99) <= 3, "\(String(describing: cut)) vs \(cutText)")
     }
 
     @Test func failingServerLeavesRecordedFailuresNotACrash() throws {
