@@ -61,6 +61,8 @@ let package = Package(
         // The OpenAI-compatible server (`realign serve`); its optional traits (swift-configuration, full
         // Foundation) are left out to keep the build small.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // TensorBoard's Event protobuf (the generated code is committed: no protoc at build time).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -97,7 +99,10 @@ let package = Package(
         .target(
             name: "Evaluation", dependencies: ["Common", "Backends", "Models", "Images", "JSON"],
             resources: [.embedInCode("Resources/coco_synonyms.txt"), .embedInCode("Resources/chair_rules.json")]),
-        .target(name: "Alignment", dependencies: ["Common", "Models", "Torch", "Tokenizers", "Images", "JSON"]),
+        // TensorBoard event files: TFRecord framing with ISA-L's CRC-32C (libisal-dev) and the Event protobuf.
+        .systemLibrary(name: "CISAL", providers: [.apt(["libisal-dev"])]),
+        .target(name: "TensorBoard", dependencies: ["CISAL", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Alignment", dependencies: ["Common", "Models", "Torch", "Tokenizers", "Images", "JSON", "TensorBoard"]),
         // Chat backends: the protocol, our local model behind it, the OpenAI-compatible client.
         .target(name: "Backends", dependencies: ["Models", "Images", "JSON"]),
         // Preference data: maskers, the Re-Align pipeline, VaPR.
@@ -159,7 +164,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AlignmentTests",
-            dependencies: ["TestSupport", "Alignment", "Models", "Torch", "Tokenizers", "JSON"],
+            dependencies: ["TestSupport", "Alignment", "Models", "Torch", "Tokenizers", "JSON", "TensorBoard"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

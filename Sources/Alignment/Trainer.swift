@@ -3,6 +3,7 @@ import Foundation
 import Images
 import JSON
 import Models
+import TensorBoard
 import Tokenizers
 import Torch
 
@@ -53,6 +54,8 @@ public struct TrainingOptions: Sendable {
     public var dtype: DType = .float32
     /// Where the model runs when the trainer loads it from a folder.
     public var device: Device = .cpu
+    /// Also write the metrics as TensorBoard event files in `<out>/runs` (`tensorboard --logdir <out>/runs`).
+    public var tensorBoard = false
 
     public init() {}
 
@@ -229,6 +232,7 @@ public final class PreferenceTrainer {
             startStep = try store.restore(from: latest.path, trainable: model.trainableParameters(), optimizer: optimizer)
         }
         let metrics = isWriter ? try store.metrics(startingAfter: startStep) : nil
+        let board = isWriter && options.tensorBoard ? try tensorBoardLog(replaying: store.metricsPath) : nil
         let started = Date()
         var pairsDone = 0
         for step in startStep..<totalSteps {
@@ -236,6 +240,7 @@ public final class PreferenceTrainer {
             let (values, pairs) = try trainStep(step, model: model, optimizer: optimizer, reference: reference)
             pairsDone += pairs
             try metrics?.append(CheckpointStore.metricsLine(step: step + 1, values: values))
+            try board?.add(step: step + 1, scalars: values)
             let elapsed = Date().timeIntervalSince(started)
             let rate = Double(pairsDone) / max(elapsed, 1e-9)
             let left = Double(totalSteps - step - 1) * elapsed / Double(step - startStep + 1)
@@ -257,6 +262,23 @@ public final class PreferenceTrainer {
                                   includeProjector: options.projectorLearningRate != nil)
         }
         try Charts.write(metrics: store.metricsPath, to: (out as NSString).appendingPathComponent("charts"))
+    }
+
+    /// A fresh TensorBoard event file in `<out>/runs` holding the steps metrics.jsonl keeps (a resumed run's
+    /// earlier steps, once each: the event files of the interrupted run are replaced, not appended to).
+    func tensorBoardLog(replaying metricsPath: String) throws -> TensorBoardWriter {
+        let folder = (out as NSString).appendingPathComponent("runs")
+        for old in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where old.hasPrefix("events.out.tfevents.") && old.hasSuffix(".realign") {
+            try FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(old))
+        }
+        let writer = try TensorBoardWriter(folder: folder)
+        if let text = try? String(contentsOfFile: metricsPath, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                guard let fields = (try? JSONValue.parse(Array(line.utf8)))?.objectValue, let step = fields.first(where: { $0.0 == "step" })?.1.intValue else { continue }
+                try writer.add(step: step, scalars: fields.compactMap { key, value in key == "step" ? nil : value.doubleValue.map { (key, $0) } })
+            }
+        }
+        return writer
     }
 
     /// What trains: LoRA factors (new, or from `adapterInit`) or the whole language model, plus the projector and

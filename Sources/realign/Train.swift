@@ -62,6 +62,7 @@ struct Train: ParsableCommand {
     @Option(help: "Folder that image paths are relative to.") var imageRoot: String?
     @Option(help: "Compute dtype: f32 or bf16.") var dtype = "f32"
     @Flag(help: "Continue from the latest checkpoint in --out.") var resume = false
+    @Option(help: "Also log to: tensorboard (event files in --out/runs, beside metrics.jsonl and the charts).") var reportTo: [String] = []
     @Flag(help: "Full fine-tuning of the language model instead of LoRA (writes --out/model).") var full = false
     @Flag(help: "Also train the vision tower (frozen by default).") var trainVision = false
     @Option(help: "With --train-vision: the vision tower's own learning rate (default: --lr).") var visionLr: Double?
@@ -124,6 +125,10 @@ struct Train: ParsableCommand {
         o.ldAlpha = ldAlpha
         o.desirableWeight = desirableWeight
         o.undesirableWeight = undesirableWeight
+        for target in reportTo.flatMap({ $0.split(separator: ",").map(String.init) }) {
+            guard target == "tensorboard" || target == "none" else { throw ValidationError("--report-to: '\(target)' is not tensorboard or none") }
+            o.tensorBoard = target == "tensorboard"
+        }
         o.lora = LoRAConfig(r: loraR, alpha: loraAlpha, dropout: loraDropout, rsLoRA: rslora)
         o.loraTargets = try LoRATargets(parsing: loraTargets)
         o.maxGradNorm = maxGradNorm
