@@ -178,6 +178,9 @@ public enum PreferenceData {
             var images: [String] = []
             var placeholders = 0  // image placeholders in the prompt: "<image>" or {"type": "image"} parts
             var keepPlaceholders = false  // ReAlign's prompts keep theirs: the trainer places the image there
+            if json["completion"] != nil && json["label"] != nil && json["chosen"] == nil {
+                throw PreferenceDataError("an unpaired KTO record (prompt, completion, label): only pairs are read (kto takes each pair as a desirable and an undesirable example)")
+            }
             switch format {
             case .auto, .realign, .trl:
                 let prompt = try PreferenceData.turnText(try require("prompt"), role: "user")

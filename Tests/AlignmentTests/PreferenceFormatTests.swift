@@ -159,10 +159,12 @@ import Testing
         try """
         {"id": "a", "prompt": "<image>\\nDescribe.", "chosen": "x", "rejected": "y", "image": "a.png"}
         {"id": "b", "prompt": "<image>\\nDescribe.", "chosen": "x", "rejected": "y"}
+        {"prompt": "Describe.", "completion": "x", "label": true, "images": ["a.png"]}
         """.write(toFile: dir + "/p.jsonl", atomically: true, encoding: .utf8)
         let (records, problems) = try PreferenceData.load(dir + "/p.jsonl")
         #expect(records.map(\.prompt) == ["<image>\nDescribe."])
-        #expect(problems.map(\.line) == [2])
+        #expect(problems.map(\.line) == [2, 3])
+        #expect(problems[1].reason.contains("unpaired KTO record"))
         try "[{\"prompt\": 1},".write(toFile: dir + "/broken.json", atomically: true, encoding: .utf8)
         #expect { try PreferenceData.load(dir + "/broken.json") } throws: { "\($0)".contains("not a valid JSON array") }
     }
