@@ -10,6 +10,14 @@ public struct SampleInput: Sendable, Equatable {
     public var prompt: String
     public var chosen: String?
     public var line: Int
+
+    public init(id: String, image: String, prompt: String, chosen: String?, line: Int) {
+        self.id = id
+        self.image = image
+        self.prompt = prompt
+        self.chosen = chosen
+        self.line = line
+    }
 }
 
 /// The end of one record: a line for the output, or an id with a reason for the side file.

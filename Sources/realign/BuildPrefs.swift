@@ -1,3 +1,4 @@
+import Alignment
 import Backends
 import Common
 import ArgumentParser
@@ -34,7 +35,9 @@ struct BuildPrefs: ParsableCommand {
             <OUT stem>.skipped.jsonl; a summary goes to <OUT stem>.summary.json.
             """)
 
-    @Option(help: "Input JSONL: {\"id\", \"image\", \"prompt\"[, \"chosen\"]}; image paths relative to the file's folder.") var input: String
+    @Option(help: "Input JSONL: {\"id\", \"image\", \"prompt\"[, \"chosen\"]}; image paths relative to the file's folder. With --format, a preference file of another tool (its chosen answers kept, its rejected ones ignored), or a LLaMA-Factory dataset_info.json with --dataset.") var input: String
+    @Option(help: "The input's form: samples (the default above), or a preference form train reads: auto, \(PreferenceFormat.allCases.filter { $0 != .auto }.map(\.rawValue).joined(separator: ", ")).") var format = "samples"
+    @Option(help: "With a dataset_info.json --input: the dataset entry to read.") var dataset: String?
     @Option(help: "Output JSONL (appended; a re-run resumes).") var out: String
     @Option(help: "The hallucination-prone llava-hf VLM: the inducer by default and the knowledge base's embedder.") var model: String
     @Option(help: "The sentence-transformers folder for the similarity filter (all-MiniLM-L6-v2).") var sentenceModel: String?
@@ -95,7 +98,7 @@ struct BuildPrefs: ParsableCommand {
 
     func build(mode: Inducer.Mode, kind: VectorIndex.Kind) async throws {
         let started = Date()
-        let (allSamples, allProblems) = try SampleReader.read(input)
+        let (allSamples, allProblems) = try readSamples()
         let order = allProblems.compactMap(\.id) + allSamples.map(\.id)
         if let n = mergeShards {
             try Shard.mergePairs(into: out, count: n, ids: order, problemCount: allProblems.count)
@@ -200,6 +203,27 @@ struct BuildPrefs: ParsableCommand {
         try (summary.json(stageSeconds: clock.totals, usage: usage, elapsed: elapsed).serialized(pretty: true) + "\n")
             .write(toFile: summaryPath, atomically: true, encoding: .utf8)
         log("wrote \(out); skipped records in \(ResumableOutput.skippedPath(for: out)); summary in \(summaryPath)")
+    }
+
+    /// The input's samples: our own form, or the prompts, images and chosen answers of another tool's preference
+    /// records (a record without an image is reported, as a sample without one is).
+    func readSamples() throws -> (samples: [SampleInput], problems: [RecordOutcome]) {
+        if format == "samples" {
+            if dataset != nil { throw ValidationError("--dataset reads a dataset_info.json entry: give --format llamafactory (or auto)") }
+            return try SampleReader.read(input)
+        }
+        let source = try PreferenceSource(path: input, format: format, dataset: dataset)
+        let loaded = try PreferenceData.load(source.path, requireRejected: false, format: source.format, datasetInfo: source.datasetInfo)
+        var problems = loaded.problems.map { RecordOutcome.skipped(id: "line-\($0.line)", kind: "failed", reason: "\($0)") }
+        var samples: [SampleInput] = []
+        for r in loaded.records {
+            guard let image = r.image else {
+                problems.append(.skipped(id: r.id, kind: "failed", reason: "\(source.path):\(r.line): missing 'image'"))
+                continue
+            }
+            samples.append(SampleInput(id: r.id, image: image, prompt: r.prompt, chosen: r.chosen, line: r.line))
+        }
+        return (samples, problems)
     }
 
     /// The given knowledge base (checked against the model), or one built from the input's images into <OUT>.index/.

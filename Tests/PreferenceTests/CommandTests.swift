@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 import JSON
+import Alignment
 #endif
 import TestSupport
 import Testing
@@ -72,6 +73,22 @@ import Testing
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/remote.summary.json"))) as? [String: Any])
         let usage = try #require(summary["usage"] as? [String: [String: Int]])
         #expect(usage.values.contains { $0["requests"] ?? 0 > 0 && $0["completion_tokens"] ?? 0 > 0 })
+    }
+
+    /// build-prefs takes another tool's preference file as its input (prompts, images and chosen answers): the
+    /// samples written as LLaMA-Factory records give the same pairs as the samples themselves.
+    @Test func buildPrefsReadsOtherToolsForms() throws {
+        let folder = temporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let samples = try PreferenceData.load(samplesFile, requireRejected: false).records
+        try PreferenceExport.write(samples, as: .llamafactory, to: folder + "/samples_lf.json")
+        let local = try buildPrefs(folder + "/local.jsonl")
+        #expect(local.status == 0, "\(local.stderr.suffix(400))")
+        let converted = try runRealign(["build-prefs", "--input", folder + "/samples_lf.json", "--format", "llamafactory", "--out", folder + "/lf.jsonl",
+                                        "--model", tinyLlava, "--sentence-model", try miniLMFolder(), "--concurrency", "2", "--index", folder + "/local.jsonl.index"])
+        #expect(converted.status == 0, "\(converted.stderr.suffix(400))")
+        #expect(!jsonLines(folder + "/local.jsonl").isEmpty)
+        #expect(FileManager.default.contents(atPath: folder + "/local.jsonl") == FileManager.default.contents(atPath: folder + "/lf.jsonl"))
     }
 
     @Test func serverAnswersBadRequestsWith4xx() async throws {
