@@ -79,8 +79,7 @@ public enum Objective: String, CaseIterable, Sendable {
         let pair: Set<P> = [.beta, .ldAlpha]  // reference-based pair objectives: ld_alpha reweights their log-probs
         switch self {
         case .sft, .nll: return ObjectiveNeeds(rejected: false, reference: false, parameters: [])
-        case .dpo, .robust: return ObjectiveNeeds(rejected: true, parameters: pair.union([.labelSmoothing]))
-        case .exoPair: return ObjectiveNeeds(rejected: true, parameters: pair.union([.labelSmoothing]))
+        case .dpo, .robust, .exoPair: return ObjectiveNeeds(rejected: true, parameters: pair.union([.labelSmoothing]))
         case .ipo, .hinge, .ncaPair, .bcoPair, .sppoHard, .apoZero, .apoDown: return ObjectiveNeeds(rejected: true, parameters: pair)
         case .rdpo: return ObjectiveNeeds(rejected: true, otherImage: .retrieved, parameters: pair)
         case .mdpo: return ObjectiveNeeds(rejected: true, otherImage: .corrupted, parameters: pair.union([.mdpoDelta]))

@@ -21,19 +21,8 @@ public struct TrainingOptions: Sendable {
     public var weightDecay = 0.0
     public var warmupRatio = 0.03
     public var schedule: LRSchedule.Kind = .cosine
-    public var beta = 0.1
-    public var labelSmoothing = 0.0
-    /// mDPO's anchor margin: -log σ(β·(chosen reward) − δ).
-    public var mdpoDelta = 0.0
-    /// SimPO's target margin γ.
-    public var simpoGamma = 0.5
-    /// CPO's weight on its nll term.
-    public var cpoAlpha = 1.0
-    /// Length-desensitised DPO (TRL's ld_alpha): tokens past the shorter response's length count this much.
-    public var ldAlpha: Double? = nil
-    /// KTO's weights on its desirable (chosen) and undesirable (rejected) examples.
-    public var desirableWeight = 1.0
-    public var undesirableWeight = 1.0
+    /// beta and the other values objectives read (label smoothing, mDPO's delta, SimPO's gamma, ...).
+    public var objectiveSettings = ObjectiveSettings()
     public var lora = LoRAConfig(r: 128, alpha: 256, dropout: 0.05)
     public var loraTargets: LoRATargets = .allLinear
     /// 0 disables clipping.
@@ -66,17 +55,6 @@ public struct TrainingOptions: Sendable {
             throw ModelError("kto scores every batch's KL completions under the reference model, which --full does not keep (train kto with LoRA)")
         }
         return mix
-    }
-
-    /// The values the objectives read.
-    public var objectiveSettings: ObjectiveSettings {
-        var s = ObjectiveSettings(beta: beta, labelSmoothing: labelSmoothing, mdpoDelta: mdpoDelta)
-        s.simpoGamma = simpoGamma
-        s.cpoAlpha = cpoAlpha
-        s.ldAlpha = ldAlpha
-        s.desirableWeight = desirableWeight
-        s.undesirableWeight = undesirableWeight
-        return s
     }
 
     var needsRejected: Bool { objectives.contains { $0.0.needs.rejected } }
@@ -199,7 +177,7 @@ public final class PreferenceTrainer {
         if let a = options.adapterInit { h.add(field: a) }
         for r in batcher.records { h.add(field: r.fingerprintText) }
         h.add(field: "\(options.otherImage?.rawValue ?? "-")|\(options.seed)|\(options.dtype)|\(options.full)")
-        if let a = options.ldAlpha { h.add(field: "ld_alpha \(a)") }  // it changes the reference's summed log-probs
+        if let a = options.objectiveSettings.ldAlpha { h.add(field: "ld_alpha \(a)") }  // it changes the reference's summed log-probs
         return h.hex
     }
 
@@ -220,7 +198,7 @@ public final class PreferenceTrainer {
         if let group { try DataParallel.broadcastParameters(model.trainableParameters().map(\.1), group: group) }
         let reference = options.needsReference
             ? try ReferenceCache(path: (out as NSString).appendingPathComponent("reference_logps.json"), fingerprint: store.fingerprint)
-                .entries(batcher: batcher, model: model, batchSize: max(1, options.batchSize * 2), needRejected: true, ldAlpha: options.ldAlpha, group: group)
+                .entries(batcher: batcher, model: model, batchSize: max(1, options.batchSize * 2), needRejected: true, ldAlpha: options.objectiveSettings.ldAlpha, group: group)
             : [:]
         let optimizer = makeOptimizer(model)
         let baseLRs = optimizer.groups.map(\.lr)
@@ -334,7 +312,7 @@ public final class PreferenceTrainer {
             // (over every rank).
             let batch = try batcher.load(records)
             if batch.records.isEmpty { continue }
-            let lp = try scoreBatch(batch, model: model, needRejected: options.needsRejected, ldAlpha: options.ldAlpha)
+            let lp = try scoreBatch(batch, model: model, needRejected: options.needsRejected, ldAlpha: options.objectiveSettings.ldAlpha)
             var pair = PairLogProbs(policyChosen: lp.chosen)
             pair.policyRejected = lp.rejected
             pair.policyChosenOtherImage = lp.other

@@ -117,14 +117,12 @@ struct Train: ParsableCommand {
         o.warmupRatio = warmupRatio
         guard let kind = LRSchedule.Kind(rawValue: schedule) else { throw ValidationError("--schedule must be constant, linear or cosine") }
         o.schedule = kind
-        o.beta = beta
-        o.labelSmoothing = labelSmoothing
-        o.mdpoDelta = mdpoDelta
-        o.simpoGamma = simpoGamma
-        o.cpoAlpha = cpoAlpha
-        o.ldAlpha = ldAlpha
-        o.desirableWeight = desirableWeight
-        o.undesirableWeight = undesirableWeight
+        o.objectiveSettings = ObjectiveSettings(beta: beta, labelSmoothing: labelSmoothing, mdpoDelta: mdpoDelta)
+        o.objectiveSettings.simpoGamma = simpoGamma
+        o.objectiveSettings.cpoAlpha = cpoAlpha
+        o.objectiveSettings.ldAlpha = ldAlpha
+        o.objectiveSettings.desirableWeight = desirableWeight
+        o.objectiveSettings.undesirableWeight = undesirableWeight
         for target in reportTo.flatMap({ $0.split(separator: ",").map(String.init) }) {
             guard target == "tensorboard" || target == "none" else { throw ValidationError("--report-to: '\(target)' is not tensorboard or none") }
             o.tensorBoard = target == "tensorboard"
