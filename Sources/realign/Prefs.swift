@@ -34,7 +34,7 @@ struct Prefs: ParsableCommand {
             guard let target = PreferenceExport.Format(rawValue: to) else {
                 throw ValidationError("--to must be one of \(PreferenceExport.Format.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let source = try PreferenceSource(path: input, format: from, dataset: dataset)
+            let source = try PreferenceSource(path: input, format: from, dataset: dataset, formatFlag: "--from")
             let loaded: (records: [PreferenceRecord], problems: [RecordProblem])
             do {
                 loaded = try PreferenceData.load(source.path, imageRoot: imageRoot, requireRejected: false, format: source.format,
@@ -66,16 +66,16 @@ struct PreferenceSource {
     var format: PreferenceFormat
     var datasetInfo: DatasetInfoEntry?
 
-    init(path: String, format: String, dataset: String?) throws {
+    init(path: String, format: String, dataset: String?, formatFlag: String = "--format") throws {
         guard let f = PreferenceFormat(rawValue: format) else {
-            throw ValidationError("--format must be one of \(PreferenceFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError("\(formatFlag) must be one of \(PreferenceFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self.format = f
         if (path as NSString).lastPathComponent == "dataset_info.json" {
             guard let dataset else { throw ValidationError("\(path) is LLaMA-Factory's dataset list: name the entry with --dataset") }
             do { datasetInfo = try DatasetInfoEntry.load(path, name: dataset) } catch { throw ValidationError("\(error)") }
             self.path = datasetInfo!.file
-            if f != .auto && f != .llamafactory { throw ValidationError("a dataset_info.json entry is read as llamafactory (--format \(format) given)") }
+            if f != .auto && f != .llamafactory { throw ValidationError("a dataset_info.json entry is read as llamafactory (\(formatFlag) \(format) given)") }
         } else {
             if dataset != nil { throw ValidationError("--dataset names an entry of a dataset_info.json --data/--input") }
             self.path = path
