@@ -236,7 +236,9 @@ public enum PreferenceData {
                 images = json["images"]?.arrayValue?.compactMap { $0.stringValue ?? $0["path"]?.stringValue } ?? []
                 let negatives = json["rejected_images"]?.arrayValue?.compactMap { $0.stringValue ?? $0["path"]?.stringValue } ?? []
                 guard negatives.count <= 1 else { throw PreferenceDataError("\(negatives.count) rejected_images; one per record is supported") }
-                retrievedImage = negatives.first
+                // `rejected_images` is ms-swift's image-side negative (read as rdpo's retrieved image); our own export
+                // writes `retrieved_image` instead, which ms-swift ignores.
+                retrievedImage = negatives.first ?? json["retrieved_image"]?.stringValue
             case .realignRelease:
                 // chosen / rejected are whole conversations [user, assistant] sharing their user turn (TRL's
                 // implicit-prompt form too, which its extract_prompt splits the same way).

@@ -4,7 +4,8 @@ import JSON
 /// Writes preference records in the forms other tools read, so pairs built here train there and back:
 /// LLaMA-Factory's ShareGPT preference records (with a `dataset_info.json` entry), ms-swift's messages +
 /// rejected_response, TRL's conversational vision form, and ReAlign's own. Each keeps `id`; the retrieved image
-/// goes to ms-swift's `rejected_images`, and elsewhere to a `retrieved_image` key those tools ignore.
+/// goes to a `retrieved_image` key those tools ignore — not to ms-swift's `rejected_images`, which beside a
+/// `rejected_response` makes one pair (chosen, image) against (rejected, retrieved image), not rdpo's two.
 public enum PreferenceExport {
     public enum Format: String, CaseIterable, Sendable { case llamafactory, swift, trl, realign }
 
@@ -43,7 +44,7 @@ public enum PreferenceExport {
             fields.append(("messages", .array(messages)))
             if let rejected = r.rejected { fields.append(("rejected_response", .string(rejected))) }
             if let images { fields.append(("images", images)) }
-            if let retrieved = path(r.retrievedImage) { fields.append(("rejected_images", .array([retrieved]))) }
+            if let retrieved = path(r.retrievedImage) { fields.append(("retrieved_image", retrieved)) }
         case .trl:
             // The user turn as content parts, the image part where the placeholder was (first when none).
             var parts: [JSONValue] = []
@@ -70,6 +71,7 @@ public enum PreferenceExport {
     /// files), JSONL otherwise; atomically, so an interrupted run leaves no half file.
     public static func write(_ records: [PreferenceRecord], as format: Format, to path: String) throws {
         let folder = ((path as NSString).deletingLastPathComponent as NSString).standardizingPath
+        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let absoluteFolder = folder.hasPrefix("/") ? folder : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(folder)
         let lines = records.map { json($0, as: format, relativeTo: absoluteFolder).serialized() }
         let body = path.hasSuffix(".json") ? "[\n" + lines.joined(separator: ",\n") + "\n]\n" : lines.map { $0 + "\n" }.joined()

@@ -18,8 +18,10 @@ struct Prefs: ParsableCommand {
                 in .json, JSONL otherwise. Records that cannot be read are reported on stderr with their position \
                 and skipped. --to llamafactory also writes (or updates) dataset_info.json beside --out with an \
                 entry for it. Image paths stay absolute unless the image lies under --out's folder. The retrieved \
-                image (rdpo) becomes ms-swift's rejected_images, and elsewhere a retrieved_image key those tools \
-                ignore.
+                image (rdpo) is written as a retrieved_image key those tools ignore (ms-swift's rejected_images beside a \
+                rejected_response would make one pair, chosen with the image against rejected with the retrieved \
+                image, not rdpo's two). Relative image paths: LLaMA-Factory resolves them against its dataset_dir \
+                (the out folder), ms-swift and TRL against the working directory (ms-swift: or ROOT_IMAGE_DIR).
                 """)
 
         @Option(help: "Preference data in any readable form, or a LLaMA-Factory dataset_info.json (with --dataset).") var input: String
