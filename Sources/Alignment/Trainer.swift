@@ -188,6 +188,9 @@ public final class PreferenceTrainer {
     /// adapter and the charts.
     public func run(resume: Bool, report: ((StepReport) throws -> Void)? = nil) throws {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if options.needsKLCompletions && options.batchSize < 2 && isWriter {
+            warn("kto with --batch-size 1: the KL estimate can only pair each prompt with the other response of its own pair (as TRL's with one example per device); give --batch-size 2 or more for mismatched pairs")
+        }
         let unplanned = CheckpointStore(out: out, fingerprint: "")
         try batcher.settlePlan(at: (out as NSString).appendingPathComponent("plan.json"), resume: resume && unplanned.latest() != nil,
                                write: isWriter)

@@ -88,6 +88,17 @@ struct Interrupted: Error {}
         if objective == .kto { #expect(last["kl"]!.doubleValue! >= 0) }
     }
 
+    /// KTO with one pair per micro-batch has no mismatched pairs for its KL estimate: the run says so.
+    @Test func ktoWithOnePairPerBatchWarns() throws {
+        var o = smallOptions(.kto)
+        o.steps = 1
+        let trainer = try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: temporaryFolder(), options: o)
+        nonisolated(unsafe) var warnings: [String] = []
+        trainer.warn = { warnings.append($0) }
+        try trainer.run(resume: false)
+        #expect(warnings.contains { $0.contains("--batch-size 2") })
+    }
+
     /// A model handed to the trainer trains exactly as one it loads from the same folder, and is the one changed.
     @Test func anInjectedModelTrainsAsALoadedOne() throws {
         var o = smallOptions(.dpo)
