@@ -82,9 +82,12 @@ public final class TensorBoardWriter {
         while offset < bytes.count {
             guard offset + 12 <= bytes.count else { throw TensorBoardError("\(path): truncated record header at byte \(offset)") }
             let lengthBytes = Array(bytes[offset..<(offset + 8)])
-            let length = Int((0..<8).reduce(UInt64(0)) { $0 | UInt64(lengthBytes[$1]) << (8 * $1) })
+            let wide = (0..<8).reduce(UInt64(0)) { $0 | UInt64(lengthBytes[$1]) << (8 * $1) }
             guard u32(offset + 8) == maskedCRC32C(lengthBytes) else { throw TensorBoardError("\(path): bad length CRC at byte \(offset)") }
-            guard offset + 12 + length + 4 <= bytes.count else { throw TensorBoardError("\(path): truncated record at byte \(offset)") }
+            guard wide <= UInt64(bytes.count - offset - 12), offset + 12 + Int(wide) + 4 <= bytes.count else {
+                throw TensorBoardError("\(path): truncated record at byte \(offset)")
+            }
+            let length = Int(wide)
             let body = Array(bytes[(offset + 12)..<(offset + 12 + length)])
             guard u32(offset + 12 + length) == maskedCRC32C(body) else { throw TensorBoardError("\(path): bad data CRC at byte \(offset)") }
             let event = try Tensorboard_Event(serializedBytes: body)

@@ -1,6 +1,6 @@
 import Foundation
 import JSON
-import TensorBoard
+@testable import TensorBoard
 import Testing
 @testable import Alignment
 
@@ -51,6 +51,13 @@ import Testing
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-bad-\(UUID().uuidString)").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         #expect(performing: { _ = try TensorBoardWriter.read(path) }, throws: { "\($0)".contains("bad data CRC") })
+        // A length of 2^64 - 1 (its CRC made to match) is an error, not an overflow.
+        var huge = Data(TensorBoardWriter.record([1, 2, 3]))
+        let length = [UInt8](repeating: 0xFF, count: 8)
+        huge.replaceSubrange(0..<8, with: length)
+        huge.replaceSubrange(8..<12, with: withUnsafeBytes(of: TensorBoardWriter.maskedCRC32C(length).littleEndian) { Array($0) })
+        try huge.write(to: URL(fileURLWithPath: path))
+        #expect(performing: { _ = try TensorBoardWriter.read(path) }, throws: { "\($0)".contains("truncated record") })
     }
 
     /// --report-to tensorboard: every metrics.jsonl value is in the events, each step once, also after a resume.
