@@ -89,7 +89,7 @@ struct WorldPretrain: ParsableCommand {
     @Option(help: "Scenes per vision step (stage 1).") var visionBatchSize = 48
     @Option(help: "Caption steps (stage 2).") var alignSteps = 600
     @Option(help: "SFT steps (stage 3).") var sftSteps = 3000
-    @Option(help: "Steps of the second, shorter SFT cycle (stage 4; 0 skips it).") var polishSteps = 1000
+    @Option(help: "Steps of the second, shorter SFT cycle (stage 4; 0 skips it).") var polishSteps = 2000
     @Option(help: "Learning rate of stage 4.") var polishLr = 3e-4
     @Option(help: "Records per step in stages 2 and 3.") var batchSize = 16
 
