@@ -16,6 +16,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from step_zero import padded_rows, summed_logps  # noqa: E402
+
 WORDS = ("the a red blue green small large dog cat car tree person table apple umbrella street sky left right "
          "next to on under holding sitting standing two three image shows there is are near behind front").split()
 
@@ -81,21 +84,11 @@ def timing(model_dir, data_path, objective, threads):
         return {k: torch.cat([a[k], b[k]]) for k in a}
 
     def logps(seqs, images):
-        length = max(len(p) + len(c) for p, c in seqs)
-        ids = torch.zeros(len(seqs), length, dtype=torch.long)
-        mask = torch.zeros(len(seqs), length, dtype=torch.long)
-        comp = torch.zeros(len(seqs), length - 1)
-        for i, (p, c) in enumerate(seqs):
-            s = p + c
-            ids[i, :len(s)] = torch.tensor(s)
-            mask[i, :len(s)] = 1
-            comp[i, len(p) - 1:len(s) - 1] = 1
+        ids, mask, comp = padded_rows(seqs)
         extra = {"mm_token_type_ids": (ids == config["image_token_id"]).int()} if qwen else {}
         if qwen:
             model.base_model.model.model.rope_deltas = None
-        logits = model(input_ids=ids, attention_mask=mask, **images, **extra).logits
-        lp = logits[:, :-1].float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-        return (lp * comp).sum(-1)
+        return summed_logps(model(input_ids=ids, attention_mask=mask, **images, **extra).logits, ids, comp)
 
     def step(batch):
         img = pixels([r["image"] for r in batch])

@@ -10,6 +10,7 @@ Run from the repository root:  python tools/reference/make_alignment_fixtures.py
 """
 import os
 import shutil
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,9 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 from transformers import LlavaForConditionalGeneration
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from step_zero import padded_rows, summed_logps  # noqa: E402
 
 BASE = os.path.join("Tests", "ModelsTests", "Fixtures", "tiny-llava")
 OUT = os.path.join("Tests", "AlignmentTests", "Fixtures")
@@ -46,18 +50,8 @@ corrupted = torch.randn(2, 3, 224, 224, generator=g).half().float()
 
 
 def logps(model, seqs, images):
-    length = max(len(p) + len(c) for p, c in seqs)
-    ids = torch.zeros(len(seqs), length, dtype=torch.long)
-    mask = torch.zeros(len(seqs), length, dtype=torch.long)
-    comp = torch.zeros(len(seqs), length - 1)
-    for i, (p, c) in enumerate(seqs):
-        s = p + c
-        ids[i, :len(s)] = torch.tensor(s)
-        mask[i, :len(s)] = 1
-        comp[i, len(p) - 1:len(s) - 1] = 1
-    logits = model(input_ids=ids, attention_mask=mask, pixel_values=images).logits
-    lp = logits[:, :-1].float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-    return (lp * comp).sum(-1)
+    ids, mask, comp = padded_rows(seqs)
+    return summed_logps(model(input_ids=ids, attention_mask=mask, pixel_values=images).logits, ids, comp)
 
 
 def fresh_model():
