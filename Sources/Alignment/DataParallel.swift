@@ -2,11 +2,10 @@ import Foundation
 import JSON
 import Torch
 
-/// What data-parallel training exchanges between ranks over a c10d process group: the starting weights, the
-/// summed gradients of a step, its metrics and the reference log-probs each rank computed for its share.
+/// What data-parallel training exchanges between ranks over a c10d process group, besides the gradients (Torch's
+/// GradientReducer): the starting weights and a step's metrics.
 enum DataParallel {
-    /// DDP's default bucket: gradients travel as flat buffers of about this many bytes, a few calls per step
-    /// instead of one per tensor.
+    /// Weights travel as flat buffers of about this many bytes (DDP's bucket), a few calls instead of one per tensor.
     static let defaultBucketBytes = 25 << 20
 
     /// The trainable tensors of rank 0 on every rank, so that all start from the same weights.
@@ -20,29 +19,6 @@ enum DataParallel {
                 for t in tensors {
                     try t.copyFrom(flat.narrow(0, start: offset, length: t.count).view(t.shape))
                     offset += t.count
-                }
-            }
-        }
-    }
-
-    /// Sums every parameter's gradient over the ranks, in place. A rank that saw no example of a tensor sends
-    /// zeros; a tensor no rank produced a gradient for keeps none (as in one process, where AdamW skips it).
-    static func sumGradients(_ parameters: [Tensor], group: ProcessGroup, bucketBytes: Int = defaultBucketBytes) throws {
-        try withNoGrad {
-            let present = try Tensor(try parameters.map { try $0.grad == nil ? 0.0 : 1.0 })
-            try group.allReduce([present])
-            let seen = try present.toArray(Double.self)
-            for bucket in buckets(parameters, bytes: bucketBytes) {
-                let flat = try Tensor.cat(bucket.map { i in try (parameters[i].grad ?? Tensor.zeros(like: parameters[i])).reshape([-1]) })
-                try group.allReduce([flat])
-                var offset = 0
-                for i in bucket {
-                    let p = parameters[i]
-                    if seen[i] > 0 {
-                        let summed = try flat.narrow(0, start: offset, length: p.count).view(p.shape)
-                        if let g = try p.grad { try g.copyFrom(summed) } else { try p.setGrad(summed.contiguous()) }
-                    }
-                    offset += p.count
                 }
             }
         }

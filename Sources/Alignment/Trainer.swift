@@ -90,6 +90,9 @@ public final class PreferenceTrainer {
     public private(set) var skippedDuringRun: [String] = []
     /// The data-parallel ranks this process trains with (nil: alone). Rank 0 writes every file of the run.
     public let group: ProcessGroup?
+    /// With a process group: how many gradient buckets the last step had, and how many of them started their
+    /// all-reduce while its backward still ran.
+    public private(set) var lastStepBuckets: (count: Int, startedInBackward: Int)?
     var isWriter: Bool { (group?.rank ?? 0) == 0 }
 
     /// Loads the model from `modelFolder` (with `options.dtype` on `options.device`).
@@ -204,6 +207,8 @@ public final class PreferenceTrainer {
                 .entries(batcher: batcher, model: model, batchSize: max(1, options.batchSize * 2), needRejected: true, ldAlpha: options.objectiveSettings.ldAlpha, group: group)
             : [:]
         let optimizer = makeOptimizer(model)
+        // Gradients travel during the step's last backward (DDP's overlap), in buckets started in one order.
+        let reducer = try group.map { try GradientReducer(optimizer.groups.flatMap(\.parameters), group: $0) }
         let baseLRs = optimizer.groups.map(\.lr)
         let totalSteps = batcher.totalSteps
         let schedule = LRSchedule(options.schedule, warmupRatio: options.warmupRatio, totalSteps: totalSteps)
@@ -218,7 +223,7 @@ public final class PreferenceTrainer {
         var pairsDone = 0
         for step in startStep..<totalSteps {
             schedule.apply(to: optimizer, baseLRs: baseLRs, step: step)
-            let (values, pairs) = try trainStep(step, model: model, optimizer: optimizer, reference: reference)
+            let (values, pairs) = try trainStep(step, model: model, optimizer: optimizer, reducer: reducer, reference: reference)
             pairsDone += pairs
             try metrics?.append(CheckpointStore.metricsLine(step: step + 1, values: values))
             try board?.add(step: step + 1, scalars: values)
@@ -303,14 +308,15 @@ public final class PreferenceTrainer {
     }
 
     /// One optimizer step over its micro-batches; returns the step's metrics and how many pairs it trained on.
-    func trainStep(_ step: Int, model: any VLMModel, optimizer: AdamW, reference: [String: ReferenceCache.Entry]) throws -> (values: [(String, Double)], pairs: Int) {
+    func trainStep(_ step: Int, model: any VLMModel, optimizer: AdamW, reducer: GradientReducer?,
+                   reference: [String: ReferenceCache.Entry]) throws -> (values: [(String, Double)], pairs: Int) {
         let device = model.device
         let (micro, stepMicroBatches) = batcher.microBatches(ofStep: step)
         // Metrics stay tensors on the device until the step ends: one read-back per step.
         var sums: [String: Tensor] = [:]
         func add(_ key: String, _ value: Tensor) throws { sums[key] = try sums[key].map { try $0 + value } ?? value }
         var pairs = 0
-        for records in micro {
+        for (index, records) in micro.enumerated() {
             // A micro-batch whose every image broke adds nothing; the step's mean still divides by all of them
             // (over every rank).
             let batch = try batcher.load(records)
@@ -343,12 +349,13 @@ public final class PreferenceTrainer {
             for (k, v) in metrics { try add(k, v) }
             let loss = total!
             try add("loss", loss.detach())
+            if index == micro.count - 1 { try reducer?.arm() }
             try (loss / Double(stepMicroBatches)).backward()
             pairs += batch.records.count
         }
         let parameters = optimizer.groups.flatMap(\.parameters)
-        if let group {
-            try DataParallel.sumGradients(parameters, group: group)
+        if let group, let reducer {
+            lastStepBuckets = (reducer.bucketCount, try reducer.finish())
             (sums, pairs) = try DataParallel.sumMetrics(sums, pairs: pairs, group: group, device: device)
         }
         let gradNorm = try clipGradNormTensor(parameters, maxNorm: options.maxGradNorm > 0 ? options.maxGradNorm : .infinity)

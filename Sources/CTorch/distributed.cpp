@@ -4,6 +4,8 @@
 
 #include <condition_variable>
 
+#include <torch/csrc/autograd/function.h>
+
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -144,21 +146,102 @@ std::string stopped_ranks(ct_process_group pg) {
   }
 }
 
+[[noreturn]] void failed(ct_process_group pg, const char *what, const std::string &cause) {
+  throw std::runtime_error("rank " + std::to_string(pg->rank) + " of " + std::to_string(pg->world) + ": " + what +
+                           " failed: " + cause + stopped_ranks(pg));
+}
+
 template <typename Start>
 void collective(ct_process_group pg, const char *what, Start &&start) {
-  const std::string who = "rank " + std::to_string(pg->rank) + " of " + std::to_string(pg->world) + ": " + what + " failed: ";
-  std::string cause;
   try {
     c10::intrusive_ptr<c10d::Work> work = start();
     if (!work->wait(pg->timeout)) throw std::runtime_error("timed out");
-    return;
   } catch (const c10::Error &e) {
-    cause = e.what_without_backtrace();
+    failed(pg, what, e.what_without_backtrace());
   } catch (const std::exception &e) {
-    cause = e.what();
+    failed(pg, what, e.what());
   }
-  throw std::runtime_error(who + cause + stopped_ranks(pg));
 }
+
+c10d::AllreduceOptions sum_options(ct_process_group pg) {
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = c10d::ReduceOp::SUM;
+  opts.timeout = pg->timeout;
+  return opts;
+}
+
+// Gradient sums overlapped with backward, as c10d's Reducer does it for DDP: each trainable tensor's gradient
+// accumulator gets a post hook; while armed (the step's last backward), a bucket's all-reduce starts as soon as
+// its last gradient has been accumulated and every bucket before it has started, so that the collectives keep one
+// order on every rank whatever order the gradients arrive in. finish() starts the rest (a tensor that got no
+// gradient in that backward sends what it holds from earlier micro-batches, or zeros), waits for all of them and
+// writes the sums back. Reducer itself is not used: its constructor changes between libtorch 1.13 and 2.x.
+struct ReducerState {
+  std::mutex lock;
+  ct_process_group pg = nullptr;
+  std::vector<at::Tensor> params;
+  std::vector<size_t> bucket_of;
+  std::vector<int64_t> offset_of;
+  std::vector<at::Tensor> flats;   // one flat buffer per bucket, in start order
+  std::vector<int> sizes;          // tensors per bucket
+  std::vector<int> waiting;        // per bucket: its tensors not yet ready in this backward
+  std::vector<char> ready;
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  size_t next = 0;  // the first bucket not started
+  bool armed = false;
+  int started_in_backward = 0;
+  int64_t twice = -1;  // a tensor whose gradient was ready twice in one backward (reentrant backward)
+
+  void reset() {
+    armed = false;
+    std::fill(ready.begin(), ready.end(), 0);
+    waiting = sizes;
+    works.assign(flats.size(), {});
+    next = 0;
+    started_in_backward = 0;
+    twice = -1;
+  }
+  // The tensor's gradient into its bucket (zeros without one).
+  void copy_in(size_t i) {
+    auto slot = flats[bucket_of[i]].narrow(0, offset_of[i], params[i].numel());
+    const auto &g = params[i].grad();
+    if (g.defined()) slot.copy_(g.reshape(-1)); else slot.zero_();
+  }
+  void start_ready_buckets() {
+    while (next < flats.size() && waiting[next] == 0) {
+      std::vector<at::Tensor> one{flats[next]};
+      auto opts = sum_options(pg);
+      works[next] = on_backend(pg, [&](auto &b) { return b.allreduce(one, opts); });
+      next++;
+    }
+  }
+  void mark_ready(size_t i) {
+    std::lock_guard<std::mutex> guard(lock);
+    if (!armed) return;
+    if (ready[i]) {
+      twice = static_cast<int64_t>(i);
+      return;
+    }
+    ready[i] = 1;
+    at::NoGradGuard no_grad;
+    copy_in(i);
+    waiting[bucket_of[i]]--;
+    const size_t before = next;
+    start_ready_buckets();
+    started_in_backward += static_cast<int>(next - before);
+  }
+};
+
+struct GradReadyHook : torch::autograd::FunctionPostHook {
+  std::weak_ptr<ReducerState> state;
+  size_t index;
+  GradReadyHook(std::weak_ptr<ReducerState> s, size_t i) : state(std::move(s)), index(i) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list &outputs,
+                                            const torch::autograd::variable_list &) override {
+    if (auto s = state.lock()) s->mark_ready(index);
+    return outputs;
+  }
+};
 
 c10d::ReduceOp reduce_op(int op) {
   switch (op) {
@@ -170,6 +253,16 @@ c10d::ReduceOp reduce_op(int op) {
 }
 
 }  // namespace
+
+struct ct_grad_reducer_s {
+  std::shared_ptr<ReducerState> state;
+  // Held so that the hooks outlive the graphs: a tensor keeps only a weak reference to its accumulator.
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  std::vector<uintptr_t> keys;
+  ~ct_grad_reducer_s() {
+    for (size_t i = 0; i < accumulators.size(); i++) accumulators[i]->del_post_hook(keys[i]);
+  }
+};
 
 extern "C" {
 
@@ -309,5 +402,111 @@ int ct_pg_store_check(ct_process_group pg, const char *key, bool *present) noexc
 }
 
 void ct_free_bytes(uint8_t *bytes) noexcept { std::free(bytes); }
+
+int ct_grad_reducer_new(ct_process_group pg, ct_tensor *params, int n, const int64_t *bucket_of, ct_grad_reducer *out) noexcept {
+  CT_TRY({
+    auto r = std::make_unique<ct_grad_reducer_s>();
+    auto state = std::make_shared<ReducerState>();
+    state->pg = pg;
+    size_t buckets = 0;
+    for (int i = 0; i < n; i++) {
+      if (bucket_of[i] < 0) throw std::invalid_argument("tensor " + std::to_string(i) + " has no bucket");
+      buckets = std::max(buckets, static_cast<size_t>(bucket_of[i]) + 1);
+    }
+    std::vector<int64_t> lengths(buckets, 0);
+    std::vector<at::Tensor> first(buckets);
+    state->sizes.assign(buckets, 0);
+    for (int i = 0; i < n; i++) {
+      const at::Tensor &p = T(params[i]);
+      const size_t b = static_cast<size_t>(bucket_of[i]);
+      if (!p.requires_grad() || !p.is_leaf())
+        throw std::invalid_argument("tensor " + std::to_string(i) + " is not a leaf that requires grad");
+      if (first[b].defined() && (first[b].scalar_type() != p.scalar_type() || first[b].device() != p.device()))
+        throw std::invalid_argument("bucket " + std::to_string(b) + " mixes dtypes or devices");
+      if (!first[b].defined()) first[b] = p;
+      state->params.push_back(p);
+      state->bucket_of.push_back(b);
+      state->offset_of.push_back(lengths[b]);
+      lengths[b] += p.numel();
+      state->sizes[b]++;
+    }
+    for (size_t b = 0; b < buckets; b++) {
+      if (!first[b].defined()) throw std::invalid_argument("bucket " + std::to_string(b) + " is empty");
+      state->flats.push_back(at::empty({lengths[b]}, first[b].options().requires_grad(false)));
+    }
+    state->ready.assign(state->params.size(), 0);
+    state->reset();
+    for (size_t i = 0; i < state->params.size(); i++) {
+      auto acc = torch::autograd::impl::grad_accumulator(state->params[i]);
+      if (!acc) throw std::invalid_argument("tensor " + std::to_string(i) + " has no gradient accumulator");
+      r->keys.push_back(acc->add_post_hook(std::make_unique<GradReadyHook>(state, i)));
+      r->accumulators.push_back(std::move(acc));
+    }
+    r->state = std::move(state);
+    *out = r.release();
+  })
+}
+
+void ct_grad_reducer_free(ct_grad_reducer r) noexcept {
+  try {
+    delete r;
+  } catch (...) {
+  }
+}
+
+int ct_grad_reducer_arm(ct_grad_reducer r) noexcept {
+  CT_TRY({
+    std::lock_guard<std::mutex> guard(r->state->lock);
+    r->state->reset();
+    r->state->armed = true;
+  })
+}
+
+int ct_grad_reducer_finish(ct_grad_reducer r, int *started_in_backward) noexcept {
+  CT_TRY({
+    ReducerState &s = *r->state;
+    std::lock_guard<std::mutex> guard(s.lock);
+    struct Reset {
+      ReducerState &s;
+      ~Reset() { s.reset(); }
+    } reset{s};
+    at::NoGradGuard no_grad;
+    ct_process_group pg = s.pg;
+    if (s.twice >= 0)
+      throw std::runtime_error("the gradient of trainable tensor " + std::to_string(s.twice) +
+                               " was accumulated twice in one backward pass (a reentrant backward); its sum would be wrong");
+    *started_in_backward = s.started_in_backward;
+    s.armed = false;
+    for (size_t i = 0; i < s.params.size(); i++) {
+      if (s.ready[i]) continue;
+      s.copy_in(i);
+      s.ready[i] = 1;
+      s.waiting[s.bucket_of[i]]--;
+    }
+    try {
+      s.start_ready_buckets();
+    } catch (const c10::Error &e) {
+      failed(pg, "gradient all-reduce", e.what_without_backtrace());
+    } catch (const std::exception &e) {
+      failed(pg, "gradient all-reduce", e.what());
+    }
+    for (size_t b = 0; b < s.works.size(); b++)
+      collective(pg, "gradient all-reduce", [&] { return s.works[b]; });
+    // Which tensors some rank has a gradient for: one that no rank has stays without, as in one process.
+    std::vector<float> mine(s.params.size());
+    for (size_t i = 0; i < s.params.size(); i++) mine[i] = s.params[i].grad().defined() ? 1.f : 0.f;
+    std::vector<at::Tensor> present{at::tensor(mine).to(s.params.empty() ? at::Device(at::kCPU) : s.params[0].device())};
+    auto opts = sum_options(pg);
+    collective(pg, "all-reduce", [&] { return on_backend(pg, [&](auto &b) { return b.allreduce(present, opts); }); });
+    const at::Tensor seen = present[0].cpu();
+    const float *any = seen.data_ptr<float>();
+    for (size_t i = 0; i < s.params.size(); i++) {
+      if (any[i] == 0) continue;
+      at::Tensor &p = s.params[i];
+      auto sum = s.flats[s.bucket_of[i]].narrow(0, s.offset_of[i], p.numel()).view(p.sizes());
+      if (p.grad().defined()) p.mutable_grad().copy_(sum); else p.mutable_grad() = sum.clone();
+    }
+  })
+}
 
 }  // extern "C"

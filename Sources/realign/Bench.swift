@@ -497,6 +497,7 @@ struct BenchTrain: ParsableCommand {
         // Steps 2-4 (the first one includes warm-up and, before it, the reference pass).
         if environment != nil {  // a rank of --ranks: rank 0 reports to the bench that started it
             if stamps.count == 4 { print("seconds_per_step \((stamps[3] - stamps[0]) / 3)") }
+            if let b = trainer.lastStepBuckets, group?.rank == 0 { print("buckets \(b.count) \(b.startedInBackward)") }
             return
         }
         let perStep = (stamps[3] - stamps[0]) / 3
@@ -514,6 +515,10 @@ struct BenchTrain: ParsableCommand {
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("seconds_per_step ") }), let seconds = Double(line.split(separator: " ")[1]) {
                 print(String(format: "  ReAlign, %d ranks x 1 thread (batch %d each): %.2f s/step, %.2fx one process of %d threads",
                              ranks, 2 / ranks, seconds, perStep / seconds, threads))
+                if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("buckets ") }) {
+                    let n = line.split(separator: " ")
+                    print("    gradient all-reduce: \(n[1]) buckets, \(n[2]) started while backward ran")
+                }
             } else {
                 print("  ReAlign, \(ranks) ranks: no timing came back")
             }

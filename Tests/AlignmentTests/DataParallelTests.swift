@@ -4,8 +4,9 @@ import Torch
 @testable import Alignment
 
 /// What ranks exchange, with two ranks as threads over Gloo on loopback and buckets small enough that the
-/// tensors span several: weights broadcast from rank 0, gradients summed (a tensor one rank lacks a gradient for
-/// counts as zeros there; one no rank has stays without), metrics summed with keys a rank lacks.
+/// tensors span several: weights broadcast from rank 0, gradients summed during the last backward (a tensor one
+/// rank lacks a gradient for counts as zeros there; one no rank has stays without), metrics summed with keys a
+/// rank lacks.
 @Suite struct DataParallelTests {
     final class Results: @unchecked Sendable {
         let lock = NSLock()
@@ -35,14 +36,30 @@ import Torch
                     #expect(DataParallel.buckets(params, bytes: 16).count >= 3)
                     try DataParallel.broadcastParameters(params, group: group, bucketBytes: 16)
                     results.set(rank, "weights", try params.flatMap { try $0.detach().toArray(Float.self).map(Double.init) })
-                    // Gradients: tensor 0 on both ranks, tensor 1 on rank 1 only, tensor 2 on none, tensor 3 on both.
-                    for (i, p) in params.enumerated() where i == 0 || i == 3 || (i == 1 && rank == 1) {
-                        try (p * (r + 1)).sum().backward()
-                    }
-                    try DataParallel.sumGradients(params, group: group, bucketBytes: 16)
+                    // Gradients summed during the step's last backward. 16-byte buckets, filled from the last
+                    // tensor: [3], [2], [1], [0]. Micro-batch 1 (not armed): tensor 1 on rank 1 only. Micro-batch 2
+                    // (armed): tensors 0 and 3 on both ranks; tensor 2 on none.
+                    let reducer = try GradientReducer(params, group: group, bucketBytes: 16, firstBucketBytes: 16)
+                    #expect(reducer.bucketCount == 4)
+                    if rank == 1 { try (params[1] * (r + 1)).sum().backward() }
+                    try reducer.arm()
+                    try ((params[0] * (r + 1)).sum() + (params[3] * (r + 1)).sum()).backward()
+                    // Bucket 0 (tensor 3) starts in the backward; bucket 1 waits for tensor 2, which never comes.
+                    results.set(rank, "started", [Double(try reducer.finish())])
                     for (i, p) in params.enumerated() {
                         results.set(rank, "grad\(i)", try p.grad.map { try $0.toArray(Float.self).map(Double.init) } ?? [-1])
                     }
+                    // The next step: every tensor in the armed backward, so every bucket starts there.
+                    for p in params { try p.zeroGrad() }
+                    try reducer.arm()
+                    try params.map { try ($0 * (r + 1)).sum() }.reduce(Tensor.zeros([]), +).backward()
+                    results.set(rank, "started2", [Double(try reducer.finish())])
+                    results.set(rank, "step2", try params.flatMap { try $0.grad!.toArray(Float.self).map(Double.init) })
+                    // Not armed: everything after the backward.
+                    for p in params { try p.zeroGrad() }
+                    try (params[2] * (r + 1)).sum().backward()
+                    results.set(rank, "started3", [Double(try reducer.finish())])
+                    results.set(rank, "step3", try params.map { try $0.grad?.sum().item() ?? -1 })
                     let sums = rank == 0 ? ["loss": try Tensor([1.5]).reshape([])] : ["loss": try Tensor([2.0]).reshape([]), "extra": try Tensor([4.0]).reshape([])]
                     let (merged, pairs) = try DataParallel.sumMetrics(sums, pairs: 2 + rank, group: group, device: .cpu)
                     results.set(rank, "metrics", [try merged["loss"]!.item(), try merged["extra"]!.item(), Double(pairs), Double(merged.count)])
@@ -61,6 +78,11 @@ import Torch
             #expect(got["grad1"] == [2, 2, 2, 2, 2], "rank 1's gradient, rank 0 counting zeros")
             #expect(got["grad2"] == [-1], "no rank had one: it stays without")
             #expect(got["grad3"] == [3, 3, 3, 3])
+            #expect(got["started"] == [1], "only the first bucket could start during the backward")
+            #expect(got["started2"] == [4])
+            #expect(got["step2"] == [Double](repeating: 3, count: 14))
+            #expect(got["started3"] == [0])
+            #expect(got["step3"] == [-1, -1, 6, -1])
             #expect(got["metrics"] == [3.5, 4, 5, 2])
         }
     }

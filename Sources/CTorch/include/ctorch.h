@@ -326,6 +326,17 @@ int ct_pg_store_set(ct_process_group pg, const char *key, const uint8_t *bytes, 
 int ct_pg_store_get(ct_process_group pg, const char *key, uint8_t **bytes, int64_t *count) CT_NOEXCEPT;
 int ct_pg_store_check(ct_process_group pg, const char *key, bool *present) CT_NOEXCEPT;
 void ct_free_bytes(uint8_t *bytes) CT_NOEXCEPT;
+/* Gradient sums over the group overlapped with backward (as c10d's Reducer for DDP): post hooks on the tensors'
+ * gradient accumulators. bucket_of[i] (0, 1, ...: the order the all-reduces start in, the same on every rank)
+ * groups tensors of one dtype and device. arm: the next backward is the step's last; its hooks start each bucket's
+ * all-reduce once its gradients are accumulated and every earlier bucket has started. finish (after that backward,
+ * or with none): starts the rest, waits, and leaves each tensor's gradient summed over the ranks (a tensor no rank
+ * has a gradient for keeps none); *started_in_backward says how many buckets the hooks started. */
+typedef struct ct_grad_reducer_s *ct_grad_reducer;
+int ct_grad_reducer_new(ct_process_group pg, ct_tensor *params, int n, const int64_t *bucket_of, ct_grad_reducer *out) CT_NOEXCEPT;
+void ct_grad_reducer_free(ct_grad_reducer r) CT_NOEXCEPT;
+int ct_grad_reducer_arm(ct_grad_reducer r) CT_NOEXCEPT;
+int ct_grad_reducer_finish(ct_grad_reducer r, int *started_in_backward) CT_NOEXCEPT;
 
 /* ---- benchmarks: the same loops in plain C++, against the same libtorch ---- */
 /* ns per at::add of two numel-element float tensors, averaged over iters; below_autograd runs the loop with
