@@ -5,14 +5,19 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 RELEASE_BIN := .build/release/realign
 
-.PHONY: all deps build test demo bench fixtures clean
+.PHONY: all deps shim build test demo bench fixtures clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+# The C++ shim over libtorch, its own shared library (.build-shim/...): LIBTORCH=/dir builds it against another
+# libtorch, which the built binary then uses with LD_LIBRARY_PATH=<the folder it prints>.
+shim: deps
+	@scripts/build-shim.sh >/dev/null
+
+build: shim
 	$(SWIFT) build -c release --product realign
 	@echo "built $(RELEASE_BIN)"
 
@@ -22,7 +27,7 @@ demo: build
 	$(RELEASE_BIN) demo --out realign-demo
 
 # Tests run one at a time: the memory-leak test reads this process's resident size.
-test: deps
+test: shim
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
@@ -58,4 +63,4 @@ fixtures:
 	python3 tools/reference/make_torch_fixtures.py
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-shim

@@ -2,38 +2,26 @@
 import Foundation
 import PackageDescription
 
-// libtorch: Debian's libtorch-dev by default; LIBTORCH=/dir (with include/ and lib/) selects another one, such as
-// the libtorch inside a PyTorch install or a CUDA build.
+// libtorch: the C++ shim over it (Sources/CTorch) is its own shared library, librealign_torch.so, built by
+// scripts/build-shim.sh (`make` runs it) against Debian's libtorch-dev, or against the one LIBTORCH=/dir names (the
+// libtorch inside a PyTorch install, a CUDA build). The Swift side links only the shim's C surface: another libtorch
+// needs only the shim rebuilt, and LD_LIBRARY_PATH (searched before the RUNPATH below) picks it at run time.
 let environment = ProcessInfo.processInfo.environment
-var torchCxxFlags: [String] = []
-var torchLinkerFlags: [String] = []
-if let root = environment["LIBTORCH"], !root.isEmpty {
-    torchCxxFlags = ["-I\(root)/include", "-I\(root)/include/torch/csrc/api/include"]
-    torchLinkerFlags = ["-L\(root)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(root)/lib"]
-    // A CUDA build registers its kernels from libtorch_cuda at load time; nothing references it directly, so
-    // keep the linker from dropping it.
-    if FileManager.default.fileExists(atPath: "\(root)/lib/libtorch_cuda.so") {
-        torchLinkerFlags += ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-Xlinker", "--as-needed"]
-        // NCCL process groups need NCCL's and the CUDA runtime's headers: beside a PyTorch wheel they are the
-        // nvidia-* packages' (site-packages/nvidia/*/include), elsewhere CUDA_HOME's.
-        let nvidia = URL(fileURLWithPath: root).deletingLastPathComponent().appendingPathComponent("nvidia").path
-        let cudaHome = environment["CUDA_HOME"] ?? "/usr/local/cuda"
-        let includes = ["\(nvidia)/nccl/include", "\(nvidia)/cuda_runtime/include", "\(cudaHome)/include"]
-            .filter { FileManager.default.fileExists(atPath: $0) }
-        if includes.contains(where: { FileManager.default.fileExists(atPath: "\($0)/nccl.h") }) {
-            torchCxxFlags += includes.map { "-I\($0)" } + ["-DCT_WITH_NCCL", "-DUSE_C10D_NCCL"]
-        }
-    }
-} else {
-    torchCxxFlags = ["-I/usr/include/torch/csrc/api/include"]
-    // Debian's OpenBLAS comes in a pthreads build (the default) and an OpenMP build. libtorch parallelises with
-    // OpenMP, and the two thread pools spin against each other: the OpenMP build shares libtorch's pool and runs
-    // the model benchmark 4-5x faster on 2 cores. An RPATH (searched for libtorch's own dependencies too, unlike
-    // RUNPATH) selects it without touching the system's alternatives; without the package it is simply absent.
-    torchLinkerFlags = ["-Xlinker", "--disable-new-dtags"]
-    for arch in ["x86_64", "aarch64"] {
-        torchLinkerFlags += ["-Xlinker", "-rpath", "-Xlinker", "/usr/lib/\(arch)-linux-gnu/openblas-openmp"]
-    }
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let shimFolder: String = {
+    guard let root = environment["LIBTORCH"], !root.isEmpty else { return "\(packageRoot)/.build-shim/debian" }
+    let absolute = URL(fileURLWithPath: root, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        .standardizedFileURL.path
+    return "\(packageRoot)/.build-shim/" + absolute.replacingOccurrences(of: "/", with: "_")
+}()
+// RUNPATH (new dtags), so that LD_LIBRARY_PATH can point at another shim; the shim beside the binary ($ORIGIN)
+// serves a copied install. Debian's OpenBLAS comes in a pthreads build (the default) and an OpenMP build that shares
+// libtorch's OpenMP threads (4-5x faster on 2 cores); FAISS makes the binary load OpenBLAS itself, so the binary's
+// own search path selects the OpenMP one (absent without the package).
+var torchLinkerFlags = ["-L\(shimFolder)", "-Xlinker", "--enable-new-dtags",
+                        "-Xlinker", "-rpath", "-Xlinker", shimFolder, "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN"]
+for arch in ["x86_64", "aarch64"] {
+    torchLinkerFlags += ["-Xlinker", "-rpath", "-Xlinker", "/usr/lib/\(arch)-linux-gnu/openblas-openmp"]
 }
 
 // FAISS's headers include <omp.h>, which clang finds in GCC's own include folder (or with libomp-dev).
@@ -65,21 +53,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        .target(
-            name: "CTorch",
-            // -Wno-psabi: the shim's 8-float vector helpers are always inlined, never passed across an ABI boundary.
-            cxxSettings: [.unsafeFlags(torchCxxFlags + ["-Wno-c++20-extensions", "-Wno-psabi"])],
-            linkerSettings: [
-                .unsafeFlags(torchLinkerFlags),
-                .linkedLibrary("torch"),
-                .linkedLibrary("torch_cpu"),
-                .linkedLibrary("c10"),
-            ]
-        ),
+        // The shim's C surface (module.modulemap links librealign_torch.so, which scripts/build-shim.sh builds).
+        .systemLibrary(name: "CTorch", path: "Sources/CTorch"),
         .target(name: "JSON"),
         // libtorch-free helpers every module may use: seeded generators, a stable hash, the resumable JSONL appender.
         .target(name: "Common", dependencies: ["JSON"]),
-        .target(name: "Torch", dependencies: ["CTorch", "JSON"]),
+        .target(name: "Torch", dependencies: ["CTorch", "JSON"], linkerSettings: [.unsafeFlags(torchLinkerFlags)]),
         // Text and pixels in: no libtorch, so they build and test fast.
         .target(name: "Tokenizers", dependencies: ["JSON"]),
         .target(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# On a CUDA machine with PyTorch installed: builds ReAlign against PyTorch's own (CUDA) libtorch, runs the parity
-# tests, one bf16 training step on the GPU, and 2 ranks over NCCL when there are 2 GPUs.
+# On a CUDA machine with PyTorch and Swift 6 installed: builds ReAlign's shim against PyTorch's own (CUDA) libtorch,
+# runs the parity tests, one bf16 training step on the GPU, the training step times against transformers + peft on
+# the same GPU (f32 and bf16), and 2 ranks over NCCL when there are 2 GPUs.
 #   scripts/cuda-check.sh [PYTHON]
 # Not run by CI (no GPU there); it has not yet run on a GPU machine.
 set -euo pipefail
@@ -14,6 +15,7 @@ echo "torch at $torch, $gpus GPU(s)"
 
 export LIBTORCH=$torch
 scripts/install-deps.sh
+echo "shim: $(scripts/build-shim.sh)"   # librealign_torch.so against this libtorch; the Swift side links only it
 swift build --build-tests --scratch-path .build-cuda
 bin=.build-cuda/debug/realign
 "$bin" doctor
@@ -26,6 +28,15 @@ trap 'rm -rf "$out"' EXIT
 args=(train --model Tests/ModelsTests/Fixtures/tiny-llava --data Tests/AlignmentTests/Fixtures/prefs/pairs.jsonl
       --objective rdpo --grad-accum 1 --steps 2 --lora-r 8 --lora-alpha 16 --dtype bf16)
 time "$bin" "${args[@]}" --batch-size 2 --out "$out/one" --device cuda
+# Step times against transformers + peft on the same GPU: the 62M bench LLaVA, LoRA r 128 on every language-model
+# linear, batch 2 (both sides made by the same scripts as the CPU figures in the README).
+bench=.build/bench
+[ -f $bench/llava-62m/model.safetensors ] || "$python" tools/reference/bench_models.py make $bench/llava-62m
+[ -f $bench/train-data/pairs.jsonl ] || "$python" tools/reference/bench_train.py data $bench/train-data
+for dtype in f32 bf16; do
+  "$bin" bench train --model $bench/llava-62m --data $bench/train-data/pairs.jsonl --objective dpo \
+    --device cuda --dtype $dtype --python "$python"
+done
 if [ "$gpus" -ge 2 ]; then
   # 2 ranks x batch 1 over NCCL: the same global batch as one process x batch 2.
   time "$bin" "${args[@]}" --batch-size 1 --out "$out/two" --device cuda --nproc-per-node 2

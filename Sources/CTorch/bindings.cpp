@@ -43,6 +43,12 @@ char *ct_library_path(void) noexcept {
   return dup("unknown");
 }
 
+char *ct_shim_path(void) noexcept {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&ct_version), &info) && info.dli_fname) return dup(info.dli_fname);
+  return dup("unknown");
+}
+
 char *ct_parallel_info(void) noexcept {
   try {
     ensure_threads();

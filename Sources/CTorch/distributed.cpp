@@ -256,8 +256,9 @@ c10d::ReduceOp reduce_op(int op) {
 
 struct ct_grad_reducer_s {
   std::shared_ptr<ReducerState> state;
-  // Held so that the hooks outlive the graphs: a tensor keeps only a weak reference to its accumulator.
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+  // Held so that the hooks outlive the graphs: a tensor keeps only a weak reference to its accumulator (a
+  // shared_ptr in libtorch 1.13, an intrusive_ptr in recent 2.x).
+  std::vector<decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor &>()))> accumulators;
   std::vector<uintptr_t> keys;
   ~ct_grad_reducer_s() {
     for (size_t i = 0; i < accumulators.size(); i++) accumulators[i]->del_post_hook(keys[i]);
@@ -305,7 +306,7 @@ int ct_pg_init(const char *backend, const char *host, int port, int rank, int wo
                                  ": joining the Gloo group failed (did every rank start?): " + e.what());
       }
 #else
-      throw std::runtime_error("this build has no Gloo: install libgloo-dev and rebuild (its headers were missing)");
+      throw std::runtime_error("this build has no Gloo: install libgloo-dev and rebuild the shim (make shim; its headers were missing)");
 #endif
     } else if (name == "nccl") {
 #if CT_NCCL
@@ -313,7 +314,7 @@ int ct_pg_init(const char *backend, const char *host, int port, int rank, int wo
       opts->timeout = pg->timeout;
       pg->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(pg->store, rank, world, opts);
 #else
-      throw std::runtime_error("this build has no NCCL: build against a CUDA libtorch (LIBTORCH=...) with NCCL's headers, or use --dist-backend gloo");
+      throw std::runtime_error("this shim has no NCCL: build it against a CUDA libtorch with NCCL's headers (LIBTORCH=... scripts/build-shim.sh), or use --dist-backend gloo");
 #endif
     } else {
       throw std::invalid_argument("unknown process-group backend \"" + name + "\" (gloo or nccl)");

@@ -471,13 +471,23 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Python interpreter with torch, transformers and peft.") var python = "python3"
     @Option(help: "The reference script.") var script = "tools/reference/bench_train.py"
     @Option(help: "Also time this many data-parallel ranks of one thread each (batch 2 / ranks per rank, the same global batch) against one process of --threads threads.") var ranks = 1
+    @Option(help: "cpu, cuda or cuda:N, for both sides (the reference gets the same device).") var device = "cpu"
+    @Option(help: "Compute dtype for both sides: f32 or bf16.") var dtype = "f32"
 
     func run() throws {
         guard let o = Objective(rawValue: objective), o == .dpo || o == .rdpo else { throw ValidationError("--objective must be dpo or rdpo") }
+        guard let computeType = DType(name: dtype), computeType == .float32 || computeType == .bfloat16 else {
+            throw ValidationError("--dtype must be f32 or bf16")
+        }
+        guard var onDevice = Device(name: device) else { throw ValidationError("--device must be cpu, cuda or cuda:N") }
+        if onDevice != .cpu && !Torch.cudaAvailable {
+            throw ValidationError("--device \(device): this libtorch (\(Torch.version), \(Torch.libraryPath)) sees no CUDA device")
+        }
         Launcher.bindToLauncher()
         let environment = try DistributedEnvironment.current()
         if let environment, 2 % environment.worldSize != 0 { throw ValidationError("bench train: the ranks must divide its batch of 2") }
-        let group = try environment.map { try ProcessGroup(environment: $0) }
+        if let environment, device == "cuda" { onDevice = .cuda(environment.localRank) }
+        let group = try environment.map { try ProcessGroup(environment: $0, backend: onDevice == .cpu ? "gloo" : "nccl") }
         try Torch.setThreads(environment == nil ? threads : 1)
         var options = TrainingOptions()
         options.objectives = [(o, 1)]
@@ -488,6 +498,8 @@ struct BenchTrain: ParsableCommand {
         options.warmupRatio = 0
         options.lora = LoRAConfig(r: 128, alpha: 256, dropout: 0)
         options.checkpointEvery = 1000
+        options.device = onDevice
+        options.dtype = computeType
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("realign-bench-train-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out + (environment == nil ? "" : "-ranks"), options: options, group: group)
@@ -504,7 +516,7 @@ struct BenchTrain: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peak = Double(usage.ru_maxrss) * 1024
-        print("threads: \(threads), objective: \(objective), batch 2")
+        print("threads: \(threads), objective: \(objective), batch 2, \(onDevice), \(dtype)")
         print(String(format: "  ReAlign      %.2f s/step  %.2f pairs/s  peak RSS %.2f GiB  (first step incl. reference pass: %.2f s)",
                      perStep, 2 / perStep, peak / 1_073_741_824, stamps[0]))
         if ranks > 1 {
@@ -523,7 +535,7 @@ struct BenchTrain: ParsableCommand {
                 print("  ReAlign, \(ranks) ranks: no timing came back")
             }
         }
-        guard let json = referenceJSON([python, script, "time", model, data, objective, String(threads)]),
+        guard let json = referenceJSON([python, script, "time", model, data, objective, String(threads), device, dtype]),
               let seconds = json["seconds_per_step"]?.doubleValue, let rss = json["peak_rss_bytes"]?.doubleValue else {
             print("  reference    not available (\(python) \(script) failed)")
             return

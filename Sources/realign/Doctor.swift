@@ -15,6 +15,7 @@ struct Doctor: ParsableCommand {
     func run() throws {
         print("libtorch \(Torch.version)")
         print("  library: \(Torch.libraryPath)")
+        print("  shim: \(Torch.shimPath)")
         print("  intra-op threads: \(Torch.threads) (cores: \(ProcessInfo.processInfo.activeProcessorCount))")
         print("  inter-op threads: \(Torch.interopThreads)")
         print("  fused attention: \(Torch.hasFusedAttention ? "yes" : "no (composite path)")")

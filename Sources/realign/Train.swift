@@ -142,7 +142,7 @@ struct Train: ParsableCommand {
         o.dtype = d
         guard let dev = Device(name: device) else { throw ValidationError("--device must be cpu, cuda or cuda:N") }
         if dev != .cpu && !Torch.cudaAvailable {
-            throw ValidationError("--device \(device): this libtorch (\(Torch.version), \(Torch.libraryPath)) sees no CUDA device; build against a CUDA libtorch (README: Another libtorch)")
+            throw ValidationError("--device \(device): this libtorch (\(Torch.version), \(Torch.libraryPath)) sees no CUDA device; build the shim against a CUDA libtorch and run with LD_LIBRARY_PATH set to its folder (README: Another libtorch)")
         }
         o.device = dev
         guard batchSize > 0, gradAccum > 0, saveSteps > 0 else { throw ValidationError("--batch-size, --grad-accum and --save-steps must be positive") }

@@ -39,7 +39,7 @@ def data(folder):
                                  }) + "\n")
 
 
-def timing(model_dir, data_path, objective, threads):
+def timing(model_dir, data_path, objective, threads, device="cpu", dtype="f32"):
     from peft import LoraConfig, get_peft_model
     from tokenizers import Tokenizer
     from transformers import CLIPImageProcessor, LlavaForConditionalGeneration
@@ -62,7 +62,11 @@ def timing(model_dir, data_path, objective, threads):
         proc = CLIPImageProcessor.from_pretrained(model_dir)
         model = LlavaForConditionalGeneration.from_pretrained(model_dir)
         eos = 2
-    model = get_peft_model(model, LoraConfig(r=128, lora_alpha=256, lora_dropout=0.0, target_modules=
+    dev = torch.device(device)
+    # As ReAlign's --dtype bf16: bf16 weights and activations, the LoRA factors too (peft would otherwise upcast them
+    # to fp32: autocast_adapter_dtype), AdamW's states in their dtype.
+    model = model.to(dev, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
+    model = get_peft_model(model, autocast_adapter_dtype=False, peft_config=LoraConfig(r=128, lora_alpha=256, lora_dropout=0.0, target_modules=
         r"model\.language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))"))
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.0)
@@ -78,13 +82,14 @@ def timing(model_dir, data_path, objective, threads):
 
     def pixels(paths):
         out = proc([load_image(os.path.join(folder, p)) for p in paths], return_tensors="pt")
-        return {"pixel_values": out["pixel_values"], "image_grid_thw": out["image_grid_thw"]} if qwen else {"pixel_values": out["pixel_values"]}
+        values = out["pixel_values"].to(dev, dtype=next(model.parameters()).dtype)
+        return {"pixel_values": values, "image_grid_thw": out["image_grid_thw"].to(dev)} if qwen else {"pixel_values": values}
 
     def joined(a, b):
         return {k: torch.cat([a[k], b[k]]) for k in a}
 
     def logps(seqs, images):
-        ids, mask, comp = padded_rows(seqs)
+        ids, mask, comp = (t.to(dev) for t in padded_rows(seqs))
         extra = {"mm_token_type_ids": (ids == config["image_token_id"]).int()} if qwen else {}
         if qwen:
             model.base_model.model.model.rope_deltas = None
@@ -117,12 +122,18 @@ def timing(model_dir, data_path, objective, threads):
         opt.step()
         opt.zero_grad()
 
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
     batches = [records[i:i + 2] for i in range(0, len(records), 2)]
     step(batches[0])
     times = []
     for b in batches[1:4]:
+        sync()
         t0 = time.perf_counter()
         step(b)
+        sync()
         times.append(time.perf_counter() - t0)
     print(json.dumps({"seconds_per_step": sum(times) / len(times), "peak_rss_bytes": peak_rss()}))
 
@@ -144,4 +155,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "data":
         data(sys.argv[2])
     else:
-        timing(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        timing(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), *sys.argv[6:8])

@@ -49,6 +49,7 @@ typedef struct { double f; int64_t i; int is_int; } ct_scalar;
 const char *ct_last_error(void) CT_NOEXCEPT;
 const char *ct_version(void) CT_NOEXCEPT;               /* libtorch version the shim was compiled against, e.g. "1.13.0" */
 char *ct_library_path(void) CT_NOEXCEPT;                /* the libtorch_cpu shared object actually loaded (ct_free_string) */
+char *ct_shim_path(void) CT_NOEXCEPT;                   /* this shim's own shared object, librealign_torch.so (ct_free_string) */
 char *ct_parallel_info(void) CT_NOEXCEPT;               /* at::get_parallel_info() */
 char *ct_build_config(void) CT_NOEXCEPT;                /* at::show_config() */
 void ct_free_string(char *s) CT_NOEXCEPT;

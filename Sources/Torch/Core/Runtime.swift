@@ -57,6 +57,8 @@ public enum Torch {
     public static var version: String { String(cString: ct_version()) }
     /// Path of the libtorch shared object loaded into this process.
     public static var libraryPath: String { takeString(ct_library_path()) }
+    /// The shim over libtorch that was loaded (librealign_torch.so: LD_LIBRARY_PATH picks another one).
+    public static var shimPath: String { takeString(ct_shim_path()) }
     public static var parallelInfo: String { takeString(ct_parallel_info()) }
     public static var buildConfig: String { takeString(ct_build_config()) }
     public static var hasFusedAttention: Bool { ct_has_fused_sdpa() }
