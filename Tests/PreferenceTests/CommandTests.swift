@@ -188,6 +188,7 @@ import Testing
     /// SIGKILL the pipeline at 20 random moments, restarting each time: every id ends up exactly once, and the
     /// files equal an uninterrupted run's.
     @Test func sigkillTwentyTimesThenFinish() throws {
+        func lines(_ path: String) -> Int { (FileManager.default.contents(atPath: path) ?? Data()).reduce(0) { $0 + ($1 == 10 ? 1 : 0) } }
         let folder = temporaryFolder()
         let straight = folder + "/straight.jsonl"
         #expect(try buildPrefs(straight).status == 0)
@@ -202,8 +203,17 @@ import Testing
                            "--index", index, "--concurrency", "2"]
             p.standardError = FileHandle.nullDevice
             p.standardOutput = FileHandle.nullDevice
+            // A quarter of the kills land while the run starts (loading models and the index); the rest at a random
+            // moment once it has written a record, so that every machine, fast or slow, kills it mid-work.
+            let before = lines(killed) + lines(folder + "/killed.skipped.jsonl")
             try p.run()
-            usleep(UInt32.random(in: 200_000...1_500_000, using: &rng))
+            if Int.random(in: 0..<4, using: &rng) == 0 {
+                usleep(UInt32.random(in: 0...300_000, using: &rng))
+            } else {
+                let deadline = Date().addingTimeInterval(60)
+                while p.isRunning && lines(killed) + lines(folder + "/killed.skipped.jsonl") == before && Date() < deadline { usleep(1000) }
+                usleep(UInt32.random(in: 0...40_000, using: &rng))
+            }
             if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
             p.waitUntilExit()
         }
