@@ -116,10 +116,13 @@ public final class ProcessGroup: @unchecked Sendable {
 
     /// The group a torchrun (or Slurm) environment describes. torchrun's agent already serves a store at
     /// MASTER_PORT, but libtorch 1.x's client cannot speak to the 2.x server (it resets the connection): with a
-    /// libtorch older than 2, rank 0 serves the group's own store at MASTER_PORT + 1 instead.
+    /// libtorch older than 2, rank 0 serves the group's own store at MASTER_PORT + 2 instead. Not + 1: torchrun
+    /// picks MASTER_PORT by binding port 0, which Linux answers with an odd port, while the ephemeral source ports
+    /// of outgoing connections (the agent's, the ranks', Gloo's) are even: MASTER_PORT + 1 was taken by one of them
+    /// in 2 of 15 torchrun runs here.
     public convenience init(environment e: DistributedEnvironment, backend: String = "gloo", timeout: Double = 300) throws {
         let ownStore = !e.agentStore || (Int(Torch.version.prefix(while: \.isNumber)) ?? 0) < 2
-        let port = e.agentStore && ownStore ? e.masterPort + 1 : e.masterPort
+        let port = e.agentStore && ownStore ? e.masterPort + 2 : e.masterPort
         try self.init(backend: backend, host: e.masterAddress, port: port, rank: e.rank, worldSize: e.worldSize,
                       hostsStore: e.rank == 0 && ownStore, prefix: "realign/attempt_\(e.attempt)/", timeout: timeout)
     }
