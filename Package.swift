@@ -14,6 +14,9 @@ let shimFolder: String = {
         .standardizedFileURL.path
     return "\(packageRoot)/.build-shim/" + absolute.replacingOccurrences(of: "/", with: "_")
 }()
+if !FileManager.default.fileExists(atPath: "\(shimFolder)/librealign_torch.so") {
+    FileHandle.standardError.write(Data("\(shimFolder)/librealign_torch.so is not built yet: run `make shim` (or scripts/build-shim.sh) before `swift build`\n".utf8))
+}
 // RUNPATH (new dtags), so that LD_LIBRARY_PATH can point at another shim; the shim beside the binary ($ORIGIN)
 // serves a copied install. Debian's OpenBLAS comes in a pthreads build (the default) and an OpenMP build that shares
 // libtorch's OpenMP threads (4-5x faster on 2 cores); FAISS makes the binary load OpenBLAS itself, so the binary's
