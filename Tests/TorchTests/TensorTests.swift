@@ -70,11 +70,16 @@ import Testing
             }
         }
         try loop(20_000)  // warm up allocator caches
-        let before = residentBytes()
-        try loop(100_000)
-        let after = residentBytes()
-        // 100k iterations x 4 tensors: a leak of even one 64-byte tensor per call would add > 25 MB.
-        #expect(after - before < 4 << 20, "resident memory grew by \(after - before) bytes")
+        // Two measured rounds: 100k iterations x 4 tensors, so a leak of even one 64-byte tensor per call adds
+        // > 25 MB to each, while a one-off growth (a thread's first malloc arena, another library's lazy start)
+        // lands in one round at most.
+        var growth: [Int] = []
+        for _ in 0..<2 {
+            let before = residentBytes()
+            try loop(100_000)
+            growth.append(residentBytes() - before)
+        }
+        #expect(growth.min()! < 4 << 20, "resident memory grew by \(growth) bytes in two rounds")
     }
 
     @Test func threadsDefaultToAllCoresAndCanBeSet() throws {
