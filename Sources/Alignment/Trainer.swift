@@ -45,6 +45,9 @@ public struct TrainingOptions: Sendable {
     public var device: Device = .cpu
     /// Also write the metrics as TensorBoard event files in `<out>/runs` (`tensorboard --logdir <out>/runs`).
     public var tensorBoard = false
+    /// Recompute each decoder layer's activations in backward instead of keeping them (less memory, one more
+    /// forward per step); the loss and gradients are the same.
+    public var gradientCheckpointing = false
 
     public init() {}
 
@@ -198,6 +201,9 @@ public final class PreferenceTrainer {
         try batcher.settlePlan(at: (out as NSString).appendingPathComponent("plan.json"), resume: resume && unplanned.latest() != nil,
                                write: isWriter)
         let store = CheckpointStore(out: out, fingerprint: fingerprint())
+        // Training's blocks come in many sizes: kept freed ones seldom fit the next request and only raise the peak.
+        let reuseLimit = Torch.setReuseLimit(0)
+        defer { Torch.setReuseLimit(reuseLimit) }
         try Torch.manualSeed(options.seed)
         let model = vlm.model
         try prepare(model)
@@ -282,6 +288,9 @@ public final class PreferenceTrainer {
         }
         if options.projectorLearningRate != nil { try model.unfreeze { model.part($0) == .projector } }
         if options.trainVision { try model.unfreeze { model.part($0) == .vision && !$0.contains(".lora_") } }
+        if options.gradientCheckpointing && model.setGradientCheckpointing(true) == 0 {
+            throw ModelError("this model's decoder does not support gradient checkpointing")
+        }
         // As TRL does for preference objectives: no dropout (LoRA dropout included).
         if options.objectives.allSatisfy({ $0.0 != .sft }) {
             for (_, linear) in model.loraLinears() { linear.loraDropout = 0 }

@@ -165,14 +165,50 @@ final class LlamaDecoderLayer: Module, @unchecked Sendable {
         let h = try x + a.output
         return (try h + mlp(post_attention_layernorm(h)), a.keys, a.values)
     }
+
+    /// `layer` without a cache, its activations recomputed in backward instead of kept (gradient checkpointing).
+    /// The recomputation sees the adapters switched on or off as this call did.
+    func checkpointed(_ x: Tensor, cos: Tensor, sin: Tensor, mask: AttentionMask, past: (Tensor, Tensor)?) throws
+        -> (output: Tensor, keys: Tensor, values: Tensor)
+    {
+        let linears = loraLinears().map(\.1)
+        let enabled = linears.map(\.loraEnabled)
+        var inputs = [x, cos, sin]
+        if let past { inputs += [past.0, past.1] }
+        let outputs = try checkpoint(inputs, parameters: trainableParameters().map(\.1)) { [self] xs in
+            let now = linears.map(\.loraEnabled)
+            for (l, on) in zip(linears, enabled) { l.loraEnabled = on }
+            defer { for (l, on) in zip(linears, now) { l.loraEnabled = on } }
+            let r = try layer(xs[0], cos: xs[1], sin: xs[2], mask: mask, cache: nil, past: xs.count == 5 ? (xs[3], xs[4]) : nil)
+            return [r.output, r.keys, r.values]
+        }
+        return (outputs[0], outputs[1], outputs[2])
+    }
+}
+
+/// A decoder stack that can recompute its layers' activations in backward instead of keeping them (transformers'
+/// `gradient_checkpointing_enable`).
+public protocol GradientCheckpointing: AnyObject {
+    var gradientCheckpointing: Bool { get set }
+}
+
+extension Module {
+    /// Switches gradient checkpointing on or off in every stack of this model that supports it; returns how many.
+    @discardableResult
+    public func setGradientCheckpointing(_ on: Bool) -> Int {
+        let stacks = namedModules().compactMap { $0.1 as? GradientCheckpointing }
+        for s in stacks { s.gradientCheckpointing = on }
+        return stacks.count
+    }
 }
 
 /// The decoder stack (transformers' LlamaModel): embeddings, layers, final norm.
-final class LlamaModel: Module, @unchecked Sendable {
+final class LlamaModel: Module, GradientCheckpointing, @unchecked Sendable {
     let embed_tokens: Embedding
     let layers: [LlamaDecoderLayer]
     let norm: RMSNorm
     let rotary: RotaryEmbedding
+    var gradientCheckpointing = false
 
     init(_ c: LlamaConfig) throws {
         embed_tokens = try Embedding(c.vocabSize, c.hiddenSize)
@@ -189,8 +225,10 @@ final class LlamaModel: Module, @unchecked Sendable {
         let (cos, sin) = try rotary(positions: positions, dtype: embeddings.dtype)
         var h = embeddings
         var collected: [(Tensor, Tensor)] = []
+        let recompute = gradientCheckpointing && isGradEnabled
         for (i, layer) in layers.enumerated() {
-            let r = try layer.layer(h, cos: cos, sin: sin, mask: mask, cache: nil, past: past?[i])
+            let r = recompute ? try layer.checkpointed(h, cos: cos, sin: sin, mask: mask, past: past?[i])
+                : try layer.layer(h, cos: cos, sin: sin, mask: mask, cache: nil, past: past?[i])
             h = r.output
             collected.append((r.keys, r.values))
         }
@@ -201,8 +239,10 @@ final class LlamaModel: Module, @unchecked Sendable {
     func callAsFunction(embeddings: Tensor, positions: Tensor, mask: AttentionMask, cache: KVCache?) throws -> Tensor {
         let (cos, sin) = try rotary(positions: positions, dtype: embeddings.dtype)
         var h = embeddings
+        let recompute = gradientCheckpointing && isGradEnabled && cache == nil
         for (i, layer) in layers.enumerated() {
-            h = try layer(h, cos: cos, sin: sin, mask: mask, cache: cache?.layers[i])
+            h = recompute ? try layer.checkpointed(h, cos: cos, sin: sin, mask: mask, past: nil).output
+                : try layer(h, cos: cos, sin: sin, mask: mask, cache: cache?.layers[i])
         }
         cache?.commit(h.size(1))
         return try norm(h)

@@ -27,6 +27,8 @@ public struct WorldPretraining {
     /// 2000 steps 0.848 / 0.777, after 3000 steps 0.819 / 0.751.
     public var polishSteps = 2000
     public var polishLearningRate = 3e-4
+    /// Stages 2-4: decoder activations recomputed in backward (TrainingOptions.gradientCheckpointing).
+    public var gradientCheckpointing = false
     public init() {}
 
     /// Runs the stages that are not done yet into `out` (init, vision, align, sft, model) and returns the
@@ -120,6 +122,7 @@ public struct WorldPretraining {
         o.weightDecay = 0.01
         o.seed = seed
         o.checkpointEvery = 100
+        o.gradientCheckpointing = gradientCheckpointing
         let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o)
         for p in trainer.allProblems.prefix(10) { log("skipped \(p)") }
         trainer.warn = { log("warning: \($0)") }

@@ -473,6 +473,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Also time this many data-parallel ranks of one thread each (batch 2 / ranks per rank, the same global batch) against one process of --threads threads.") var ranks = 1
     @Option(help: "cpu, cuda or cuda:N, for both sides (the reference gets the same device).") var device = "cpu"
     @Option(help: "Compute dtype for both sides: f32 or bf16.") var dtype = "f32"
+    @Flag(help: "Gradient checkpointing on both sides (the reference: transformers' gradient_checkpointing_enable, non-reentrant).") var gradientCheckpointing = false
 
     func run() throws {
         guard let o = Objective(rawValue: objective), o == .dpo || o == .rdpo else { throw ValidationError("--objective must be dpo or rdpo") }
@@ -500,6 +501,7 @@ struct BenchTrain: ParsableCommand {
         options.checkpointEvery = 1000
         options.device = onDevice
         options.dtype = computeType
+        options.gradientCheckpointing = gradientCheckpointing
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("realign-bench-train-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out + (environment == nil ? "" : "-ranks"), options: options, group: group)
@@ -516,7 +518,7 @@ struct BenchTrain: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peak = Double(usage.ru_maxrss) * 1024
-        print("threads: \(threads), objective: \(objective), batch 2, \(onDevice), \(dtype)")
+        print("threads: \(threads), objective: \(objective), batch 2, \(onDevice), \(dtype)\(gradientCheckpointing ? ", gradient checkpointing" : "")")
         print(String(format: "  ReAlign      %.2f s/step  %.2f pairs/s  peak RSS %.2f GiB  (first step incl. reference pass: %.2f s)",
                      perStep, 2 / perStep, peak / 1_073_741_824, stamps[0]))
         if ranks > 1 {
@@ -535,7 +537,7 @@ struct BenchTrain: ParsableCommand {
                 print("  ReAlign, \(ranks) ranks: no timing came back")
             }
         }
-        guard let json = referenceJSON([python, script, "time", model, data, objective, String(threads), device, dtype]),
+        guard let json = referenceJSON([python, script, "time", model, data, objective, String(threads), device, dtype] + (gradientCheckpointing ? ["checkpointing"] : [])),
               let seconds = json["seconds_per_step"]?.doubleValue, let rss = json["peak_rss_bytes"]?.doubleValue else {
             print("  reference    not available (\(python) \(script) failed)")
             return

@@ -64,6 +64,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the latest checkpoint in --out.") var resume = false
     @Option(help: "Also log to: tensorboard (event files in --out/runs, beside metrics.jsonl and the charts).") var reportTo: [String] = []
     @Flag(help: "Full fine-tuning of the language model instead of LoRA (writes --out/model).") var full = false
+    @Flag(help: "Recompute each decoder layer's activations in backward instead of keeping them: less memory for one more forward per step, the same loss and gradients.") var gradientCheckpointing = false
     @Flag(help: "Also train the vision tower (frozen by default).") var trainVision = false
     @Option(help: "With --train-vision: the vision tower's own learning rate (default: --lr).") var visionLr: Double?
     @Option(help: "Start this many local data-parallel ranks (without torchrun); each gets an even share of the cores.") var nprocPerNode: Int?
@@ -134,6 +135,7 @@ struct Train: ParsableCommand {
         o.checkpointEvery = saveSteps
         o.adapterInit = adapterInit
         o.full = full
+        o.gradientCheckpointing = gradientCheckpointing
         o.trainVision = trainVision
         o.visionLearningRate = visionLr
         if full && adapterInit != nil { throw ValidationError("--full and --adapter-init exclude each other") }

@@ -92,6 +92,7 @@ struct WorldPretrain: ParsableCommand {
     @Option(help: "Steps of the second, shorter SFT cycle (stage 4; 0 skips it).") var polishSteps = 2000
     @Option(help: "Learning rate of stage 4.") var polishLr = 3e-4
     @Option(help: "Records per step in stages 2 and 3.") var batchSize = 16
+    @Flag(help: "Stages 2-4: recompute each decoder layer's activations in backward instead of keeping them (less memory, the same weights).") var gradientCheckpointing = false
 
     func run() throws {
         try runEval {
@@ -112,6 +113,7 @@ struct WorldPretrain: ParsableCommand {
             plan.polishSteps = polishSteps
             plan.polishLearningRate = polishLr
             plan.batchSize = batchSize
+            plan.gradientCheckpointing = gradientCheckpointing
             let started = Date()
             let model = try plan.run(world: worldFolder, out: out) { log($0) }
             log(String(format: "model: %@ (%.0f s)", model, Date().timeIntervalSince(started)))

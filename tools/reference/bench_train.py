@@ -2,7 +2,7 @@
 plain torch, reference log-probs with adapters disabled, as TRL computes them without precomputation).
 
     python tools/reference/bench_train.py data OUT_FOLDER          # 8 pairs: ~32-token prompts, ~64-token responses
-    python tools/reference/bench_train.py time MODEL DATA OBJECTIVE THREADS
+    python tools/reference/bench_train.py time MODEL DATA OBJECTIVE THREADS [DEVICE DTYPE [checkpointing]]
 `time` prints one JSON line: seconds per optimizer step (batch 2, accumulation 1, LoRA r 128 / alpha 256 on every
 linear of the language model) and the peak resident memory in bytes.
 """
@@ -39,7 +39,7 @@ def data(folder):
                                  }) + "\n")
 
 
-def timing(model_dir, data_path, objective, threads, device="cpu", dtype="f32"):
+def timing(model_dir, data_path, objective, threads, device="cpu", dtype="f32", checkpointing=None):
     from peft import LoraConfig, get_peft_model
     from tokenizers import Tokenizer
     from transformers import CLIPImageProcessor, LlavaForConditionalGeneration
@@ -68,6 +68,8 @@ def timing(model_dir, data_path, objective, threads, device="cpu", dtype="f32"):
     model = model.to(dev, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
     model = get_peft_model(model, autocast_adapter_dtype=False, peft_config=LoraConfig(r=128, lora_alpha=256, lora_dropout=0.0, target_modules=
         r"model\.language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))"))
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, weight_decay=0.0)
 
@@ -155,4 +157,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "data":
         data(sys.argv[2])
     else:
-        timing(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), *sys.argv[6:8])
+        timing(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), *sys.argv[6:9])

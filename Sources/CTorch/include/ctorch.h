@@ -67,6 +67,9 @@ bool ct_is_grad_enabled(void) CT_NOEXCEPT;
  * a process that allocates activations layer after layer spends much less time in page faults. Call once,
  * early; later calls do nothing. */
 void ct_tune_allocator(void) CT_NOEXCEPT;
+/* Sets how many bytes of freed large blocks are kept (1 GiB at first; 0 keeps none), freeing the oldest beyond it
+ * now; returns the previous limit. */
+size_t ct_set_cpu_reuse_limit(size_t bytes) CT_NOEXCEPT;
 /* Bytes of large blocks kept for reuse now, and how many requests a kept block has served so far. */
 void ct_cpu_reuse_stats(size_t *kept_bytes, uint64_t *reused) CT_NOEXCEPT;
 void ct_set_grad_enabled(bool enabled) CT_NOEXCEPT;
@@ -302,6 +305,21 @@ int ct_grad(ct_tensor t, ct_tensor *out) CT_NOEXCEPT;
 int ct_set_grad(ct_tensor t, ct_tensor grad /* nullable: clears it */) CT_NOEXCEPT;
 int ct_zero_grad(ct_tensor t) CT_NOEXCEPT;  /* clears the gradient (set to None, as zero_grad(set_to_none=True)) */
 int ct_detach(ct_tensor t, ct_tensor *out) CT_NOEXCEPT;
+
+/* ---- gradient checkpointing ---- */
+/* A region's forward: reads n_inputs borrowed input handles (valid during the call), writes at most `capacity` new
+ * output handles (owned by the shim from then on) and their count; returns 0, or non-zero after ct_set_error. */
+typedef int (*ct_region_fn)(void *context, const ct_tensor *inputs, int n_inputs, ct_tensor *outputs, int capacity,
+                            int *n_outputs);
+/* The calling thread's error message, for a region callback that fails. */
+void ct_set_error(const char *message) CT_NOEXCEPT;
+/* outputs = fn(inputs), keeping none of the region's activations for backward: backward runs fn again (gradients
+ * recorded, the CPU and the inputs' CUDA random-number states of the first run replayed) on the saved inputs and
+ * differentiates that. params: the trainable tensors fn reads besides its inputs (their gradients reach them
+ * through the checkpoint). fn runs on the thread that runs backward. release(context) is called once, when the graph
+ * is freed (at once when nothing needs a gradient or on failure). Without gradients fn simply runs once. */
+int ct_checkpoint(ct_region_fn fn, void *context, void (*release)(void *), const ct_tensor *inputs, int n_inputs,
+                  const ct_tensor *params, int n_params, ct_tensor *outputs, int capacity, int *n_outputs) CT_NOEXCEPT;
 
 /* ---- process groups (c10d): a TCPStore rendezvous and a backend, the collectives training needs ---- */
 typedef struct ct_process_group_s *ct_process_group;

@@ -1,4 +1,5 @@
 import CTorch
+import Synchronization
 
 /// Autograd: gradients recorded by libtorch's own engine.
 extension Tensor {
@@ -92,5 +93,49 @@ public enum GradCheck {
             }
         }
         return worst
+    }
+}
+
+/// Gradient checkpointing (torch.utils.checkpoint): `body(inputs)` keeps none of its activations for backward, which
+/// runs it again on the same inputs (the random-number state of the first run replayed, so dropout draws the same
+/// masks) and differentiates that run. `parameters`: the trainable tensors `body` reads besides `inputs`; their
+/// gradients reach them through the checkpoint. `body` must compute the same thing when run again, on any thread.
+/// Without gradients to record, `body` just runs once.
+public func checkpoint(_ inputs: [Tensor], parameters: [Tensor], _ body: @escaping ([Tensor]) throws -> [Tensor]) throws -> [Tensor] {
+    let context = Unmanaged.passRetained(CheckpointRegion(body)).toOpaque()
+    let capacity = 64
+    var outputs = [ct_tensor?](repeating: nil, count: capacity)
+    var count: Int32 = 0
+    let status = inputs.map { Optional($0.handle) }.withUnsafeBufferPointer { xs in
+        parameters.map { Optional($0.handle) }.withUnsafeBufferPointer { ps in
+            ct_checkpoint(checkpointRegionCallback, context, { Unmanaged<CheckpointRegion>.fromOpaque($0!).release() },
+                          xs.baseAddress, Int32(xs.count), ps.baseAddress, Int32(ps.count), &outputs, Int32(capacity), &count)
+        }
+    }
+    try check(status)
+    return (0..<Int(count)).map { Tensor(handle: outputs[$0]!) }
+}
+
+/// How many times checkpointed regions have run, first runs and recomputations together (tests read it).
+public let checkpointRegionRuns = Atomic<Int>(0)
+
+private final class CheckpointRegion {
+    let body: ([Tensor]) throws -> [Tensor]
+    init(_ body: @escaping ([Tensor]) throws -> [Tensor]) { self.body = body }
+}
+
+private let checkpointRegionCallback: ct_region_fn = { context, inputs, n, outputs, capacity, count in
+    let region = Unmanaged<CheckpointRegion>.fromOpaque(context!).takeUnretainedValue()
+    checkpointRegionRuns.add(1, ordering: .relaxed)
+    do {
+        let xs = try (0..<Int(n)).map { i in try result { ct_shallow_clone(inputs![i], $0) } }
+        let ys = try region.body(xs)
+        guard ys.count <= Int(capacity) else { throw TorchError("a checkpointed region returned \(ys.count) outputs (at most \(capacity))") }
+        for (i, y) in ys.enumerated() { try check(ct_shallow_clone(y.handle, &outputs![i])) }
+        count!.pointee = Int32(ys.count)
+        return 0
+    } catch {
+        ct_set_error("\(error)")
+        return 1
     }
 }

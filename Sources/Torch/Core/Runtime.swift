@@ -132,6 +132,11 @@ public enum Torch {
     /// instead of being unmapped and page-faulted in again.
     public static func tuneAllocator() { ct_tune_allocator() }
 
+    /// Sets how many bytes of freed large CPU blocks are kept for reuse (1 GiB at first; 0 keeps none), freeing the
+    /// oldest beyond it now; returns the previous limit.
+    @discardableResult
+    public static func setReuseLimit(_ bytes: Int) -> Int { Int(ct_set_cpu_reuse_limit(max(0, bytes))) }
+
     /// Large freed CPU blocks kept for reuse now (bytes), and how many allocations they have served so far.
     public static var reuseStats: (keptBytes: Int, reused: Int) {
         var kept = 0, reused: UInt64 = 0
