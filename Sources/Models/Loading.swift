@@ -17,20 +17,20 @@ public enum ModelLoader {
     /// Strict load: every parameter present with its shape, no unknown key; errors name keys and files.
     static func load(_ model: Module, from folder: String, dtype: DType, device: Device, rename: (String) -> String?) throws {
         let checkpoint = try Checkpoint(path: folder)
-        try model.to(dtype: dtype)
-        if device != .cpu { try model.to(device: device) }
-        var state: [String: Tensor] = [:]
         var sources: [String: String] = [:]
+        var shapes: [String: [Int]] = [:]
         for name in checkpoint.names {
             guard let key = rename(name) else { continue }
             if let previous = sources[key] {
                 throw ModelError("\(folder): checkpoint keys '\(previous)' and '\(name)' both map to parameter '\(key)'")
             }
             sources[key] = name
-            state[key] = try checkpoint.tensor(name)
+            shapes[key] = checkpoint.info(name)!.shape
         }
+        // One tensor at a time, each read from the file's mapping (its pages given back once copied) and converted
+        // to its dtype and device: the model's own size at the peak, plus one tensor.
         do {
-            try model.load(state)
+            try model.load(shapes: shapes, dtype: dtype, device: device) { try checkpoint.tensor(sources[$0]!) }
         } catch let report as LoadReport {
             throw ModelError("\(folder): \(report)")
         }

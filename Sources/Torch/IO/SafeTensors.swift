@@ -215,6 +215,17 @@ final class MappedFile: @unchecked Sendable {
     }
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+    /// Gives back the pages of bytes [begin, end) that reading brought in: a mapped page counts in this process's
+    /// resident size until unmapped, so a model loaded through the mapping would otherwise hold every weight twice
+    /// (its copy and the file's pages) until the file closes. They stay in the page cache; reading them again maps
+    /// them again.
+    func release(_ begin: Int, _ end: Int) {
+        guard let base, end > begin else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = begin / page * page, last = min(size, (end + page - 1) / page * page)
+        madvise(UnsafeMutableRawPointer(mutating: base + first), last - first, Int32(MADV_DONTNEED))
+    }
 }
 
 /// A memory-mapped safetensors file whose header has been validated. Tensors are copied out on request.
@@ -256,6 +267,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let e = entries[i]
         guard let dtype = e.dtype else { throw SafeTensorsError(path, "tensor '\(name)' has dtype \(e.dtypeName), which ReAlign cannot load") }
         let region = UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + e.begin)..<(dataStart + e.end)])
+        defer { file.release(dataStart + e.begin, dataStart + e.end) }
         do {
             return try Tensor.fromBytes(region, shape: e.shape, dtype: dtype)
         } catch {

@@ -114,6 +114,34 @@ open class Module: @unchecked Sendable {
         return report
     }
 
+    /// Strict loading one tensor at a time, for checkpoints larger than memory allows twice. `shapes` (the source's
+    /// keys and shapes, known before any data is read) is checked as `load(_:)` checks a state dict; then each
+    /// parameter takes `tensor(key)` as its data, converted to `dtype` (floating-point parameters) and `device`: the
+    /// loaded tensor itself when it already is, so the peak is the model plus one tensor, never a second copy of it.
+    public func load(shapes: [String: [Int]], dtype: DType, device: Device, tensor: (String) throws -> Tensor) throws {
+        let params = namedParameters()
+        var report = LoadReport()
+        let expected = Set(params.map(\.0))
+        report.unexpected = shapes.keys.filter { !expected.contains($0) }.sorted()
+        for (name, p) in params {
+            guard let shape = shapes[name] else {
+                report.missing.append(name)
+                continue
+            }
+            if shape != p.shape { report.mismatched.append((name, expected: p.shape, got: shape)) }
+        }
+        if !report.isClean { throw report }
+        try withNoGrad {
+            for (name, p) in params {
+                var t = try tensor(name)
+                let target = p.dtype.isFloatingPoint ? dtype : p.dtype
+                if t.dtype != target { t = try t.to(dtype: target) }
+                if t.device != device { t = try t.to(device: device) }
+                try p.setData(t)
+            }
+        }
+    }
+
     /// Converts every parameter to `dtype` in place (identity kept, as `module.to(dtype)`).
     public func to(dtype: DType) throws {
         for p in parameters() where p.dtype != dtype && p.dtype.isFloatingPoint {
