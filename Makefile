@@ -5,7 +5,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 RELEASE_BIN := .build/release/realign
 
-.PHONY: all deps shim build test demo bench fixtures clean
+.PHONY: all deps shim build test check-libtorch demo bench fixtures clean
 
 all: build
 
@@ -20,6 +20,16 @@ shim: deps
 build: shim
 	$(SWIFT) build -c release --product realign
 	@echo "built $(RELEASE_BIN)"
+
+# The whole suite on another libtorch (LIBTORCH=<site-packages>/torch of a PyTorch install, CPU or CUDA build, or a
+# libtorch download): the test binaries as built on Debian's libtorch, the shim alone rebuilt against LIBTORCH and
+# loaded through LD_LIBRARY_PATH (the CPU path; a CUDA build's GPU tests are scripts/cuda-check.sh's).
+check-libtorch:
+	@test -n "$(LIBTORCH)" || { echo "usage: make check-libtorch LIBTORCH=/path/to/torch (a folder with include/ and lib/)" >&2; exit 1; }
+	@env -u LIBTORCH scripts/install-deps.sh && env -u LIBTORCH scripts/build-shim.sh >/dev/null
+	env -u LIBTORCH $(SWIFT) build --build-tests
+	@dir=$$(LIBTORCH="$(LIBTORCH)" scripts/build-shim.sh) && echo "shim: $$dir" && \
+	  LD_LIBRARY_PATH="$$PWD/$$dir$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" env -u LIBTORCH $(SWIFT) test --skip-build --no-parallel
 
 # The whole Re-Align loop on ShapesWorld and its shipped tiny VLM: report in realign-demo/report.{md,json,html}.
 # A re-run continues where a stopped one ended.

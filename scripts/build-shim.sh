@@ -36,13 +36,24 @@ if [ -n "${LIBTORCH:-}" ]; then
     link+=(-Wl,--no-as-needed -ltorch_cuda -Wl,--as-needed)
     # NCCL process groups need NCCL's and the CUDA runtime's headers: beside a PyTorch wheel they are the nvidia-*
     # packages' (site-packages/nvidia/*/include), elsewhere CUDA_HOME's.
-    nccl=0
+    nccl=0 runtime=0 crt=0
     for inc in "$(dirname "$root")"/nvidia/*/include "${CUDA_HOME:-/usr/local/cuda}/include"; do
       [ -d "$inc" ] || continue
       flags+=(-I"$inc")
       [ -f "$inc/nccl.h" ] && nccl=1
+      [ -f "$inc/cuda_runtime.h" ] && runtime=1
+      [ -f "$inc/crt/host_config.h" ] && crt=1
     done
-    [ $nccl = 1 ] && flags+=(-DCT_WITH_NCCL -DUSE_C10D_NCCL)
+    if [ $nccl = 1 ] && [ "${CT_NCCL:-1}" != 0 ]; then
+      # cuda_runtime.h includes crt/host_config.h, which pip's nvidia-cuda-runtime does not ship (nvidia-cuda-crt does).
+      if [ $runtime = 0 ] || [ $crt = 0 ]; then
+        version=$(ls -d "$(dirname "$root")"/nvidia_cuda_runtime*-*.dist-info 2>/dev/null | head -1 | sed -E 's/.*-([0-9][0-9.]*)\.dist-info/\1/')
+        missing=$([ $runtime = 0 ] && echo "cuda_runtime.h (pip: nvidia-cuda-runtime)" || echo "crt/host_config.h (pip: nvidia-cuda-crt${version:+==$version})")
+        echo "build-shim: NCCL process groups need CUDA's $missing, which this PyTorch's nvidia packages lack: install it beside torch, or set CUDA_HOME to a CUDA toolkit, or build without NCCL with CT_NCCL=0" >&2
+        exit 1
+      fi
+      flags+=(-DCT_WITH_NCCL -DUSE_C10D_NCCL)
+    fi
   fi
 else
   [ -f /usr/include/torch/csrc/api/include/torch/torch.h ] || { echo "build-shim: Debian's libtorch-dev is not installed (make deps installs it)" >&2; exit 1; }
@@ -55,6 +66,16 @@ else
   for arch in x86_64 aarch64; do link+=(-Wl,-rpath,/usr/lib/$arch-linux-gnu/openblas-openmp); done
 fi
 link+=(-ltorch -ltorch_cpu -lc10)
+
+# The C++ standard the headers need: C++17 up to PyTorch 2.14, C++20 from 2.15 (`requires` in ATen's TensorBase.h).
+# A one-line probe decides, once per output folder and compiler.
+mkdir -p "$out"
+if [ ! -f "$out/std" ] || [ "$(head -1 "$out/std")" != "$cxx" ]; then
+  std=c++17
+  printf '#include <ATen/core/TensorBase.h>\n' | $cxx -std=c++17 "${flags[@]:1}" -x c++ -fsyntax-only - 2>/dev/null || std=c++20
+  printf '%s\n%s\n' "$cxx" "$std" >"$out/std"
+fi
+flags[0]=-std=$(tail -1 "$out/std")
 
 mkdir -p "$out/obj"
 # A change of compiler or flags recompiles everything.

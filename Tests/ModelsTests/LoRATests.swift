@@ -39,11 +39,13 @@ import Torch
     /// Our adapter, saved in PEFT's format, loads in peft with the same logits as our merged model.
     @Test func ourAdapterLoadsInPeft() throws {
         let model = try ModelLoader.llava(modelFixture("tiny-llava"))
-        let base = try textLogits(model)
         let names = try model.applyLoRA(LoRAConfig(r: 4, alpha: 8, dropout: 0), targets: LoRATargets(parsing: "o_proj,gate_proj,down_proj"),
                                         generator: Generator(seed: 5))
         #expect(names.count == 6 && names.allSatisfy { $0.hasPrefix("language_model.model.layers.") })
-        // Fresh adapters change nothing (B starts at zero); make them non-zero.
+        // Fresh adapters change nothing (B starts at zero); make them non-zero. Compared with the same frozen base:
+        // PyTorch 2.13's and 2.15's libtorch (measured on an AMD EPYC with AVX-512) take other kernels for weights
+        // that require grad, even under no_grad, 3.5e-6 away.
+        let base = try model.withLoRADisabled { try textLogits(model) }
         #expect(try maxAbsDifference(textLogits(model), base) == 0)
         try randomiseLoRAFactorsB(model.loraLinears(), seed: 6)
         // Only the adapters train.
@@ -66,6 +68,7 @@ import Torch
         // Reloading our own adapter gives the same model.
         let reloaded = try ModelLoader.llava(modelFixture("tiny-llava"))
         try reloaded.loadAdapter(from: dir)
+        try reloaded.freeze()  // frozen as `model`'s base is, so the same kernels run
         #expect(try maxAbsDifference(textLogits(reloaded), adapted) < 1e-6)
         // Merge and export a Hugging Face folder; it loads as a plain model with the same logits as peft's merge.
         try model.mergeAdapters()

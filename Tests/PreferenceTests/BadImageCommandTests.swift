@@ -51,6 +51,7 @@ import Testing
         import os, sys
         pid = os.fork()
         if pid == 0:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # realign's answer: not part of the measurement
             os.execv(sys.argv[1], sys.argv[1:])
         _, status, usage = os.wait4(pid, 0)
         print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024)
@@ -67,12 +68,23 @@ import Testing
         return (status, stderr, peak)
     }
 
+    /// The peak of `generate` answering about a valid image: what the bomb's refusal is held to, plus 200 MiB (the
+    /// bomb's pixels are 733 MiB). Measured, not fixed: the libraries' own resident size varies (Debian's libtorch
+    /// 1.13: about 190 MiB; PyTorch 2.15's CUDA build: 510 MiB).
+    func allowedPeak() throws -> Int {
+        let run = try runMeasured(["generate", "--model", tinyLlava, "--image", Self.image, "--prompt", "What is this?",
+                                   "--max-new-tokens", "2"], in: temporaryFolder("baseline"))
+        #expect(run.status == 0, "\(run.stderr)")
+        return run.peak + 200 << 20
+    }
+
     @Test func generateRefusesABombAndStaysSmall() throws {
         let run = try runMeasured(["generate", "--model", tinyLlava, "--image", Self.bomb, "--prompt", "What is this?"],
                                   in: temporaryFolder("bomb"))
         #expect(run.status == 1)
         #expect(run.stderr.contains("bomb_16000x16000.png: image is 16000x16000 pixels, more than the limit"), "\(run.stderr)")
-        #expect(run.peak > 0 && run.peak < 300 << 20, "peak resident size \(run.peak >> 20) MiB")
+        let allowed = try allowedPeak()
+        #expect(run.peak > 0 && run.peak < allowed, "peak resident size \(run.peak >> 20) MiB, allowed \(allowed >> 20) MiB")
     }
 
     @Test func serveAnswers413ToABombAndStaysSmall() async throws {
@@ -116,7 +128,8 @@ import Testing
         #expect(body.contains("16000x16000"))
         #expect(statuses == [413, 413, 413, 413])
         #expect(ok == 200)
-        #expect(peak > 0 && peak < 300 << 20, "peak resident size \(peak >> 20) MiB")
+        let allowed = try allowedPeak()
+        #expect(peak > 0 && peak < allowed, "peak resident size \(peak >> 20) MiB, allowed \(allowed >> 20) MiB")
     }
 
     @Test func trainReportsEveryBadRecordAndFinishesOnTheRest() throws {
