@@ -4,92 +4,94 @@
 
 // ---- CPU kernels of our own: vector helpers, the thread team, few-row linears, fused inference ops ----
 
-// Eight-lane float vectors in plain C++ (GCC/clang vector extensions): the compiler maps them to the target's SIMD.
-// Always inlined, so that each kernel's AVX2 clone below gets AVX2 code for them.
+// Sixteen-lane float vectors in plain C++ (GCC/clang vector extensions): the compiler maps them to the target's SIMD,
+// one AVX-512 register, two AVX2 ones or four SSE ones (more multiply-adds in flight than eight lanes on AVX2).
+// Always inlined, so that each kernel's clone below gets its level's code for them.
 #define CT_INLINE inline __attribute__((always_inline))
 namespace vec {
-typedef float f32x8 __attribute__((vector_size(32)));
-typedef uint16_t u16x8 __attribute__((vector_size(16)));
-typedef uint32_t u32x8 __attribute__((vector_size(32)));
+constexpr int lanes = 16;
+typedef float f32xN __attribute__((vector_size(4 * lanes)));
+typedef uint16_t u16xN __attribute__((vector_size(2 * lanes)));
+typedef uint32_t u32xN __attribute__((vector_size(4 * lanes)));
+typedef int32_t i32xN __attribute__((vector_size(4 * lanes)));
 
-CT_INLINE f32x8 load8(const float *p) {
-  f32x8 v;
+CT_INLINE f32xN load(const float *p) {
+  f32xN v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 // bf16 is the top half of an fp32: widening is a shift.
-CT_INLINE f32x8 load8(const c10::BFloat16 *p) {
-  u16x8 h;
+CT_INLINE f32xN load(const c10::BFloat16 *p) {
+  u16xN h;
   std::memcpy(&h, p, sizeof h);
-  const u32x8 u = __builtin_convertvector(h, u32x8) << 16;
-  f32x8 v;
+  const u32xN u = __builtin_convertvector(h, u32xN) << 16;
+  f32xN v;
   std::memcpy(&v, &u, sizeof v);
   return v;
 }
-CT_INLINE float sum(f32x8 a) {
+CT_INLINE float sum(f32xN a) {
   float s = 0;
-  for (int i = 0; i < 8; i++) s += a[i];
+  for (int i = 0; i < lanes; i++) s += a[i];
   return s;
 }
 // a . b over n elements (a float or bf16, b float), float sums.
 template <typename A>
 CT_INLINE float dot(const A *a, const float *b, int64_t n) {
-  f32x8 s0 = {}, s1 = {};  // two sums keep two multiply-adds in flight
+  f32xN s0 = {}, s1 = {};  // two sums keep two multiply-adds in flight
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    s0 += load8(a + i) * load8(b + i);
-    s1 += load8(a + i + 8) * load8(b + i + 8);
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    s0 += load(a + i) * load(b + i);
+    s1 += load(a + i + lanes) * load(b + i + lanes);
   }
   float s = sum(s0 + s1);
   for (; i < n; i++) s += float(a[i]) * b[i];
   return s;
 }
-// The largest of row[0..<n) (-inf when n is 0; NaNs skipped, as std::max(top, x) skips them), eight lanes at a
+// The largest of row[0..<n) (-inf when n is 0; NaNs skipped, as std::max(top, x) skips them), a vector at a
 // time: a scalar max is one dependent compare per element, which the compiler may not reorder, and it cost more
 // than the exponentials of a 1024-key softmax row.
 CT_INLINE float max(const float *row, int64_t n) {
   const float lowest = -std::numeric_limits<float>::infinity();
-  f32x8 m = f32x8{} + lowest;
+  f32xN m = f32xN{} + lowest;
   int64_t t = 0;
-  for (; t + 8 <= n; t += 8) {
-    const f32x8 x = load8(row + t);
+  for (; t + lanes <= n; t += lanes) {
+    const f32xN x = load(row + t);
     m = m < x ? x : m;
   }
   float top = lowest;
-  for (int i = 0; i < 8; i++) top = std::max(top, m[i]);
+  for (int i = 0; i < lanes; i++) top = std::max(top, m[i]);
   for (; t < n; t++) top = std::max(top, row[t]);
   return top;
 }
-// row[t] = e^(row[t] - top) for t < n (top their maximum), returning their sum. Eight at a time: Cephes'
+// row[t] = e^(row[t] - top) for t < n (top their maximum), returning their sum. A vector at a time: Cephes'
 // polynomial after reducing the argument by a multiple of ln 2 (within 2 ulp of expf); below -87.3 (no normal
 // float) the result is 0; NaN stays NaN.
 CT_INLINE float exp_shifted(float *row, int64_t n, float top) {
-  typedef int32_t i32x8 __attribute__((vector_size(32)));
   const float shifter = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
-  f32x8 sums = {};
+  f32xN sums = {};
   int64_t t = 0;
-  for (; t + 8 <= n; t += 8) {
-    f32x8 x = load8(row + t) - top;
-    const i32x8 normal = ~(x < -87.3f);  // all ones per lane but where e^x is below the normal floats
-    x = x > 88.f ? f32x8{} + 88.f : x;
-    x = x < -87.3f ? f32x8{} - 87.3f : x;
-    const f32x8 m = (x * 1.44269504088896341f + shifter) - shifter;
-    const f32x8 r = x - m * 0.693359375f + m * 2.12194440e-4f;
-    f32x8 p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  for (; t + lanes <= n; t += lanes) {
+    f32xN x = load(row + t) - top;
+    const i32xN normal = ~(x < -87.3f);  // all ones per lane but where e^x is below the normal floats
+    x = x > 88.f ? f32xN{} + 88.f : x;
+    x = x < -87.3f ? f32xN{} - 87.3f : x;
+    const f32xN m = (x * 1.44269504088896341f + shifter) - shifter;
+    const f32xN r = x - m * 0.693359375f + m * 2.12194440e-4f;
+    f32xN p = r * 1.9875691500e-4f + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.f;
-    const i32x8 exponent = (__builtin_convertvector(m, i32x8) + 127) << 23;
-    f32x8 scale;
+    const i32xN exponent = (__builtin_convertvector(m, i32xN) + 127) << 23;
+    f32xN scale;
     std::memcpy(&scale, &exponent, sizeof scale);
-    const f32x8 e = p * scale;
-    i32x8 bits;
+    const f32xN e = p * scale;
+    i32xN bits;
     std::memcpy(&bits, &e, sizeof bits);
     bits &= normal;
     std::memcpy(row + t, &bits, sizeof bits);
-    f32x8 kept;
+    f32xN kept;
     std::memcpy(&kept, &bits, sizeof kept);
     sums += kept;
   }
@@ -99,11 +101,12 @@ CT_INLINE float exp_shifted(float *row, int64_t n, float top) {
 }
 }  // namespace vec
 
-// Compiled for AVX2+FMA and for the baseline, chosen when the library loads (x86-64 Linux). The level, not a CPU
-// model: "arch=haswell" dispatches on `__builtin_cpu_is("haswell")`, true on Haswell alone, so every later Intel
-// and every AMD CPU took the SSE2 baseline (measured on an AMD EPYC: the attention softmax 6 % of a forward).
+// Compiled for AVX-512 (x86-64-v4), AVX2+FMA (v3) and the baseline, chosen when the library loads (x86-64 Linux).
+// The level, not a CPU model: "arch=haswell" dispatches on `__builtin_cpu_is("haswell")`, true on Haswell alone, so
+// every later Intel and every AMD CPU took the SSE2 baseline (measured on an AMD EPYC: the attention softmax 6 % of
+// a forward). ct_cpu_info names the level this CPU gets.
 #if defined(__x86_64__) && defined(__linux__)
-#define CT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define CT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CT_VECTOR_CLONES
 #endif

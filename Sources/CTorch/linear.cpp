@@ -123,3 +123,33 @@ bool bf16_native() {
   return native;
 }
 }  // namespace onednn
+
+extern "C" char *ct_cpu_info(void) noexcept {
+  try {
+    std::string model = "unknown CPU";
+    if (FILE *f = std::fopen("/proc/cpuinfo", "r")) {
+      char line[512];
+      while (std::fgets(line, sizeof line, f)) {
+        if (std::strncmp(line, "model name", 10) != 0) continue;
+        const char *colon = std::strchr(line, ':');
+        if (colon) model = std::string(colon + 2, std::strcspn(colon + 2, "\n"));
+        break;
+      }
+      std::fclose(f);
+    }
+    std::string level = "baseline";
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+    const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl");
+    level = v4 ? "x86-64-v4 (AVX-512)" : v3 ? "x86-64-v3 (AVX2)" : "x86-64 baseline (SSE2)";
+#elif defined(__aarch64__)
+    level = "aarch64 (NEON)";
+#endif
+    return dup(model + ", kernels: " + level);
+  } catch (...) {
+    return dup("unavailable");
+  }
+}

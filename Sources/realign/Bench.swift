@@ -14,6 +14,11 @@ struct Bench: ParsableCommand {
         subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self, BenchIndex.self, BenchEmbed.self, BenchPrefs.self])
 }
 
+/// The first line of every benchmark: the CPU and the level its kernels take, the libtorch, so figures name their machine.
+func printMachine() {
+    print("machine: \(Torch.cpuInfo); libtorch \(Torch.version)")
+}
+
 /// Runs the Python reference through /usr/bin/env (so `--python` may be a name on PATH and leading VAR=value
 /// words set its environment); its stdout, or nil when it cannot start or fails.
 func referenceOutput(_ arguments: [String]) -> String? {
@@ -117,6 +122,7 @@ struct BenchOps: ParsableCommand {
     func run() throws {
         if let threads { try Torch.setThreads(threads) }
         let threads = Torch.threads
+        printMachine()
         print("libtorch \(Torch.version) at \(Torch.libraryPath), \(threads) thread(s)")
 
         // Swift API and the same loop in C++ (against the same libtorch), rounds interleaved so that both see
@@ -224,6 +230,7 @@ struct BenchTokenizer: ParsableCommand {
     var python = "python3"
 
     func run() throws {
+        printMachine()
         let corpus = try text.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? Self.assemble(megabytes: megabytes)
         let path = text ?? {
             let p = FileManager.default.temporaryDirectory.appendingPathComponent("realign-bench-text.txt").path
@@ -325,6 +332,7 @@ struct BenchModel: ParsableCommand {
     var detail = false
 
     func run() throws {
+        printMachine()
         guard let computeType = DType(name: dtype), [.float32, .bfloat16].contains(computeType) else {
             throw ValidationError("--dtype must be f32 or bf16")
         }
@@ -388,14 +396,31 @@ struct BenchModel: ParsableCommand {
         if detail {
             let features = try best(2) { _ = try withNoGrad { try vlm.imageFeatures(promptImages) } }
             print(String(format: "  detail: image features %.3f s, prefill+1 token %.3f s, per decode step %.4f s", features, prefill.ours, (generation.ours - prefill.ours) / 63))
-            // A decode step reads every decoder and head weight once: at the rate this machine streams memory
-            // (a sum over 400 MB, far past the caches) that alone takes `floor` per token.
-            let block = try Tensor.zeros([100_000_000])
-            let streamed = Double(block.byteCount) / (try best(3) { _ = try block.sum() })
+            // A decode step reads every decoder and head weight once, and the keys and values cached so far: at the
+            // rate this machine streams memory (a sum over 400 MB of ones, far past the caches; not zeros, whose
+            // pages may all be one shared page) that alone takes `floor` per token. The rate moves by half from one
+            // minute to the next on a shared machine, so each round times the sum, a prefill and a generation back
+            // to back, and the ratio is taken within the round.
+            let block = try Tensor.full([100_000_000], 1.0)
             let weights = vlm.namedParameters().filter { vlm.part($0.0) == .language && !$0.0.contains("embed_tokens") }
                 .reduce(0) { $0 + $1.1.byteCount }
-            print(String(format: "  detail: a decode step reads %.0f MB of weights; memory streams at %.1f GB/s here: floor %.1f ms per token",
-                         Double(weights) / 1e6, streamed / 1e9, Double(weights) / streamed * 1e3))
+            // Keys and values per token: every layer's k_proj width, twice; the cache holds 32 tokens past the prompt on average.
+            let kvWidth = vlm.namedParameters().filter { vlm.part($0.0) == .language && $0.0.hasSuffix("self_attn.k_proj.weight") }
+                .reduce(0) { $0 + $1.1.size(0) }
+            let cached = 2 * kvWidth * computeType.byteSize * (prompt.count + 32)
+            var rounds: [(rate: Double, step: Double)] = []
+            for _ in 0..<7 {
+                let sum = try seconds { _ = try block.sum() }
+                let one = try seconds { _ = try generator.generate(prompts: [prompt], images: promptImages, options: GenerationOptions(maxNewTokens: 1)) }
+                let all = try seconds { _ = try generator.generate(prompts: [prompt], images: promptImages, options: GenerationOptions(maxNewTokens: 64)) }
+                rounds.append((Double(block.byteCount) / sum, (all - one) / 63))
+            }
+            let ratios = rounds.map { $0.step / (Double(weights + cached) / $0.rate) }.sorted()
+            let median = { (xs: [Double]) in xs.sorted()[xs.count / 2] }
+            let rate = median(rounds.map(\.rate)), step = median(rounds.map(\.step))
+            print(String(format: "  detail: a decode step reads %.0f MB of weights and %.0f MB of cached keys and values; memory streams at %.1f GB/s here (median of 7 rounds): floor %.2f ms per token, decode step %.2f ms, %.2fx the floor (rounds: %.2f-%.2fx)",
+                         Double(weights) / 1e6, Double(cached) / 1e6, rate / 1e9, Double(weights + cached) / rate * 1e3, step * 1e3,
+                         median(ratios), ratios.first!, ratios.last!))
         }
         var minilmSeconds: (ours: Double, theirs: Double?)? = nil
         if let minilm {
@@ -476,6 +501,7 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Gradient checkpointing on both sides (the reference: transformers' gradient_checkpointing_enable, non-reentrant).") var gradientCheckpointing = false
 
     func run() throws {
+        printMachine()
         guard let o = Objective(rawValue: objective), o == .dpo || o == .rdpo else { throw ValidationError("--objective must be dpo or rdpo") }
         guard let computeType = DType(name: dtype), computeType == .float32 || computeType == .bfloat16 else {
             throw ValidationError("--dtype must be f32 or bf16")

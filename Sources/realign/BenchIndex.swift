@@ -55,6 +55,7 @@ struct BenchIndex: ParsableCommand {
     @Option(help: "FAISS threads (OpenMP; default all cores).") var threads: Int?
 
     func run() throws {
+        printMachine()
         let kindList = try kinds.split(separator: ",").map { name -> VectorIndex.Kind in
             guard let kind = VectorIndex.Kind(rawValue: String(name)) else { throw ValidationError("unknown kind \(name)") }
             return kind
@@ -181,6 +182,7 @@ struct BenchEmbed: ParsableCommand {
     @Option(help: "The reference script.") var script = "tools/reference/bench_models.py"
 
     func run() throws {
+        printMachine()
         try Torch.setThreads(threads)
         let vlm = try VisionLanguageModel(folder: model)
         let paths = try KnowledgeBase.listImages(images)

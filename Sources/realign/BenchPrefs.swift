@@ -19,6 +19,7 @@ struct BenchPrefs: ParsableCommand {
     @Option(help: "Records in flight.") var concurrency = 1
 
     func run() throws {
+        printMachine()
         try blockingRun { try await self.measure() }
     }
 

@@ -52,6 +52,7 @@ char *ct_library_path(void) CT_NOEXCEPT;                /* the libtorch_cpu shar
 char *ct_shim_path(void) CT_NOEXCEPT;                   /* this shim's own shared object, librealign_torch.so (ct_free_string) */
 char *ct_parallel_info(void) CT_NOEXCEPT;               /* at::get_parallel_info() */
 char *ct_build_config(void) CT_NOEXCEPT;                /* at::show_config() */
+char *ct_cpu_info(void) CT_NOEXCEPT;                    /* the CPU's model name and the level its vector kernels take */
 void ct_free_string(char *s) CT_NOEXCEPT;
 int ct_get_num_threads(void) CT_NOEXCEPT;
 int ct_set_num_threads(int n) CT_NOEXCEPT;

@@ -61,6 +61,9 @@ public enum Torch {
     public static var shimPath: String { takeString(ct_shim_path()) }
     public static var parallelInfo: String { takeString(ct_parallel_info()) }
     public static var buildConfig: String { takeString(ct_build_config()) }
+    /// The CPU's model name and the level the shim's vector kernels take on it, e.g. "AMD EPYC, kernels: x86-64-v4
+    /// (AVX-512)": what every benchmark prints beside its figures.
+    public static var cpuInfo: String { takeString(ct_cpu_info()) }
     public static var hasFusedAttention: Bool { ct_has_fused_sdpa() }
 
     /// The BLAS shared object loaded into this process (from /proc/self/maps), e.g. OpenBLAS's OpenMP build.
