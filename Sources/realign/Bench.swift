@@ -11,7 +11,7 @@ import Torch
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure ReAlign against its references on this machine.",
-        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self, BenchIndex.self, BenchEmbed.self, BenchPrefs.self])
+        subcommands: [BenchOps.self, BenchTokenizer.self, BenchModel.self, BenchTrain.self, BenchIndex.self, BenchEmbed.self, BenchPrefs.self, BenchScale.self])
 }
 
 /// The first line of every benchmark: the CPU and the level its kernels take, the libtorch, so figures name their machine.

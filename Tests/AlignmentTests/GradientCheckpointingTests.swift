@@ -109,4 +109,28 @@ import Torch
         #expect(!plain.isEmpty && plain.count == kept.count)
         #expect(worst <= 1e-6, "\(kind): adapters differ by \(worst)")
     }
+
+    /// Full fine-tuning (what `world pretrain` runs): every decoder weight is one of the checkpointed regions'
+    /// parameters; two steps give the same model.
+    @Test func sameModelWhenFullyFineTuned() throws {
+        func train(checkpointed: Bool) throws -> [String: Tensor] {
+            var o = smallOptions(.sft)
+            o.full = true
+            o.steps = 2
+            o.learningRate = 1e-4
+            o.gradientCheckpointing = checkpointed
+            let out = temporaryFolder()
+            try PreferenceTrainer(modelFolder: tinyLlavaFolder(), data: prefsFile(), out: out, options: o).run(resume: false)
+            return try ModelLoader.llava(out + "/model").stateDict()
+        }
+        let plain = try train(checkpointed: false), kept = try train(checkpointed: true)
+        let base = try ModelLoader.llava(tinyLlavaFolder()).stateDict()
+        var worst = 0.0, moved = 0.0
+        for (name, t) in plain {
+            worst = max(worst, try (kept[name]! - t).abs().max().item())
+            moved = max(moved, try (t - base[name]!).abs().max().item())
+        }
+        #expect(moved > 1e-5, "training changed nothing")
+        #expect(worst <= 1e-6, "full fine-tuning: models differ by \(worst)")
+    }
 }
