@@ -5,7 +5,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 RELEASE_BIN := .build/release/realign
 
-.PHONY: all deps shim build test check-libtorch demo bench fixtures clean
+.PHONY: all deps shim build test check-libtorch demo bench bench-scale fixtures clean
 
 all: build
 
@@ -66,6 +66,12 @@ bench: build
 	$(RELEASE_BIN) bench model --model .build/bench/qwen25-vl-62m
 	$(RELEASE_BIN) bench train --model .build/bench/qwen2-vl-62m --data .build/bench/train-data/pairs.jsonl --objective dpo
 	$(RELEASE_BIN) bench train --model .build/bench/qwen25-vl-62m --data .build/bench/train-data/pairs.jsonl --objective dpo
+
+# A 7B-shaped LLaVA (14 GB of random bf16 weights, written once into .build/bench) in bf16 against transformers +
+# peft: loading, greedy tokens, one LoRA rdpo step with gradient checkpointing, each side's peak memory (~8 minutes).
+bench-scale: build
+	@test -f .build/bench/llava-7b-shape/model.safetensors.index.json || python3 tools/reference/make_scale_model.py .build/bench/llava-7b-shape
+	$(RELEASE_BIN) bench scale --model .build/bench/llava-7b-shape
 
 # Regenerates the committed parity fixtures (needs the Python reference stack, never needed by CI).
 fixtures:

@@ -16,6 +16,7 @@ struct Doctor: ParsableCommand {
         print("libtorch \(Torch.version)")
         print("  library: \(Torch.libraryPath)")
         print("  shim: \(Torch.shimPath)")
+        print("  CPU: \(Torch.cpuInfo)")
         print("  intra-op threads: \(Torch.threads) (cores: \(ProcessInfo.processInfo.activeProcessorCount))")
         print("  inter-op threads: \(Torch.interopThreads)")
         print("  fused attention: \(Torch.hasFusedAttention ? "yes" : "no (composite path)")")
