@@ -253,6 +253,24 @@ int ct_from_data(const void *data, size_t nbytes, const intptr_t *shape, int ndi
   })
 }
 
+int ct_from_blob(void *data, const intptr_t *shape, int ndim, int dtype, void (*release_context)(void *), void *context,
+                 ct_tensor *out) noexcept {
+  bool handed = false;  // once from_blob holds the deleter, it calls it
+  const int status = [&]() -> int {
+    CT_TRY({
+      auto type = scalar_type(dtype);
+      if (reinterpret_cast<uintptr_t>(data) % c10::elementSize(type) != 0)
+        throw std::invalid_argument("data is not aligned to its element size");
+      auto t = at::from_blob(data, dims(shape, ndim), [release_context, context](void *) { release_context(context); },
+                             at::TensorOptions().dtype(type));
+      handed = true;
+      *out = wrap(std::move(t));
+    })
+  }();
+  if (status != 0 && !handed) release_context(context);
+  return status;
+}
+
 int ct_copy_to_buffer(ct_tensor t, void *dst, size_t nbytes) noexcept {
   CT_TRY({
     auto c = T(t).detach().to(at::kCPU).contiguous();

@@ -27,10 +27,16 @@ public enum ModelLoader {
             sources[key] = name
             shapes[key] = checkpoint.info(name)!.shape
         }
-        // One tensor at a time, each read from the file's mapping (its pages given back once copied) and converted
-        // to its dtype and device: the model's own size at the peak, plus one tensor.
+        // One tensor at a time: a CPU tensor already in its dtype stays on the file's mapping (no copy: loading takes
+        // no time and pages come in as used, as transformers loads); any other is copied out (its file pages given
+        // back) and converted. The peak: the model's own size, plus one tensor.
         do {
-            try model.load(shapes: shapes, dtype: dtype, device: device) { try checkpoint.tensor(sources[$0]!) }
+            try model.load(shapes: shapes, dtype: dtype, device: device) { key in
+                let name = sources[key]!
+                let stored = checkpoint.info(name)?.dtype
+                return try device == .cpu && (stored == dtype || stored?.isFloatingPoint == false)
+                    ? checkpoint.mappedTensor(name) : checkpoint.tensor(name)
+            }
         } catch let report as LoadReport {
             throw ModelError("\(folder): \(report)")
         }

@@ -4,6 +4,31 @@ import Testing
 @testable import Torch
 
 @Suite struct SafeTensorsTests {
+    /// A tensor over the file's mapping reads as the copied one, outlives the file object, and writing to it changes
+    /// this process's copy only; a tensor whose offset does not suit its element size is copied.
+    @Test func mappedTensorsShareTheFileWithoutChangingIt() throws {
+        let file = try SafeTensorsFile(path: fixturePath("python_written.safetensors"))
+        var mapped: [String: Tensor] = [:]
+        for name in file.names { mapped[name] = try file.mappedTensor(name) }
+        for name in file.names { #expect(try mapped[name]!.equal(file.tensor(name)), "\(name)") }
+        // An f32 tensor lands on a 4-byte boundary here; an odd one-byte shift of the data section is not.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mapped-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let original = try Tensor([1, 2, 3, 4] as [Float])
+        try SafeTensors.write(["w": original], to: path)
+        var weight: Tensor? = try SafeTensorsFile(path: path).mappedTensor("w")  // the file object is gone at once
+        try weight!.fillInPlace(7)
+        #expect(try weight!.toArray(Float.self) == [7, 7, 7, 7])
+        #expect(try SafeTensorsFile(path: path).tensor("w").toArray(Float.self) == [1, 2, 3, 4])
+        weight = nil
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let headerLength = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        bytes.insert(UInt8(ascii: " "), at: 8 + headerLength)  // one more header byte: the data starts at an odd offset
+        bytes.replaceSubrange(0..<8, with: withUnsafeBytes(of: UInt64(headerLength + 1).littleEndian) { Data($0) })
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(try SafeTensorsFile(path: path).mappedTensor("w").toArray(Float.self) == [1, 2, 3, 4])
+    }
+
     /// Every dtype written by Python's `safetensors` reads back exactly (compared with the script's JSON dump
     /// of the same values, an independent path).
     @Test func readsFilesWrittenByPython() throws {

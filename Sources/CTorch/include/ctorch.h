@@ -117,6 +117,10 @@ int ct_randint(int64_t low, int64_t high, const intptr_t *shape, int ndim, ct_ge
 int ct_randperm(int64_t n, ct_generator gen, ct_tensor *out) CT_NOEXCEPT;
 /* Copies nbytes of contiguous data (row-major) into a new CPU tensor. */
 int ct_from_data(const void *data, size_t nbytes, const intptr_t *shape, int ndim, int dtype, ct_tensor *out) CT_NOEXCEPT;
+/* A CPU tensor over memory it does not own (no copy): data must stay valid and aligned to the element size until
+ * release(context) is called, once, when the tensor's storage goes (at once on failure). */
+int ct_from_blob(void *data, const intptr_t *shape, int ndim, int dtype, void (*release)(void *), void *context,
+                 ct_tensor *out) CT_NOEXCEPT;
 /* Copies the tensor's elements (converted to a contiguous CPU tensor of its own dtype) into dst. */
 int ct_copy_to_buffer(ct_tensor t, void *dst, size_t nbytes) CT_NOEXCEPT;
 int ct_item_double(ct_tensor t, double *out) CT_NOEXCEPT;

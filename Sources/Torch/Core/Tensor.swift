@@ -106,6 +106,16 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// A CPU tensor from raw little-endian bytes of the given dtype and shape.
+    /// A tensor over `data` without a copy; `owner` is kept alive until the tensor's storage goes.
+    static func over(_ data: UnsafeMutableRawPointer, shape: [Int], dtype: DType, owner: AnyObject) throws -> Tensor {
+        let context = Unmanaged.passRetained(owner).toOpaque()
+        return try result { out in
+            shape.withUnsafeBufferPointer {
+                ct_from_blob(data, $0.baseAddress, Int32(shape.count), dtype.rawValue, { Unmanaged<AnyObject>.fromOpaque($0!).release() }, context, out)
+            }
+        }
+    }
+
     public static func fromBytes(_ bytes: UnsafeRawBufferPointer, shape: [Int], dtype: DType) throws -> Tensor {
         try result { out in shape.withUnsafeBufferPointer { ct_from_data(bytes.baseAddress, bytes.count, $0.baseAddress, Int32(shape.count), dtype.rawValue, out) } }
     }

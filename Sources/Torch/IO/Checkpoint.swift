@@ -111,6 +111,12 @@ public final class Checkpoint: @unchecked Sendable {
         return try files[i].tensor(name)
     }
 
+    /// The named tensor over its file's mapping, no copy (see `SafeTensorsFile.mappedTensor`).
+    public func mappedTensor(_ name: String) throws -> Tensor {
+        guard let i = location[name] else { throw SafeTensorsError(directory, "no tensor named '\(name)' in the checkpoint") }
+        return try files[i].mappedTensor(name)
+    }
+
     public func loadAll() throws -> [String: Tensor] {
         var out: [String: Tensor] = [:]
         for name in names { out[name] = try tensor(name) }

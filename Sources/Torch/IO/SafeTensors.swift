@@ -186,7 +186,8 @@ public enum SafeTensors {
     }
 }
 
-/// A read-only memory mapping of a whole file.
+/// A private memory mapping of a whole file: read-only in use, writable copy-on-write so that a tensor over it (a
+/// weight loaded without a copy) can still be changed in place (a merge, an optimizer step) without touching the file.
 final class MappedFile: @unchecked Sendable {
     let path: String
     let base: UnsafeRawPointer?
@@ -205,7 +206,7 @@ final class MappedFile: @unchecked Sendable {
             base = nil
             return
         }
-        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else { throw SafeTensorsError(path, "cannot map: \(String(cString: strerror(errno)))") }
         base = UnsafeRawPointer(p)
     }
@@ -216,14 +217,15 @@ final class MappedFile: @unchecked Sendable {
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
-    /// Gives back the pages of bytes [begin, end) that reading brought in: a mapped page counts in this process's
-    /// resident size until unmapped, so a model loaded through the mapping would otherwise hold every weight twice
-    /// (its copy and the file's pages) until the file closes. They stay in the page cache; reading them again maps
-    /// them again.
+    /// Gives back the pages of bytes [begin, end) that copying them out brought in: a mapped page counts in this
+    /// process's resident size until unmapped, so a model copied out of the mapping would otherwise hold those weights
+    /// twice (its copy and the file's pages) until the file closes. They stay in the page cache. Only whole pages
+    /// inside the range: a neighbour's page may belong to a tensor that uses the mapping itself.
     func release(_ begin: Int, _ end: Int) {
-        guard let base, end > begin else { return }
+        guard let base else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let first = begin / page * page, last = min(size, (end + page - 1) / page * page)
+        let first = (begin + page - 1) / page * page, last = end / page * page
+        guard last > first else { return }
         madvise(UnsafeMutableRawPointer(mutating: base + first), last - first, Int32(MADV_DONTNEED))
     }
 }
@@ -270,6 +272,23 @@ public final class SafeTensorsFile: @unchecked Sendable {
         defer { file.release(dataStart + e.begin, dataStart + e.end) }
         do {
             return try Tensor.fromBytes(region, shape: e.shape, dtype: dtype)
+        } catch {
+            throw SafeTensorsError(path, "tensor '\(name)': \(error)")
+        }
+    }
+
+    /// The named tensor over the file's mapping itself, no copy (as safetensors' and transformers' loaders map
+    /// files): its pages come in as it is first read and count in the resident size from then on; the mapping stays
+    /// while any such tensor does. Writing to it changes this process's copy only. A tensor whose offset does not
+    /// suit its element size is copied instead.
+    public func mappedTensor(_ name: String) throws -> Tensor {
+        guard let i = byName[name] else { throw SafeTensorsError(path, "no tensor named '\(name)'") }
+        let e = entries[i]
+        guard let dtype = e.dtype else { throw SafeTensorsError(path, "tensor '\(name)' has dtype \(e.dtypeName), which ReAlign cannot load") }
+        guard let base = file.base, e.byteCount > 0, (dataStart + e.begin) % dtype.byteSize == 0 else { return try tensor(name) }
+        let data = UnsafeMutableRawPointer(mutating: base + dataStart + e.begin)
+        do {
+            return try Tensor.over(data, shape: e.shape, dtype: dtype, owner: file)
         } catch {
             throw SafeTensorsError(path, "tensor '\(name)': \(error)")
         }
