@@ -92,16 +92,7 @@ open class Module: @unchecked Sendable {
     @discardableResult
     public func load(_ state: [String: Tensor], strict: Bool = true) throws -> LoadReport {
         let params = namedParameters()
-        var report = LoadReport()
-        let expected = Set(params.map(\.0))
-        report.unexpected = state.keys.filter { !expected.contains($0) }.sorted()
-        for (name, p) in params {
-            guard let src = state[name] else {
-                report.missing.append(name)
-                continue
-            }
-            if src.shape != p.shape { report.mismatched.append((name, expected: p.shape, got: src.shape)) }
-        }
+        let report = Module.compare(params, with: state.mapValues(\.shape))
         if strict && !report.isClean { throw report }
         let bad = Set(report.mismatched.map(\.name))
         try withNoGrad {
@@ -114,12 +105,8 @@ open class Module: @unchecked Sendable {
         return report
     }
 
-    /// Strict loading one tensor at a time, for checkpoints larger than memory allows twice. `shapes` (the source's
-    /// keys and shapes, known before any data is read) is checked as `load(_:)` checks a state dict; then each
-    /// parameter takes `tensor(key)` as its data, converted to `dtype` (floating-point parameters) and `device`: the
-    /// loaded tensor itself when it already is, so the peak is the model plus one tensor, never a second copy of it.
-    public func load(shapes: [String: [Int]], dtype: DType, device: Device, tensor: (String) throws -> Tensor) throws {
-        let params = namedParameters()
+    /// The keys a source lacks, the ones it has beyond the parameters, and the shapes that differ.
+    static func compare(_ params: [(String, Tensor)], with shapes: [String: [Int]]) -> LoadReport {
         var report = LoadReport()
         let expected = Set(params.map(\.0))
         report.unexpected = shapes.keys.filter { !expected.contains($0) }.sorted()
@@ -130,6 +117,16 @@ open class Module: @unchecked Sendable {
             }
             if shape != p.shape { report.mismatched.append((name, expected: p.shape, got: shape)) }
         }
+        return report
+    }
+
+    /// Strict loading one tensor at a time, for checkpoints larger than memory allows twice. `shapes` (the source's
+    /// keys and shapes, known before any data is read) is checked as `load(_:)` checks a state dict; then each
+    /// parameter takes `tensor(key)` as its data, converted to `dtype` (floating-point parameters) and `device`: the
+    /// loaded tensor itself when it already is, so the peak is the model plus one tensor, never a second copy of it.
+    public func load(shapes: [String: [Int]], dtype: DType, device: Device, tensor: (String) throws -> Tensor) throws {
+        let params = namedParameters()
+        let report = Module.compare(params, with: shapes)
         if !report.isClean { throw report }
         try withNoGrad {
             for (name, p) in params {
