@@ -75,14 +75,18 @@ final class Batcher {
     /// shuffle; the last accumulation of an epoch may be partial.
     func globalMicroBatches(ofStep step: Int) -> [[PreferenceRecord]] {
         let perStep = microBatchesPerStep
-        let epoch = step / stepsPerEpoch
-        let within = step % stepsPerEpoch
+        let (epoch, within) = (step / stepsPerEpoch, step % stepsPerEpoch)
+        let batches = epochMicroBatches(epoch)
+        return Array(batches[(within * perStep)..<min((within + 1) * perStep, batches.count)])
+    }
+
+    /// Epoch `epoch`'s records in their seeded shuffle, cut into micro-batches (as one process trains them).
+    func epochMicroBatches(_ epoch: Int) -> [[PreferenceRecord]] {
         var order = Array(records.indices)
         var rng = SplitMix64(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9)
         order.shuffle(using: &rng)
-        return ((within * perStep)..<min((within + 1) * perStep, microBatchesPerEpoch)).map { m in
-            let start = m * options.batchSize
-            return order[start..<min(start + options.batchSize, order.count)].map { records[$0] }
+        return stride(from: 0, to: order.count, by: options.batchSize).map { start in
+            order[start..<min(start + options.batchSize, order.count)].map { records[$0] }
         }
     }
 
@@ -97,11 +101,6 @@ final class Batcher {
         let share = stride(from: rank, to: all.count, by: worldSize).map { all[$0] }
         let mine = stride(from: 0, to: share.count, by: options.batchSize).map { Array(share[$0..<min($0 + options.batchSize, share.count)]) }
         return (mine, global.count)
-    }
-
-    /// The plan's records in file order, `size` at a time (the reference pass).
-    func sequentialBatches(size: Int) -> [[PreferenceRecord]] {
-        stride(from: 0, to: records.count, by: size).map { Array(records[$0..<min($0 + size, records.count)]) }
     }
 
     // MARK: tokens and pixels

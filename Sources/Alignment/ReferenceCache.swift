@@ -38,9 +38,11 @@ struct ReferenceCache {
         try (body.serialized() + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    /// The cached entries, or (on a miss) one no-grad pass over the plan with the adapters off, saved. With a
-    /// process group the ranks take turns over the batches, gather every rank's entries and rank 0 saves them.
-    func entries(batcher: Batcher, model: any VLMModel, batchSize: Int, needRejected: Bool, ldAlpha: Double? = nil,
+    /// The cached entries, or (on a miss) one no-grad pass over the plan with the adapters off, saved, in the first
+    /// epoch's micro-batches: each record padded beside the records it trains with, so that in bf16 its reference
+    /// log-probs round as its policy's do at step 0 (padding partners change the last bits there). With a process
+    /// group the ranks take turns over the batches, gather every rank's entries and rank 0 saves them.
+    func entries(batcher: Batcher, model: any VLMModel, needRejected: Bool, ldAlpha: Double? = nil,
                  group: ProcessGroup? = nil) throws -> [String: Entry] {
         let needed = batcher.records.map(\.id).filter { !batcher.lost.contains($0) }
         var cached = load(needed: needed)
@@ -54,7 +56,7 @@ struct ReferenceCache {
         let (rank, ranks) = (group?.rank ?? 0, group?.worldSize ?? 1)
         try model.withLoRADisabled {
             try withNoGrad {
-                for (b, records) in batcher.sequentialBatches(size: batchSize).enumerated() where b % ranks == rank {
+                for (b, records) in batcher.epochMicroBatches(0).enumerated() where b % ranks == rank {
                     let batch = try batcher.load(records)
                     if batch.records.isEmpty { continue }
                     let lp = try scoreBatch(batch, model: model, needRejected: needRejected, ldAlpha: ldAlpha)

@@ -253,6 +253,8 @@ int ct_from_data(const void *data, size_t nbytes, const intptr_t *shape, int ndi
   })
 }
 
+bool ct_set_inference_kernels(bool enabled) noexcept { return g_inference_kernels.exchange(enabled); }
+
 int ct_from_blob(void *data, const intptr_t *shape, int ndim, int dtype, void (*release_context)(void *), void *context,
                  ct_tensor *out) noexcept {
   bool handed = false;  // once from_blob holds the deleter, it calls it

@@ -49,6 +49,9 @@ inline thread_local std::string t_error;
 
 // Intra-op threads. OpenMP keeps the thread count per calling thread, so a thread that has not yet seen the
 // current setting applies it on its first call (a relaxed load and a thread-local compare per call).
+// Whether the shim's own inference kernels (kernels.h) may run; off, every op takes libtorch's composite path.
+inline std::atomic<bool> g_inference_kernels{true};
+
 inline std::atomic<int> g_threads{0};
 inline std::atomic<int> g_threads_generation{1};
 inline thread_local int t_threads_generation = 0;

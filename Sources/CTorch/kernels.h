@@ -112,8 +112,10 @@ CT_INLINE float exp_shifted(float *row, int64_t n, float top) {
 #endif
 
 // True when no gradient will be asked of a result computed from these (undefined tensors are skipped): the only
-// case the kernels below take; everything with autograd stays on libtorch's ops.
+// case the kernels below take; everything with autograd stays on libtorch's ops. Always false while the inference
+// kernels are switched off (ct_set_inference_kernels).
 inline bool no_grad(std::initializer_list<const at::Tensor *> ts) {
+  if (!g_inference_kernels.load(std::memory_order_relaxed)) return false;
   if (!c10::GradMode::is_enabled()) return true;
   for (const at::Tensor *t : ts)
     if (t->defined() && t->requires_grad()) return false;

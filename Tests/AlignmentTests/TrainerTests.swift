@@ -149,6 +149,25 @@ struct Interrupted: Error {}
         }
     }
 
+    /// In bf16 the cached reference log-probs equal the policy's at step 0 (fresh adapters leave the base model), so
+    /// each rdpo term starts at log 2: the no-grad pass rounds as the pass that records gradients does.
+    @Test(arguments: ["llava", "qwen2_vl"]) func bf16ReferenceEqualsPolicyAtStepZero(_ kind: String) throws {
+        var o = smallOptions(.rdpo)
+        o.dtype = .bfloat16
+        o.steps = 1
+        o.batchSize = 1
+        o.gradientAccumulation = 1
+        let out = temporaryFolder()
+        let folder = kind == "llava" ? tinyLlavaFolder() : modelsFixture("qwen_vl/\(kind)")
+        try PreferenceTrainer(modelFolder: folder, data: prefsFile(), out: out, options: o).run(resume: false)
+        let line = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")[0]
+        let m = try JSONValue.parse(Array(line.utf8))
+        let value = { (key: String) in m[key]?.doubleValue ?? .nan }
+        #expect(value("logps/chosen") == value("logps/ref_chosen"), "\(value("logps/chosen")) vs \(value("logps/ref_chosen"))")
+        #expect(value("logps/rejected") == value("logps/ref_rejected"), "\(value("logps/rejected")) vs \(value("logps/ref_rejected"))")
+        #expect(abs(value("loss") - 2 * log(2.0)) < 1e-12, "loss \(value("loss"))")
+    }
+
     /// Batch 1 x accumulation 8 equals batch 8 x accumulation 1 after one optimizer step (the 8 usable records).
     @Test func accumulationInvariance() throws {
         func run(batch: Int, accumulation: Int) throws -> [String: Tensor] {

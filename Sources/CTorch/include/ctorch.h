@@ -68,6 +68,10 @@ bool ct_is_grad_enabled(void) CT_NOEXCEPT;
  * a process that allocates activations layer after layer spends much less time in page faults. Call once,
  * early; later calls do nothing. */
 void ct_tune_allocator(void) CT_NOEXCEPT;
+/* Switches the shim's own inference kernels (fused RMSNorm, rotary, attention, few-row and oneDNN products; used
+ * only where no gradient is needed) on or off for the whole process; returns the previous setting. Off, those ops
+ * round exactly as with gradients: a no-grad pass then equals a pass that records, bit for bit. */
+bool ct_set_inference_kernels(bool enabled) CT_NOEXCEPT;
 /* Sets how many bytes of freed large blocks are kept (1 GiB at first; 0 keeps none), freeing the oldest beyond it
  * now; returns the previous limit. */
 size_t ct_set_cpu_reuse_limit(size_t bytes) CT_NOEXCEPT;

@@ -135,6 +135,12 @@ public enum Torch {
     /// instead of being unmapped and page-faulted in again.
     public static func tuneAllocator() { ct_tune_allocator() }
 
+    /// Switches the shim's own inference kernels on or off for the process (they run only where no gradient is
+    /// needed, and round slightly differently from libtorch's ops); off, a no-grad pass equals one that records
+    /// gradients bit for bit. Returns the previous setting.
+    @discardableResult
+    public static func setInferenceKernels(_ enabled: Bool) -> Bool { ct_set_inference_kernels(enabled) }
+
     /// Sets how many bytes of freed large CPU blocks are kept for reuse (1 GiB at first; 0 keeps none), freeing the
     /// oldest beyond it now; returns the previous limit.
     @discardableResult
