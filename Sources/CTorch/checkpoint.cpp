@@ -80,24 +80,27 @@ struct Checkpoint : torch::autograd::Function<Checkpoint> {
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     Region *r = region(ctx);
     const variable_list inputs = r->leaves(ctx->get_saved_variables());
-    // Replay the first run's random numbers, then give the generators their current state back.
+    // Replay the first run's random numbers; the generators get their current state back however the run ends.
     std::vector<at::Tensor> now;
     for (auto &[g, state] : r->rng) {
       std::lock_guard<std::mutex> lock(g.mutex());
       now.push_back(g.get_state());
       g.set_state(state);
     }
+    struct Restore {
+      Region *r;
+      std::vector<at::Tensor> &now;
+      ~Restore() {
+        for (size_t i = 0; i < r->rng.size(); i++) {
+          std::lock_guard<std::mutex> lock(r->rng[i].first.mutex());
+          r->rng[i].first.set_state(now[i]);
+        }
+      }
+    };
     variable_list outputs;
-    try {
+    {
+      Restore restore{r, now};
       outputs = r->run(inputs);
-    } catch (...) {
-      size_t i = 0;
-      for (auto &entry : r->rng) entry.first.set_state(now[i++]);
-      throw;
-    }
-    for (size_t i = 0; i < r->rng.size(); i++) {
-      std::lock_guard<std::mutex> lock(r->rng[i].first.mutex());
-      r->rng[i].first.set_state(now[i]);
     }
     // d(sum of outputs . grads) / d(inputs, params), over the outputs that depend on something trainable.
     variable_list ys, gs, xs;
@@ -171,15 +174,11 @@ int ct_checkpoint(ct_region_fn fn, void *context, void (*release_context)(void *
       std::lock_guard<std::mutex> lock(g.mutex());
       r->rng.emplace_back(g, g.get_state());
     }
-    variable_list out;
-    if (!c10::GradMode::is_enabled() || !any) {
-      // Nothing to differentiate: the region runs once, as it is.
-      out = r->run(variable_list(in.begin(), in.end()), /*record=*/false);
-      keep.reset();
-    } else {
-      out = Checkpoint::apply(in, ps, keep);
-      keep.reset();
-    }
+    // Nothing to differentiate: the region runs once, as it is.
+    const bool recorded = c10::GradMode::is_enabled() && any;
+    const variable_list out = recorded ? Checkpoint::apply(in, ps, keep)
+                                       : r->run(variable_list(in.begin(), in.end()), /*record=*/false);
+    keep.reset();  // the node holds the region now, or nothing does
     if (int(out.size()) > capacity) throw std::runtime_error("a checkpointed region returned more outputs than asked");
     for (size_t i = 0; i < out.size(); i++) outputs[i] = wrap(out[i]);
     *n_outputs = int(out.size());

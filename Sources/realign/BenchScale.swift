@@ -45,6 +45,9 @@ struct BenchScale: ParsableCommand {
         printMachine()
         let images = ["0.png", "1.png"].map { (dataFolder as NSString).appendingPathComponent($0) }
         let pairs = (dataFolder as NSString).appendingPathComponent("pair.jsonl")
+        for file in images + [pairs] where !FileManager.default.fileExists(atPath: file) {
+            throw ValidationError("\(file) is missing: tools/reference/make_scale_model.py writes it beside the model folder (or give --data)")
+        }
         let checkpoint = try Checkpoint(path: model)
         let weights = checkpoint.names.reduce(0) { $0 + (checkpoint.info($1)?.byteCount ?? 0) }
         print("threads: \(threads), \(model): \(String(format: "%.1f", Double(weights) / 1e9)) GB of weights")
