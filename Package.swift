@@ -54,6 +54,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         // TensorBoard's Event protobuf (the generated code is committed: no protoc at build time).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // Recipes (`realign run RECIPE.yaml`): Yams's node tree keeps each key's line for error messages.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // The shim's C surface (module.modulemap links librealign_torch.so, which scripts/build-shim.sh builds).
@@ -97,6 +99,12 @@ let package = Package(
             "Backends", "Models", "Images", "JSON",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
+        // The library's jobs (knowledge base, pairs, training, answering, scoring, report), the recipe runner and
+        // the demo: what the CLI and other programs call.
+        .target(name: "Jobs", dependencies: [
+            "Common", "JSON", "Torch", "Models", "Alignment", "Retrieval", "Evaluation", "Backends", "Preference",
+            "ShapesWorld", "WorldModel", .product(name: "Yams", package: "Yams"),
+        ]),
         .executableTarget(
             name: "realign",
             dependencies: [
@@ -114,6 +122,7 @@ let package = Package(
                 "Serving",
                 "ShapesWorld",
                 "WorldModel",
+                "Jobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -157,6 +166,10 @@ let package = Package(
         .testTarget(
             name: "DemoTests",
             dependencies: ["TestSupport", "JSON"]
+        ),
+        .testTarget(
+            name: "JobsTests",
+            dependencies: ["TestSupport", "Jobs", "Alignment", "Evaluation", "Preference", "Models", "Torch", "Common", "JSON", "ShapesWorld", "WorldModel"]
         ),
         .testTarget(
             name: "ShapesWorldTests",

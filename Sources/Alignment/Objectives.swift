@@ -379,3 +379,36 @@ public enum Objectives {
         ]
     }
 }
+
+/// One objective or a weighted mix as written on a command line or in a recipe: "rdpo", "rdpo+0.1*sft",
+/// "dpo + 0.5*nll" (TRL's rpo_alpha 0.5).
+extension ObjectiveMix: CustomStringConvertible {
+    public init(parsing text: String) throws {
+        let terms = try text.split(separator: "+").map { part -> (Objective, Double) in
+            let pieces = part.split(separator: "*").map { $0.trimmingCharacters(in: .whitespaces) }
+            let (weight, name): (Double, String) = pieces.count == 2 ? (Double(pieces[0]) ?? .nan, pieces[1]) : (1, pieces.first ?? "")
+            guard pieces.count <= 2, let o = Objective(rawValue: name), weight.isFinite else {
+                throw ModelError("'\(part.trimmingCharacters(in: .whitespaces))' is not an objective (\(Objective.allCases.map(\.rawValue).joined(separator: ", "))) with an optional weight")
+            }
+            return (o, weight)
+        }
+        try self.init(terms)
+    }
+
+    /// The mix as it parses back: "rdpo+0.1*sft".
+    public var description: String { Self.text(terms) }
+
+    public static func text(_ terms: [(Objective, Double)]) -> String {
+        terms.map { $0.1 == 1 ? $0.0.rawValue : "\(number($0.1))*\($0.0.rawValue)" }.joined(separator: "+")
+    }
+
+    static func number(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
+
+    /// Every objective with its formula, for `--objective help`.
+    public static var list: String {
+        let width = Objective.allCases.map(\.rawValue.count).max()!
+        return (["Objectives (h = r_c - r_l, r = log pi - log ref of a response, s = sigmoid, b = --beta):"]
+            + Objective.allCases.map { "  \($0.rawValue.padding(toLength: width, withPad: " ", startingAt: 0))  \($0.summary)" }
+            + ["Mix them with weights: \"rdpo+0.1*sft\", \"dpo+0.5*nll\" (TRL's rpo_alpha 0.5)."]).joined(separator: "\n")
+    }
+}

@@ -339,3 +339,26 @@ public struct PreferenceDataError: Error, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// Where preference data comes from: a file in some form, or an entry of LLaMA-Factory's dataset_info.json.
+public struct PreferenceSource: Sendable {
+    public var path: String
+    public var format: PreferenceFormat
+    public var datasetInfo: DatasetInfoEntry?
+
+    public init(path: String, format: String, dataset: String?, formatFlag: String = "--format") throws {
+        guard let f = PreferenceFormat(rawValue: format) else {
+            throw PreferenceDataError("\(formatFlag) must be one of \(PreferenceFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.format = f
+        if (path as NSString).lastPathComponent == "dataset_info.json" {
+            guard let dataset else { throw PreferenceDataError("\(path) is LLaMA-Factory's dataset list: name the entry with --dataset") }
+            datasetInfo = try DatasetInfoEntry.load(path, name: dataset)
+            self.path = datasetInfo!.file
+            if f != .auto && f != .llamafactory { throw PreferenceDataError("a dataset_info.json entry is read as llamafactory (\(formatFlag) \(format) given)") }
+        } else {
+            if dataset != nil { throw PreferenceDataError("--dataset names an entry of a dataset_info.json --data/--input") }
+            self.path = path
+        }
+    }
+}

@@ -53,6 +53,10 @@ public final class TokenUsage: @unchecked Sendable {
 
     public init() {}
 
+    public init(requests: Int, promptTokens: Int, completionTokens: Int) {
+        counts = (requests, promptTokens, completionTokens)
+    }
+
     public func add(_ reply: ChatReply) {
         lock.withLock {
             counts.requests += 1

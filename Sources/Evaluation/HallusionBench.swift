@@ -119,3 +119,28 @@ public struct HallusionBenchScorer: Sendable {
                       matchMode: matched.mode, questions: qf.records.count, missing: matched.missing, issues: issues)
     }
 }
+
+extension HallusionBenchScorer {
+    /// Scores with an LLM judge, as the official evaluation does: a first pass collects what the judge must read,
+    /// the judge answers what its cache (`cachePath`) does not hold, and a second pass scores with its verdicts
+    /// (an unclear or failed verdict counts as wrong). `failures` hears each failed request.
+    public func scoreJudged(questionsFile: String, answersFile: String, judge: AnswerJudge,
+                            failures: @Sendable ([String]) -> Void = { _ in }) async throws -> Result {
+        final class Collected: @unchecked Sendable {
+            var items: [(JSONValue, String)] = []
+            let lock = NSLock()
+            func add(_ row: JSONValue, _ answer: String) { lock.withLock { items.append((row, answer)) } }
+        }
+        let collected = Collected()
+        var first = self
+        first.correctness = { row, answer in collected.add(row, answer); return nil }
+        _ = try first.score(questionsFile: questionsFile, answersFile: answersFile)
+        let items = collected.items.map { (question: $0.0["question"]?.stringValue ?? "", reference: Self.reference($0.0), prediction: $0.1) }
+        failures(await judge.judgeAll(items))
+        var second = self
+        second.correctness = { row, answer in
+            judge.known(question: row["question"]?.stringValue ?? "", reference: Self.reference(row), prediction: answer)
+        }
+        return try second.score(questionsFile: questionsFile, answersFile: answersFile)
+    }
+}

@@ -96,3 +96,56 @@ public struct PreferenceSummary: Sendable {
         ])
     }
 }
+
+/// What a preference-data job has cost over all its runs: a killed and resumed job reports the requests, tokens
+/// and seconds of every run, not only the last one's. Kept beside the output (`<stem>.ledger.json`) and
+/// rewritten after every record, so a kill loses at most the requests of the records in flight.
+public final class PreferenceLedger: @unchecked Sendable {
+    public let path: String
+    /// The finished (or killed) runs before this one.
+    private let earlier: (runs: Int, elapsed: Double, stages: [String: Double], usage: [(String, (Int, Int, Int))])
+    private let lock = NSLock()
+
+    public init(output: String) {
+        path = URL(fileURLWithPath: output).deletingPathExtension().path + ".ledger.json"
+        var runs = 0, elapsed = 0.0, stages: [String: Double] = [:], usage: [(String, (Int, Int, Int))] = []
+        if let json = try? JSONValue.parse(contentsOf: path) {
+            runs = json["runs"]?.intValue ?? 0
+            elapsed = json["elapsed_seconds"]?.doubleValue ?? 0
+            for (k, v) in json["stage_seconds"]?.objectValue ?? [] { stages[k] = v.doubleValue ?? 0 }
+            for (k, v) in json["usage"]?.objectValue ?? [] {
+                usage.append((k, (v["requests"]?.intValue ?? 0, v["prompt_tokens"]?.intValue ?? 0, v["completion_tokens"]?.intValue ?? 0)))
+            }
+        }
+        earlier = (runs, elapsed, stages, usage)
+    }
+
+    /// Runs before this one.
+    public var earlierRuns: Int { earlier.runs }
+
+    /// The whole job so far: the earlier runs plus this one's `usage`, `stageSeconds` and `elapsed`.
+    public func totals(usage: [(String, TokenUsage)], stageSeconds: [String: Double], elapsed: Double)
+        -> (usage: [(String, TokenUsage)], stageSeconds: [String: Double], elapsed: Double) {
+        var names = earlier.usage.map(\.0)
+        for (name, _) in usage where !names.contains(where: { Array($0.utf8) == Array(name.utf8) }) { names.append(name) }
+        let summed = names.map { name -> (String, TokenUsage) in
+            let before = earlier.usage.first { Array($0.0.utf8) == Array(name.utf8) }?.1 ?? (0, 0, 0)
+            let now = usage.first { Array($0.0.utf8) == Array(name.utf8) }?.1
+            return (name, TokenUsage(requests: before.0 + (now?.requests ?? 0), promptTokens: before.1 + (now?.promptTokens ?? 0),
+                                     completionTokens: before.2 + (now?.completionTokens ?? 0)))
+        }
+        return (summed, earlier.stages.merging(stageSeconds, uniquingKeysWith: +), earlier.elapsed + elapsed)
+    }
+
+    /// Writes the whole job so far (atomically: a kill leaves the previous version).
+    public func save(usage: [(String, TokenUsage)], stageSeconds: [String: Double], elapsed: Double) throws {
+        let t = totals(usage: usage, stageSeconds: stageSeconds, elapsed: elapsed)
+        let json: JSONValue = .object([
+            ("runs", .int(earlier.runs + 1)), ("elapsed_seconds", .double(t.elapsed)),
+            ("stage_seconds", .object(t.stageSeconds.keys.sorted().map { ($0, .double(t.stageSeconds[$0]!)) })),
+            ("usage", .object(t.usage.map { ($0.0, .object([("requests", .int($0.1.requests)), ("prompt_tokens", .int($0.1.promptTokens)),
+                                                            ("completion_tokens", .int($0.1.completionTokens))])) })),
+        ])
+        try lock.withLock { try (json.serialized(pretty: true) + "\n").write(toFile: path, atomically: true, encoding: .utf8) }
+    }
+}

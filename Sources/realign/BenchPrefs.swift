@@ -1,6 +1,7 @@
 import Backends
 import ArgumentParser
 import Foundation
+import Jobs
 import Models
 import Preference
 import Retrieval

@@ -1,6 +1,7 @@
 import Alignment
 import ArgumentParser
 import Foundation
+import Jobs
 import Images
 import JSON
 import Models

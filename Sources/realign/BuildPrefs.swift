@@ -1,13 +1,9 @@
 import Alignment
-import Backends
-import Common
 import ArgumentParser
 import Foundation
-import JSON
-import Models
+import Jobs
 import Preference
 import Retrieval
-import Torch
 
 /// Builds preference pairs: Re-Align (mask -> retrieve -> induce -> filter) or VaPR (LLM-edited hard negatives).
 struct BuildPrefs: ParsableCommand {
@@ -67,226 +63,49 @@ struct BuildPrefs: ParsableCommand {
     @Option(help: "Seconds a rank waits for the others (under torchrun).") var distTimeout = 3600.0
     @OptionGroup var precision: WeightPrecision
 
-    func run() throws {
-        Launcher.bindToLauncher()
-        if let n = nprocPerNode {
-            guard n >= 1 else { throw ValidationError("--nproc-per-node must be positive") }
-            guard try DistributedEnvironment.current() == nil, shard == nil else {
-                throw ValidationError("--nproc-per-node starts ranks itself: leave out --shard, torchrun and Slurm")
-            }
-            if n > 1 {
-                do { try Launcher.run(ranks: n) } catch { throw CleanExit.message(error) }
-                return
-            }
-        }
-        try blockingRun { try await self.runAsync() }
+    /// The job's configuration from the options.
+    func configuration() throws -> BuildPairsConfig {
+        guard let method = BuildPairsConfig.Method(rawValue: recipe) else { throw ValidationError("--recipe must be realign or vapr") }
+        guard let mode = Inducer.Mode(rawValue: induceMode) else { throw ValidationError("--induce-mode must be continue or instruct") }
+        guard let kind = VectorIndex.Kind(rawValue: indexKind) else { throw ValidationError("--index-kind must be flat, hnsw, ivf or ivfpq") }
+        var c = BuildPairsConfig(input: input, out: out, model: model)
+        c.method = method
+        c.inputFormat = format
+        c.dataset = dataset
+        c.sentenceModel = sentenceModel
+        c.index = index
+        c.indexKind = kind
+        c.chosen = chosen
+        c.masker = masker
+        c.maskWords = maskWords
+        c.inducer = inducer
+        c.induceMode = mode
+        c.k = k
+        c.tau = tau
+        c.concurrency = concurrency
+        c.apiKeyEnv = apiKeyEnv
+        c.timeout = timeout
+        c.retries = retries
+        c.editor = editor
+        c.editorLexicon = editorLexicon
+        c.classifier = classifier
+        c.maxReuse = maxReuse
+        c.maxLengthGap = maxLengthGap
+        c.maxEditDistance = maxEditDistance
+        c.bf16Weights = precision.bf16Weights
+        c.launch.nprocPerNode = nprocPerNode
+        c.launch.shard = shard
+        c.launch.mergeShards = mergeShards
+        c.launch.timeout = distTimeout
+        return c
     }
 
-    func runAsync() async throws {
-        guard recipe == "realign" || recipe == "vapr" else { throw ValidationError("--recipe must be realign or vapr") }
-        guard let mode = Inducer.Mode(rawValue: induceMode) else { throw ValidationError("--induce-mode must be continue or instruct") }
-        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
-        guard let kind = VectorIndex.Kind(rawValue: indexKind) else { throw ValidationError("--index-kind must be flat, hnsw, ivf or ivfpq") }
+    func run() throws {
+        let job = BuildPairsJob(try configuration())
         do {
-            try await build(mode: mode, kind: kind)
-        } catch let e as ExitCode {
-            throw e
+            try blockingRun { try await job.run() }
         } catch {
             throw CleanExit.message(error)
         }
     }
-
-    func build(mode: Inducer.Mode, kind: VectorIndex.Kind) async throws {
-        let started = Date()
-        let (allSamples, allProblems) = try readSamples()
-        let order = allProblems.compactMap(\.id) + allSamples.map(\.id)
-        if let n = mergeShards {
-            try Shard.mergePairs(into: out, count: n, ids: order, problemCount: allProblems.count)
-            log("merged \(n) shards into \(out) and \(ResumableOutput.skippedPath(for: out))")
-            return
-        }
-        let environment = try DistributedEnvironment.current()
-        if environment != nil && shard != nil { throw ValidationError("--shard: under torchrun or Slurm each rank is its own shard; leave it out") }
-        let group = try environment.map { try ProcessGroup(environment: $0, timeout: distTimeout) }
-        let part = try environment.map { try Shard(index: $0.rank, count: $0.worldSize) } ?? shard.map { try Shard(parsing: $0) }
-        if part != nil && recipe == "vapr" {
-            throw ValidationError("--recipe vapr cannot be sharded: its penalty list follows the whole input in order (run it in one process)")
-        }
-        let talks = (group?.rank ?? 0) == 0
-        let samples = part?.take(allSamples) ?? allSamples
-        let problems = (part?.index ?? 0) == 0 ? allProblems : []
-        let outPath = part.map { $0.outputPath(for: out) } ?? out
-        let worker = TorchWorker()
-        if talks { log("loading \(model)") }
-        let vlm = try VisionLanguageModel(folder: model, bf16LinearWeights: precision.bf16Weights)
-        let factory = BackendFactory(vlm: vlm, worker: worker, apiKeyEnv: apiKeyEnv, timeout: timeout, retries: retries, concurrency: concurrency)
-        for p in problems { if case .skipped(_, _, let reason) = p { log("input: \(reason)") } }
-        if let part { log("shard \(part): \(samples.count) of \(allSamples.count) samples into \(outPath)") }
-        let output = try ResumableOutput(path: outPath)
-        if !output.done.isEmpty { log("resuming: \(output.done.count) records already in \(out) and \(output.skippedPath)") }
-        let runner = RecordRunner(concurrency: concurrency)
-        let label = part.map { "\(recipe) \($0)" } ?? recipe
-        let progress: @Sendable (RecordRunner.Progress) -> Void = { p in
-            guard talks else { return }
-            FileHandle.standardError.write(Data(("\r" + progressLine(label, p)).utf8))
-        }
-        // Stages are timed by the Re-Align pipeline; VaPR leaves the clock empty.
-        var clock = StageClock()
-        let result: RecordRunner.Progress
-
-        if recipe == "realign" {
-            guard let sentenceModel else { throw ValidationError("--sentence-model is required for --recipe realign (the all-MiniLM-L6-v2 folder)") }
-            let encoder = try SentenceEncoder(folder: sentenceModel)
-            // Every shard retrieves from the same knowledge base, over every input image: under torchrun rank 0
-            // builds it and the others open it; a lone shard builds its own copy.
-            if let group, group.rank != 0 { try group.barrier() }
-            let base = try knowledgeBase(vlm: vlm, samples: allSamples, kind: kind, folder: (group == nil ? outPath : out) + ".index",
-                                         built: (group?.rank ?? 0) != 0)
-            if let group, group.rank == 0 { try group.barrier() }
-            let chosenSource: ReAlignPipeline.ChosenSource = chosen == "given" ? .given : .backend(try factory.backend(chosen))
-            let theMasker: any Masker
-            if masker == "rules" {
-                theMasker = try maskWords.map { try RuleMasker(wordList: $0) } ?? RuleMasker()
-            } else {
-                theMasker = BackendMasker(backend: try factory.backend(masker))
-            }
-            let inducerBackend = try factory.backend(inducer == "local" ? "local:\(model)" : inducer)
-            var pipeline = ReAlignPipeline(chosen: chosenSource, masker: theMasker,
-                                           retriever: KnowledgeBaseRetriever(base: base, model: vlm, worker: worker),
-                                           inducer: Inducer(backend: inducerBackend, mode: mode),
-                                           similarity: SentenceSimilarity(encoder: encoder, worker: worker))
-            pipeline.k = k
-            pipeline.tau = tau
-            clock = pipeline.clock
-            log("re-align: \(samples.count) samples; chosen \(chosen), masker \(theMasker.name), inducer \(inducerBackend.name) (\(mode.rawValue)), k \(k), tau \(tau)")
-            let p = pipeline
-            result = try await runner.run(samples, problems: problems, output: output, progress: progress) { await p.process($0) }
-        } else {
-            guard let editor else { throw ValidationError("--recipe vapr needs --editor rules or --editor BACKEND") }
-            let theEditor: VaPREditor.Editor
-            let editorName: String
-            if editor == "rules" {
-                theEditor = .rules(try editorLexicon.map { try RuleEditor(lexiconFile: $0) } ?? .english)
-                editorName = "rules" + (editorLexicon.map { " (\($0))" } ?? " (English word classes)")
-            } else {
-                let backend = try factory.backend(editor)
-                theEditor = .backend(backend)
-                editorName = backend.name
-            }
-            let theClassifier: VaPREditor.Classifier = classifier == "rules" ? .rules : .backend(try factory.backend(classifier))
-            let tokenizer = vlm.tokenizer
-            var vapr = VaPREditor(classifier: theClassifier, editor: theEditor) { (try? tokenizer.encode($0, addSpecialTokens: false).count) ?? 0 }
-            vapr.maxReuse = maxReuse
-            vapr.maxLengthGap = maxLengthGap
-            vapr.maxEditDistance = maxEditDistance
-            vapr.penalties.load(from: out)
-            log("vapr: \(samples.count) samples; editor \(editorName), classifier \(classifier)")
-            let v = vapr
-            result = try await runner.run(samples, problems: problems, output: output, progress: progress,
-                                          commit: { await v.commit($0, $1) }) { await v.propose($0) }
-        }
-        if talks { FileHandle.standardError.write(Data("\n".utf8)) }
-        if let group {
-            try group.barrier()  // every shard is written
-            guard group.rank == 0 else { return }
-            try Shard.mergePairs(into: out, count: group.worldSize, ids: order, problemCount: allProblems.count)
-            log("merged \(group.worldSize) shards into \(out)")
-        } else if let part {
-            log("shard \(part) done: kept \(result.kept), unpaired \(result.unpaired), failed \(result.failed); when every shard is done: realign build-prefs --input \(input) --out \(out) --merge-shards \(part.count) --model \(model)")
-            return
-        }
-        let usage = factory.usages()
-        let elapsed = Date().timeIntervalSince(started)
-        let summary = PreferenceSummary(output: out)
-        log("\(group == nil ? "this run" : "rank 0's shard"): kept \(result.kept), unpaired \(result.unpaired), failed \(result.failed)\n" + summary.text(stageSeconds: clock.totals, usage: usage, elapsed: elapsed))
-        let summaryPath = URL(fileURLWithPath: out).deletingPathExtension().path + ".summary.json"
-        try (summary.json(stageSeconds: clock.totals, usage: usage, elapsed: elapsed).serialized(pretty: true) + "\n")
-            .write(toFile: summaryPath, atomically: true, encoding: .utf8)
-        log("wrote \(out); skipped records in \(ResumableOutput.skippedPath(for: out)); summary in \(summaryPath)")
-    }
-
-    /// The input's samples: our own form, or the prompts, images and chosen answers of another tool's preference
-    /// records (a record without an image is reported, as a sample without one is).
-    func readSamples() throws -> (samples: [SampleInput], problems: [RecordOutcome]) {
-        if format == "samples" {
-            if dataset != nil { throw ValidationError("--dataset reads a dataset_info.json entry: give --format llamafactory (or auto)") }
-            return try SampleReader.read(input)
-        }
-        let source = try PreferenceSource(path: input, format: format, dataset: dataset)
-        let loaded = try PreferenceData.load(source.path, requireRejected: false, format: source.format, datasetInfo: source.datasetInfo)
-        var problems = loaded.problems.map { RecordOutcome.skipped(id: "line-\($0.line)", kind: "failed", reason: "\($0)") }
-        var samples: [SampleInput] = []
-        for r in loaded.records {
-            guard let image = r.image else {
-                problems.append(.skipped(id: r.id, kind: "failed", reason: "\(source.path):\(r.line): missing 'image'"))
-                continue
-            }
-            samples.append(SampleInput(id: r.id, image: image, prompt: r.prompt, chosen: r.chosen, line: r.line))
-        }
-        return (samples, problems)
-    }
-
-    /// The given knowledge base (checked against the model), or one built from the input's images into <OUT>.index/.
-    /// `built`: another rank has just built `folder`; open it (building again would rewrite its index file while
-    /// the other ranks read it).
-    func knowledgeBase(vlm: VisionLanguageModel, samples: [SampleInput], kind: VectorIndex.Kind, folder: String,
-                       built: Bool = false) throws -> KnowledgeBase {
-        if let index = index ?? (built ? folder : nil) {
-            let base = try KnowledgeBase(opening: index)
-            guard try KnowledgeBase.fingerprint(of: vlm.model, folder: vlm.folder) == base.fingerprint else {
-                throw IndexError("\(index): built by another model (\(base.modelPath)); use --model \(base.modelPath) or build a new index")
-            }
-            return base
-        }
-        var images: [String] = []
-        var seen = Set<String>()
-        for s in samples where seen.insert(s.image).inserted { images.append(s.image) }
-        let base = try KnowledgeBase.build(folder: folder, model: vlm, images: images, kind: kind, progress: indexProgress("knowledge base"))
-        for s in base.skipped { log("knowledge base: skipped \(s.path): \(s.reason)") }
-        return base
-    }
-}
-
-/// Backends from their command-line names; `local:` folders load once and share the torch worker.
-final class BackendFactory: @unchecked Sendable {
-    let vlm: VisionLanguageModel
-    let worker: TorchWorker
-    let apiKeyEnv: String?
-    let timeout: Double, retries: Int, concurrency: Int
-    private var made: [String: any ChatBackend] = [:]
-    private var order: [String] = []
-
-    init(vlm: VisionLanguageModel, worker: TorchWorker, apiKeyEnv: String?, timeout: Double, retries: Int, concurrency: Int) {
-        self.vlm = vlm
-        self.worker = worker
-        self.apiKeyEnv = apiKeyEnv
-        self.timeout = timeout
-        self.retries = retries
-        self.concurrency = concurrency
-    }
-
-    func backend(_ text: String) throws -> any ChatBackend {
-        let spec = try BackendSpec(parsing: text)
-        if let b = made[spec.description] { return b }
-        let backend: any ChatBackend
-        switch spec {
-        case .local(let folder):
-            let same = URL(fileURLWithPath: folder).standardizedFileURL.path == URL(fileURLWithPath: vlm.folder).standardizedFileURL.path
-            // A second local model (say, a larger "advanced" VLM) shares the worker: one torch job at a time.
-            backend = LocalBackend(model: same ? vlm : try VisionLanguageModel(folder: folder, bf16LinearWeights: vlm.model.hasBF16LinearWeights), worker: worker)
-        case .openai(let url, let model):
-            var options = OpenAIClient.Options()
-            options.timeout = timeout
-            options.maxRetries = retries
-            options.concurrency = concurrency
-            let client = try OpenAIClient(baseURL: url, model: model, apiKeyVariable: apiKeyEnv, options: options)
-            client.onRetry = { message in FileHandle.standardError.write(Data("\nrealign: \(message)\n".utf8)) }
-            backend = client
-        }
-        made[spec.description] = backend
-        order.append(spec.description)
-        return backend
-    }
-
-    func usages() -> [(String, TokenUsage)] { order.compactMap { key in made[key].map { ($0.name, $0.usage) } } }
 }

@@ -1,11 +1,9 @@
-import Backends
 import ArgumentParser
-import Common
+import Backends
 import Evaluation
 import Foundation
+import Jobs
 import JSON
-import Models
-import Torch
 
 /// Hallucination benchmarks: build POPE, score answer files as the standard harnesses do, answer with a local
 /// model (resumable), compare runs.
@@ -40,62 +38,25 @@ struct AnswerSource: ParsableArguments {
     /// answered a shard and another one merges and scores.
     func resolve(questions: String, idKeys: [String] = ["question_id", "id", "image_id"], prompt: String? = nil,
                  questionList: [Question]? = nil) throws -> String? {
-        Launcher.bindToLauncher()
         if let answers {
             guard model == nil else { throw EvalError("give --answers or --model, not both") }
             return answers
         }
         guard let model else { throw EvalError("give --answers FILE, or --model DIR (with --image-root DIR when the image paths are not relative to the questions file)") }
-        let environment = try DistributedEnvironment.current()
-        if let n = nprocPerNode {
-            guard n >= 1 else { throw ValidationError("--nproc-per-node must be positive") }
-            guard environment == nil, shard == nil else { throw ValidationError("--nproc-per-node starts ranks itself: leave out --shard, torchrun and Slurm") }
-            if n > 1 {
-                try Launcher.run(ranks: n)
-                return nil  // the ranks answered, merged and scored
-            }
-        }
-        if environment != nil && shard != nil { throw ValidationError("--shard: under torchrun or Slurm each rank is its own shard; leave it out") }
-        let imageRoot = self.imageRoot ?? (questions as NSString).deletingLastPathComponent
-        let stem = ((questions as NSString).lastPathComponent as NSString).deletingPathExtension
-        let name = [stem, (model as NSString).lastPathComponent] + (adapter.map { [($0 as NSString).lastPathComponent] } ?? [])
-        let out = answersOut ?? name.joined(separator: ".") + ".answers.jsonl"
-        var list = questionList
-        if list == nil {
-            let file = try JSONLines(path: questions)
-            for issue in file.issues.prefix(20) where (environment?.rank ?? 0) == 0 { log(issue.description) }
-            list = file.records.map { Question(line: $0.line, record: $0.value, idKeys: idKeys) }
-        }
-        if let n = mergeShards {
-            try Shard.mergeAnswers(into: out, count: n, questions: list!)
-            log("merged \(n) shards' answers into \(out)")
-            return out
-        }
-        let group = try environment.map { try ProcessGroup(environment: $0, timeout: distTimeout) }
-        let part = try environment.map { try Shard(index: $0.rank, count: $0.worldSize) } ?? shard.map { try Shard(parsing: $0) }
-        let talks = (group?.rank ?? 0) == 0
-        let vlm = try VisionLanguageModel(folder: model, adapter: adapter)
-        var runner = AnswerRunner(model: vlm, imageRoot: imageRoot)
-        runner.batchSize = batchSize
-        runner.options = GenerationOptions(maxNewTokens: maxNewTokens)
-        runner.promptSuffix = promptSuffix
-        runner.prompt = prompt
-        runner.shard = part
-        let written = part?.outputPath(for: out) ?? out
-        let progress = talks ? indexProgress(part.map { "answering (shard \($0))" } ?? "answering") : nil
-        let summary = try runner.run(questions: list!, questionsFile: questions, answersFile: written, progress: progress)
-        for issue in summary.issues.prefix(20) { log(issue.description) }
-        log("\(summary.answered) answered now, \(summary.resumed) already in \(written)")
-        if let group {
-            try group.barrier()  // every shard is answered
-            guard group.rank == 0 else { return nil }
-            try Shard.mergeAnswers(into: out, count: group.worldSize, questions: list!)
-            log("merged \(group.worldSize) shards' answers into \(out)")
-        } else if let part {
-            log("shard \(part) answered; when every shard is done, score with --merge-shards \(part.count) (same --model and questions)")
-            return nil
-        }
-        return out
+        var c = AnswerConfig(questions: questions, model: model)
+        c.adapter = adapter
+        c.imageRoot = imageRoot
+        c.answersOut = answersOut
+        c.batchSize = batchSize
+        c.maxNewTokens = maxNewTokens
+        c.promptSuffix = promptSuffix
+        c.prompt = prompt
+        c.idKeys = idKeys
+        c.launch.nprocPerNode = nprocPerNode
+        c.launch.shard = shard
+        c.launch.mergeShards = mergeShards
+        c.launch.timeout = distTimeout
+        return try AnswerJob.run(c, questionList: questionList)
     }
 }
 
@@ -178,49 +139,25 @@ struct EvalHallusionBench: ParsableCommand {
                 try output.emit(result.report(rule: "vlmevalkit-yorn"), issues: result.issues)
                 return
             }
-            // First pass: collect what the judge must read; then ask it; then score with its verdicts.
-            let collected = Collected()
-            var scorer = HallusionBenchScorer()
-            scorer.correctness = { row, answer in collected.add(row, answer); return nil }
-            _ = try scorer.score(questionsFile: questions, answersFile: answers)
-            let items = collected.items.map { (question: $0.0["question"]?.stringValue ?? "", reference: HallusionBenchScorer.reference($0.0), prediction: $0.1) }
-            let backend = try makeJudgeBackend(judge)
+            let backend = try BackendFactory.standalone(judge, apiKeyEnv: apiKeyEnv, concurrency: concurrency)
             let cache = judgeCache ?? URL(fileURLWithPath: answers).deletingPathExtension().path + ".judge.jsonl"
             let answerJudge = try AnswerJudge(backend: backend, cachePath: cache)
-            log("judging \(items.count) answers with \(backend.name) (verdicts cached in \(cache))")
+            log("judging with \(backend.name) (verdicts cached in \(cache))")
+            let box = ResultBox<HallusionBenchScorer.Result>()
             try blockingRun {
-                let failures = await answerJudge.judgeAll(items)
-                for f in failures.prefix(5) { log("judge: \(f)") }
-                if failures.count > 5 { log("judge: \(failures.count - 5) more failures (counted as unclear)") }
+                box.value = try await HallusionBenchScorer().scoreJudged(questionsFile: questions, answersFile: answers, judge: answerJudge) { failures in
+                    for f in failures.prefix(5) { log("judge: \(f)") }
+                    if failures.count > 5 { log("judge: \(failures.count - 5) more failures (counted as unclear)") }
+                }
             }
-            scorer.correctness = { row, answer in
-                answerJudge.known(question: row["question"]?.stringValue ?? "", reference: HallusionBenchScorer.reference(row), prediction: answer)
-            }
-            let scored = try scorer.score(questionsFile: questions, answersFile: answers)
+            let scored = box.value!
             try output.emit(scored.report(rule: "llm-judge \(backend.name)"), issues: scored.issues)
         }
     }
-
-    func makeJudgeBackend(_ text: String) throws -> any ChatBackend {
-        switch try BackendSpec(parsing: text) {
-        case .local(let folder):
-            return LocalBackend(model: try VisionLanguageModel(folder: folder), worker: TorchWorker())
-        case .openai(let url, let model):
-            var options = OpenAIClient.Options()
-            options.concurrency = concurrency
-            let client = try OpenAIClient(baseURL: url, model: model, apiKeyVariable: apiKeyEnv, options: options)
-            client.onRetry = { log($0) }
-            return client
-        }
-    }
-
-    /// Rows and answers seen by the first pass.
-    final class Collected: @unchecked Sendable {
-        var items: [(JSONValue, String)] = []
-        private let lock = NSLock()
-        func add(_ row: JSONValue, _ answer: String) { lock.withLock { items.append((row, answer)) } }
-    }
 }
+
+/// A value handed out of a blocking async run.
+final class ResultBox<T>: @unchecked Sendable { var value: T? }
 
 struct EvalMME: ParsableCommand {
     static let configuration = CommandConfiguration(

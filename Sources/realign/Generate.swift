@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Jobs
 import Images
 import Models
 import Tokenizers
@@ -123,23 +124,6 @@ func parseChatFormat(_ name: String) throws -> ChatFormat {
         throw ValidationError("unknown chat format '\(name)' (\(ChatFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
     return f
-}
-
-/// Runs async work from a synchronous command: the main thread waits while the task runs on the cooperative pool.
-func blockingRun(_ body: @escaping @Sendable () async throws -> Void) throws {
-    final class Outcome: @unchecked Sendable { var error: Error? }
-    let outcome = Outcome()
-    let done = DispatchSemaphore(value: 0)
-    Task.detached {
-        do { try await body() } catch { outcome.error = error }
-        done.signal()
-    }
-    done.wait()
-    if let error = outcome.error { throw error }
-}
-
-func log(_ message: String) {
-    FileHandle.standardError.write(Data("realign: \(message)\n".utf8))
 }
 
 /// Folds a LoRA adapter into its base model and writes a Hugging Face model folder.

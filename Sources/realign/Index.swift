@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Jobs
+import JSON
 import Models
 import Retrieval
 
@@ -9,14 +11,6 @@ struct IndexCommand: ParsableCommand {
         commandName: "index",
         abstract: "Build and query the image knowledge base (the VLM's vision tower + FAISS).",
         subcommands: [IndexBuild.self, IndexAdd.self, IndexQuery.self, IndexInfo.self])
-}
-
-func indexProgress(_ label: String) -> (Int, Int) -> Void {
-    { done, total in
-        let bar = String(repeating: "#", count: total == 0 ? 30 : done * 30 / total).padding(toLength: 30, withPad: ".", startingAt: 0)
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
-        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
 }
 
 struct IndexBuild: ParsableCommand {
@@ -32,15 +26,10 @@ struct IndexBuild: ParsableCommand {
 
     func run() throws {
         guard let k = VectorIndex.Kind(rawValue: kind) else { throw ValidationError("--kind must be flat, hnsw, ivf or ivfpq") }
-        do {
-            let vlm = try VisionLanguageModel(folder: model)
-            let paths = try KnowledgeBase.listImages(images)
-            let kb = try KnowledgeBase.build(folder: out, model: vlm, images: paths, kind: k, batchSize: batchSize, progress: indexProgress("embedding"))
-            for s in kb.skipped { log("skipped \(s.path): \(s.reason)") }
-            log("\(kb.entries.count) images indexed (\(k.rawValue), \(kb.dimension) dimensions) in \(out)")
-        } catch {
-            throw CleanExit.message(error)
-        }
+        var config = KnowledgeBaseConfig(model: model, images: images, out: out)
+        config.kind = k
+        config.batchSize = batchSize
+        do { try KnowledgeBaseJob.run(config) } catch { throw CleanExit.message(error) }
     }
 }
 
@@ -57,7 +46,7 @@ struct IndexAdd: ParsableCommand {
             let vlm = try VisionLanguageModel(folder: model ?? existing.modelPath)
             let paths = try KnowledgeBase.listImages(images)
             let kb = try KnowledgeBase.build(folder: index, model: vlm, images: existing.entries.map(\.path) + paths, kind: existing.kind,
-                                             batchSize: batchSize, progress: indexProgress("embedding"))
+                                             batchSize: batchSize, progress: progressBar("embedding"))
             log("\(kb.entries.count) images indexed in \(index)")
         } catch {
             throw CleanExit.message(error)
@@ -83,7 +72,7 @@ struct IndexQuery: ParsableCommand {
             let vlm = try VisionLanguageModel(folder: model ?? kb.modelPath)
             let results = try kb.query(image, model: vlm, k: k, excludeSelf: excludeSelf)
             if json {
-                print("[" + results.map { "{\"rank\": \($0.rank), \"path\": \(quoteJSON($0.path)), \"score\": \($0.score)}" }.joined(separator: ", ") + "]")
+                print(JSONValue.array(results.map { .object([("rank", .int($0.rank)), ("path", .string($0.path)), ("score", .double(Double($0.score)))]) }).serialized())
             } else {
                 for r in results { print(String(format: "%2d  %.4f  %@", r.rank, r.score, r.path)) }
             }
@@ -109,17 +98,4 @@ struct IndexInfo: ParsableCommand {
             throw CleanExit.message(error)
         }
     }
-}
-
-func quoteJSON(_ s: String) -> String {
-    var out = "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default: out.unicodeScalars.append(c)
-        }
-    }
-    return out + "\""
 }

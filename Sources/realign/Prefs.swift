@@ -1,6 +1,7 @@
 import Alignment
 import ArgumentParser
 import Foundation
+import Jobs
 import JSON
 
 /// Preference data between tools.
@@ -61,26 +62,3 @@ struct Prefs: ParsableCommand {
     }
 }
 
-/// Where preference data comes from on the command line: a file in some form, or an entry of LLaMA-Factory's
-/// dataset_info.json.
-struct PreferenceSource {
-    var path: String
-    var format: PreferenceFormat
-    var datasetInfo: DatasetInfoEntry?
-
-    init(path: String, format: String, dataset: String?, formatFlag: String = "--format") throws {
-        guard let f = PreferenceFormat(rawValue: format) else {
-            throw ValidationError("\(formatFlag) must be one of \(PreferenceFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        self.format = f
-        if (path as NSString).lastPathComponent == "dataset_info.json" {
-            guard let dataset else { throw ValidationError("\(path) is LLaMA-Factory's dataset list: name the entry with --dataset") }
-            do { datasetInfo = try DatasetInfoEntry.load(path, name: dataset) } catch { throw ValidationError("\(error)") }
-            self.path = datasetInfo!.file
-            if f != .auto && f != .llamafactory { throw ValidationError("a dataset_info.json entry is read as llamafactory (\(formatFlag) \(format) given)") }
-        } else {
-            if dataset != nil { throw ValidationError("--dataset names an entry of a dataset_info.json --data/--input") }
-            self.path = path
-        }
-    }
-}

@@ -1,6 +1,7 @@
 import Alignment
 import ArgumentParser
 import Foundation
+import Jobs
 import Models
 import Torch
 
@@ -72,42 +73,22 @@ struct Train: ParsableCommand {
     @Option(help: "cpu, cuda or cuda:N. With several ranks on a node, cuda means cuda:LOCAL_RANK for each.") var device = "cpu"
     @Option(help: "Process-group backend: gloo, nccl, or auto (nccl on CUDA, gloo on CPU).") var distBackend = "auto"
 
-    func parseObjectives() throws -> [(Objective, Double)] {
-        try objective.split(separator: "+").map { part in
-            let pieces = part.split(separator: "*").map { $0.trimmingCharacters(in: .whitespaces) }
-            let (weight, name): (Double, String) = pieces.count == 2 ? (Double(pieces[0]) ?? .nan, pieces[1]) : (1, pieces[0])
-            guard let o = Objective(rawValue: name), weight.isFinite else {
-                throw ValidationError("--objective: '\(part)' is not an objective (\(Objective.allCases.map(\.rawValue).joined(separator: ", "))) with an optional weight")
-            }
-            return (o, weight)
-        }
-    }
-
-    static var objectiveList: String {
-        let width = Objective.allCases.map(\.rawValue.count).max()!
-        return (["Objectives (h = r_c - r_l, r = log pi - log ref of a response, s = sigmoid, b = --beta):"]
-            + Objective.allCases.map { "  \($0.rawValue.padding(toLength: width, withPad: " ", startingAt: 0))  \($0.summary)" }
-            + ["Mix them with weights: \"rdpo+0.1*sft\", \"dpo+0.5*nll\" (TRL's rpo_alpha 0.5)."]).joined(separator: "\n")
-    }
-
     func validate() throws {
         if objective == "help" { return }
         guard model != nil, data != nil, out != nil else { throw ValidationError("--model, --data and --out are required") }
     }
 
-    func run() throws {
-        if objective == "help" {
-            print(Self.objectiveList)
-            return
-        }
-        let (model, out) = (model!, out!)
-        let source = try PreferenceSource(path: data!, format: format, dataset: dataset)
-        let data = source.path
-        Launcher.bindToLauncher()
+    /// The job's configuration from the options.
+    func configuration() throws -> TrainConfig {
+        var c = TrainConfig(model: model!, data: data!, out: out!)
+        c.format = format
+        c.dataset = dataset
+        c.resume = resume
+        c.nprocPerNode = nprocPerNode
+        c.distTimeout = distTimeout
+        c.distBackend = distBackend
         var o = TrainingOptions()
-        o.dataFormat = source.format
-        o.datasetInfo = source.datasetInfo
-        o.objectives = try parseObjectives()
+        o.objectives = try ObjectiveMix(parsing: objective).terms
         o.steps = steps
         o.epochs = epochs
         o.batchSize = batchSize
@@ -138,59 +119,26 @@ struct Train: ParsableCommand {
         o.gradientCheckpointing = gradientCheckpointing
         o.trainVision = trainVision
         o.visionLearningRate = visionLr
-        if full && adapterInit != nil { throw ValidationError("--full and --adapter-init exclude each other") }
         o.imageRoot = imageRoot
         guard let d = DType(name: dtype), d.isFloatingPoint else { throw ValidationError("--dtype must be f32 or bf16") }
         o.dtype = d
         guard let dev = Device(name: device) else { throw ValidationError("--device must be cpu, cuda or cuda:N") }
-        if dev != .cpu && !Torch.cudaAvailable {
-            throw ValidationError("--device \(device): this libtorch (\(Torch.version), \(Torch.libraryPath)) sees no CUDA device; build the shim against a CUDA libtorch and run with LD_LIBRARY_PATH set to its folder (README: Another libtorch)")
-        }
         o.device = dev
-        guard batchSize > 0, gradAccum > 0, saveSteps > 0 else { throw ValidationError("--batch-size, --grad-accum and --save-steps must be positive") }
-        let environment: DistributedEnvironment?
-        do { environment = try DistributedEnvironment.current() } catch { throw ValidationError("\(error)") }
-        if let n = nprocPerNode {
-            guard n >= 1 else { throw ValidationError("--nproc-per-node must be positive") }
-            guard environment == nil else { throw ValidationError("--nproc-per-node starts ranks itself: leave it out under torchrun or Slurm") }
-            if n > 1 {
-                do { try Launcher.run(ranks: n) } catch { throw CleanExit.message(error) }
-                return
-            }
+        c.options = o
+        return c
+    }
+
+    func run() throws {
+        if objective == "help" {
+            print(ObjectiveMix.list)
+            return
         }
-        // Only rank 0 talks: the others would repeat every line.
-        let talks = (environment?.rank ?? 0) == 0
+        let config: TrainConfig
+        do { config = try configuration() } catch let e as ValidationError { throw e } catch { throw ValidationError("\(error)") }
+        do { try config.validate() } catch { throw ValidationError("\(error)") }
         do {
-            if let environment, device == "cuda" { o.device = .cuda(environment.localRank) }
-            let backend = distBackend == "auto" ? (o.device == .cpu ? "gloo" : "nccl") : distBackend
-            let group = try environment.map { try ProcessGroup(environment: $0, backend: backend, timeout: distTimeout) }
-            if let environment, talks { log("rank 0 of \(environment.worldSize): data-parallel over \(backend), \(Torch.threads) thread(s) per rank") }
-            let trainer = try PreferenceTrainer(modelFolder: model, data: data, out: out, options: o, group: group, progress: { done, total in
-                guard total >= 500, talks else { return }
-                FileHandle.standardError.write(Data("\rrealign: checking images \(done)/\(total)\(done == total ? "\n" : "")".utf8))
-            })
-            if talks {
-                for p in trainer.allProblems { log("skipped \(p)") }
-                if let summary = PreferenceTrainer.summary(trainer.allProblems, kept: trainer.totalRecords) { log(summary) }
-                log("training \(o.objectives.map { "\($0.1)*\($0.0.rawValue)" }.joined(separator: " + ")) for \(trainer.totalSteps) steps")
-            }
-            trainer.warn = { message in if talks { log("warning: \(message)") } }
-            try trainer.run(resume: resume) { r in
-                let loss = r.values.first { $0.0 == "loss" }?.1 ?? .nan
-                let eta = r.secondsLeft.isFinite ? String(format: "%dm%02ds", Int(r.secondsLeft) / 60, Int(r.secondsLeft) % 60) : "?"
-                let bar = String(repeating: "#", count: r.step * 30 / max(1, r.totalSteps)).padding(toLength: 30, withPad: ".", startingAt: 0)
-                FileHandle.standardError.write(Data(String(format: "\r[%@] step %d/%d loss %.4f  %.2f pairs/s  ETA %@ ", bar, r.step, r.totalSteps, loss, r.pairsPerSecond, eta).utf8))
-            }
-            guard talks else { return }
-            FileHandle.standardError.write(Data("\n".utf8))
-            if !trainer.skippedDuringRun.isEmpty {
-                log("\(trainer.skippedDuringRun.count) record(s) skipped during the run because their image became unreadable (warnings above)")
-            }
-            log(full ? "model written to \(out)/model" : "adapter written to \(out)/adapter")
-        } catch let e as ValidationError {
-            throw e
+            try TrainJob.run(config)
         } catch {
-            FileHandle.standardError.write(Data("\n".utf8))
             throw CleanExit.message(error)
         }
     }

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import Jobs
 import Torch
 
 struct Realign: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "realign",
         abstract: "Make vision-language models hallucinate less: preference data, LoRA preference training, evaluation.",
-        subcommands: [Doctor.self, Inspect.self, Tokenize.self, Generate.self, EmbedText.self, Train.self, Prefs.self, Merge.self, IndexCommand.self, Eval.self, BuildPrefs.self, Serve.self, Bench.self, World.self, Demo.self]
+        subcommands: [Run.self, Demo.self, BuildPrefs.self, Train.self, Eval.self, IndexCommand.self, Prefs.self, Generate.self, Merge.self, Serve.self, Inspect.self, Tokenize.self, EmbedText.self, World.self, Bench.self, Doctor.self]
     )
 }
 

@@ -102,7 +102,7 @@ final class DemoTests: XCTestCase {
 
         // Killed while it builds the Re-Align pairs, then run again: the same pairs, the same numbers.
         let status = try demo(resumed) { log in
-            log.contains("demo: re-align pairs ...") && ((try? String(contentsOfFile: resumed + "/pairs/realign.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0) >= 3
+            log.contains("demo: realign pairs ...") && ((try? String(contentsOfFile: resumed + "/pairs/realign.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0) >= 3
         }
         XCTAssertEqual(status, 9, "the first run was not killed")
         try demo(resumed)

@@ -1,6 +1,7 @@
 import Alignment
 import Evaluation
 import Foundation
+import Jobs
 import JSON
 import Preference
 

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Torch
 
@@ -5,10 +6,10 @@ import Torch
 /// one node, with the environment torchrun would give them (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
 /// MASTER_ADDR, MASTER_PORT) and an even share of the cores each. When a rank fails, the others are stopped
 /// and the launcher exits non-zero naming it; it never waits on a rank that cannot finish.
-enum Launcher {
+public enum Launcher {
     /// A command line without `option` and its value (`--option V` or `--option=V`): a rank's, without the
     /// launcher's own options.
-    static func without(_ option: String, _ arguments: [String]) -> [String] {
+    public static func without(_ option: String, _ arguments: [String]) -> [String] {
         var out: [String] = []
         var skip = false
         for a in arguments {
@@ -22,7 +23,7 @@ enum Launcher {
 
     /// In a rank this launcher started: die with the launcher (a killed launcher must not leave ranks behind,
     /// blocked on a collective or holding the output folder).
-    static func bindToLauncher() {
+    public static func bindToLauncher() {
         guard let text = ProcessInfo.processInfo.environment["REALIGN_LAUNCHER_PID"], let pid = Int32(text) else { return }
         // prctl(PR_SET_PDEATHSIG, SIGKILL): variadic in C, so Swift's Glibc leaves it out; called through its symbol.
         typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
@@ -33,7 +34,7 @@ enum Launcher {
     }
 
     /// Runs the ranks to the end. Throws (naming the first rank that failed) when any of them does.
-    static func run(ranks: Int, arguments: [String] = CommandLine.arguments, threadsPerRank: Int? = nil, rank0Output: Pipe? = nil) throws {
+    public static func run(ranks: Int, arguments: [String] = CommandLine.arguments, threadsPerRank: Int? = nil, rank0Output: Pipe? = nil) throws {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? arguments[0]
         let port = try ProcessGroup.freeLoopbackPort()
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -81,5 +82,76 @@ enum Launcher {
             if children.allSatisfy({ !$0.isRunning }) { return }
             usleep(100_000)
         }
+    }
+}
+
+/// How a job spreads over processes (one shared helper for every job that can): local ranks this process starts
+/// (`nprocPerNode`), ranks under torchrun or Slurm, one shard by hand (`shard` "I/N"), or a merge of shards.
+public struct LaunchOptions: Sendable {
+    public var nprocPerNode: Int?
+    public var shard: String?
+    public var mergeShards: Int?
+    /// Seconds a rank waits for the others.
+    public var timeout: Double = 3600
+    public init() {}
+}
+
+/// What this process does of a job.
+public enum LaunchRole {
+    /// Local ranks were started with this command line and have done the job.
+    case launched
+    /// The whole job, alone.
+    case whole
+    /// Shard `Shard` of the job, in a process group (torchrun, Slurm, or the local launcher).
+    case rank(Shard, ProcessGroup)
+    /// One shard by hand, merged later.
+    case shard(Shard)
+    /// Merge this many shards' outputs, then stop.
+    case merge(Int)
+
+    /// Whether this process speaks for the job (rank 0, or alone).
+    public var talks: Bool {
+        if case .rank(_, let group) = self { return group.rank == 0 }
+        return true
+    }
+
+    public var part: Shard? {
+        switch self {
+        case .rank(let s, _), .shard(let s): return s
+        default: return nil
+        }
+    }
+
+    public var group: ProcessGroup? {
+        if case .rank(_, let g) = self { return g }
+        return nil
+    }
+}
+
+extension LaunchOptions {
+    /// This process's role. With `nprocPerNode` > 1 it starts the ranks (this command line without the option)
+    /// and returns `.launched` once they all finished; a failed rank throws, naming it.
+    public func role(backend: String = "gloo") throws -> LaunchRole {
+        Launcher.bindToLauncher()
+        if let n = mergeShards {
+            guard n >= 1 else { throw JobError("merge: the shard count must be positive") }
+            return .merge(n)
+        }
+        let environment = try DistributedEnvironment.current()
+        if let n = nprocPerNode {
+            guard n >= 1 else { throw JobError("--nproc-per-node must be positive") }
+            guard environment == nil, shard == nil else { throw JobError("--nproc-per-node starts ranks itself: leave out --shard, torchrun and Slurm") }
+            if n > 1 {
+                try Launcher.run(ranks: n)
+                return .launched
+            }
+        }
+        if let environment {
+            guard shard == nil else { throw JobError("--shard: under torchrun or Slurm each rank is its own shard; leave it out") }
+            let group = try ProcessGroup(environment: environment, backend: backend, timeout: timeout)
+            return .rank(try Shard(index: environment.rank, count: environment.worldSize), group)
+        }
+        if let shard { return .shard(try Shard(parsing: shard)) }
+        return .whole
     }
 }

