@@ -5,7 +5,7 @@ export PATH := $(PATH):/opt/swift/usr/bin
 SWIFT ?= swift
 RELEASE_BIN := .build/release/realign
 
-.PHONY: all deps shim build test check-libtorch demo bench bench-scale fixtures clean
+.PHONY: all deps shim build test check-libtorch demo bench bench-scale fixtures docs clean
 
 all: build
 
@@ -75,10 +75,14 @@ bench-scale: build
 	@test -f .build/bench/llava-7b-shape/model.safetensors.index.json || python3 tools/reference/make_scale_model.py .build/bench/llava-7b-shape
 	$(RELEASE_BIN) bench scale --model .build/bench/llava-7b-shape
 
-# Regenerates the committed parity fixtures (needs the Python reference stack, never needed by CI).
+# Regenerates every committed parity fixture in dependency order, the Swift-written halves included (needs the
+# Python reference stack; never needed by CI). docs/testing.md explains the steps.
 fixtures:
-	pip install -q -r tools/reference/requirements.txt
-	python3 tools/reference/make_torch_fixtures.py
+	tools/reference/regenerate_all.sh
 
 clean:
 	rm -rf .build .build-shim
+
+# docs/cli.md: every command's --help, as the binary prints it (a test compares the two).
+docs: build
+	$(RELEASE_BIN) cli-reference > docs/cli.md

@@ -126,8 +126,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // Helpers shared by the test targets (the built executable, the MiniLM folder); not a product.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Helpers shared by the test targets (the built executable, the MiniLM folder, temporary folders, a small
+        // ShapesWorld); not a product.
+        .target(name: "TestSupport", dependencies: ["Jobs", "ShapesWorld", "WorldModel"], path: "Tests/TestSupport"),
         .testTarget(
             name: "TokenizersTests",
             dependencies: ["Tokenizers", "JSON"],
@@ -166,6 +167,11 @@ let package = Package(
         .testTarget(
             name: "DemoTests",
             dependencies: ["TestSupport", "JSON"]
+        ),
+        // The commands end to end, through the built executable.
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["TestSupport", "Jobs", "Common", "JSON"]
         ),
         .testTarget(
             name: "JobsTests",

@@ -87,3 +87,18 @@ public enum PreferenceExport {
         ])
     }
 }
+
+extension PreferenceExport {
+    /// Writes (or updates) the dataset_info.json beside a LLaMA-Factory file with an entry for it, named `name` or
+    /// after the file; returns the dataset_info.json path and the entry's name.
+    @discardableResult
+    public static func registerInDatasetInfo(_ file: String, name: String? = nil) throws -> (path: String, entry: String) {
+        let info = ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent("dataset_info.json")
+        let entry = name ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        var entries = FileManager.default.fileExists(atPath: info) ? (try JSONValue.parse(contentsOf: info).objectValue ?? []) : []
+        entries.removeAll { Array($0.0.utf8) == Array(entry.utf8) }
+        entries.append((entry, datasetInfoEntry(fileName: (file as NSString).lastPathComponent)))
+        try (JSONValue.object(entries).serialized(pretty: true) + "\n").write(toFile: info, atomically: true, encoding: .utf8)
+        return (info, entry)
+    }
+}

@@ -300,7 +300,7 @@ struct BenchTokenizer: ParsableCommand {
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "LLaVA forward and greedy generation vs transformers, MiniLM vs sentence-transformers (same threads).",
+        abstract: "VLM forward and greedy generation vs transformers, MiniLM vs sentence-transformers (same threads).",
         discussion: """
             MODEL is a folder made by `python tools/reference/bench_models.py make DIR` (a random ~62M-parameter \
             LLaVA with bench_inputs.safetensors: 4 x 360 tokens with 256 image tokens each, and a 360-token \
@@ -308,14 +308,14 @@ struct BenchModel: ParsableCommand {
             image of 982 tokens). The forward computes logits at every position, as transformers' forward does.
             """)
 
-    @Option(help: "The bench LLaVA folder.")
+    @Option(help: "The bench VLM folder (tools/reference/bench_models.py writes LLaVA, LLaVA-NeXT and Qwen2/2.5-VL ones).")
     var model: String
 
     @Option(help: "A sentence-transformers MiniLM folder (optional).")
     var minilm: String?
 
-    @Option(help: "Intra-op threads for both sides.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("threads"), help: "Intra-op threads for both sides (default: every core).") var threadOption: Int?
+    var threads: Int { threadOption ?? ProcessInfo.processInfo.activeProcessorCount }
 
     @Option(help: "Python interpreter with torch and transformers.")
     var python = "python3"
@@ -323,7 +323,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: "The reference script.")
     var script = "tools/reference/bench_models.py"
 
-    @Option(help: "The LLaVA's weight and compute dtype on both sides: f32 or bf16 (MiniLM stays f32).")
+    @Option(help: "The VLM's weight and compute dtype on both sides: f32 or bf16 (MiniLM stays f32).")
     var dtype = "f32"
 
     @Flag(help: "ReAlign keeps the language model's linear weights in bf16 under f32 compute (the reference stays in --dtype).")
@@ -490,10 +490,11 @@ struct BenchTrain: ParsableCommand {
             does without precomputation.
             """)
 
-    @Option(help: "The bench LLaVA folder.") var model: String
+    @Option(help: "The bench VLM folder (tools/reference/bench_models.py writes LLaVA, LLaVA-NeXT and Qwen2/2.5-VL ones).") var model: String
     @Option(help: "The bench pairs.jsonl.") var data: String
     @Option(help: "dpo or rdpo.") var objective = "rdpo"
-    @Option(help: "Intra-op threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("threads"), help: "Intra-op threads for both sides (default: every core).") var threadOption: Int?
+    var threads: Int { threadOption ?? ProcessInfo.processInfo.activeProcessorCount }
     @Option(help: "Python interpreter with torch, transformers and peft.") var python = "python3"
     @Option(help: "The reference script.") var script = "tools/reference/bench_train.py"
     @Option(help: "Also time this many data-parallel ranks of one thread each (batch 2 / ranks per rank, the same global batch) against one process of --threads threads.") var ranks = 1

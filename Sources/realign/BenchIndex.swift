@@ -168,17 +168,18 @@ struct BenchIndex: ParsableCommand {
 struct BenchEmbed: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Images/s embedded by the LLaVA's vision tower (decode + preprocess + pooled CLS) vs transformers.",
+        abstract: "Images/s embedded by the VLM's vision tower (decode + preprocess + pooled CLS) vs transformers.",
         discussion: """
             MODEL: a folder from `python tools/reference/bench_models.py make DIR`; IMAGES: JPEGs from \
             `python tools/reference/bench_models.py images DIR`. Both sides decode each file, preprocess with the \
             folder's CLIP image processor, run the vision tower in batches and L2-normalise the pooled output.
             """)
 
-    @Option(help: "The bench LLaVA folder.") var model: String
+    @Option(help: "The bench VLM folder (tools/reference/bench_models.py writes LLaVA, LLaVA-NeXT and Qwen2/2.5-VL ones).") var model: String
     @Option(help: "A folder of JPEG/PNG images.") var images: String
     @Option(help: "Images per batch.") var batchSize = 16
-    @Option(help: "Intra-op threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("threads"), help: "Intra-op threads for both sides (default: every core).") var threadOption: Int?
+    var threads: Int { threadOption ?? ProcessInfo.processInfo.activeProcessorCount }
     @Option(help: "Python interpreter with torch and transformers.") var python = "python3"
     @Option(help: "The reference script.") var script = "tools/reference/bench_models.py"
 

@@ -13,7 +13,7 @@ struct BenchPrefs: ParsableCommand {
         abstract: "Re-Align preference pairs per hour with a local VLM: knowledge-base build, then mask -> retrieve -> induce -> filter.",
         discussion: "The input's samples are run --repeat times (ids suffixed) into a temporary folder, greedy, rule masker, k 5, tau 0.95; the time per stage is summed over records.")
 
-    @Option(help: "The llava-hf model (policy, inducer and embedder).") var model: String
+    @Option(help: "The VLM folder (LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL): policy, inducer and embedder.") var model: String
     @Option(help: "The sentence-transformers folder (all-MiniLM-L6-v2).") var sentenceModel: String
     @Option(help: "Input JSONL {\"id\",\"image\",\"prompt\",\"chosen\"}.") var input: String
     @Option(help: "Passes over the input.") var `repeat` = 3

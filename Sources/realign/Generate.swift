@@ -9,14 +9,14 @@ import Torch
 /// Answers a question about an image with a local VLM; only the answer goes to stdout.
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Answer a prompt about an image with a local LLaVA model folder.",
+        abstract: "Answer a prompt about an image with a local VLM folder (LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL).",
         discussion: """
             --prompt is plain user text: the chat format (from the model's config.json, or --chat-format) adds the \
             template and the image token. The answer streams to stdout as it is generated; logs go to stderr. \
             Greedy by default (temperature 0, as the papers evaluate).
             """)
 
-    @Option(help: "A llava-hf model folder (config.json, safetensors, tokenizer, preprocessor config).")
+    @Option(help: "A Hugging Face VLM folder (config.json, safetensors, tokenizer, preprocessor config): LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL.")
     var model: String
 
     @Option(help: "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) to apply.")
@@ -129,10 +129,10 @@ func parseChatFormat(_ name: String) throws -> ChatFormat {
 /// Folds a LoRA adapter into its base model and writes a Hugging Face model folder.
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Merge a PEFT LoRA adapter into its base LLaVA model and export a Hugging Face folder.",
+        abstract: "Merge a PEFT LoRA adapter into its base VLM and export a Hugging Face folder.",
         discussion: "The output holds model.safetensors (sharded past 5 GB), config.json and the base folder's tokenizer and processor files.")
 
-    @Option(help: "The base llava-hf model folder.")
+    @Option(help: "The base VLM folder (LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL).")
     var model: String
 
     @Option(help: "The adapter folder (PEFT format).")

@@ -18,7 +18,7 @@ struct IndexBuild: ParsableCommand {
         commandName: "build",
         abstract: "Embed every image of a folder (.jpg/.jpeg/.png, recursively) or a JSONL (its image fields) and index them.",
         discussion: "Re-running the same build over a partly built folder continues it without re-embedding. Unreadable images are listed in the manifest and skipped.")
-    @Option(help: "The llava-hf model whose vision tower embeds the images.") var model: String
+    @Option(help: "The VLM folder whose vision tower embeds the images (LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL).") var model: String
     @Option(help: "A folder of images or a JSONL with image fields.") var images: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "flat (exact), hnsw, ivf or ivfpq.") var kind = "flat"

@@ -48,12 +48,7 @@ struct Prefs: ParsableCommand {
             do {
                 try PreferenceExport.write(loaded.records, as: target, to: out)
                 if target == .llamafactory {
-                    let info = ((out as NSString).deletingLastPathComponent as NSString).appendingPathComponent("dataset_info.json")
-                    let entry = name ?? ((out as NSString).lastPathComponent as NSString).deletingPathExtension
-                    var entries = FileManager.default.fileExists(atPath: info) ? (try JSONValue.parse(contentsOf: info).objectValue ?? []) : []
-                    entries.removeAll { Array($0.0.utf8) == Array(entry.utf8) }
-                    entries.append((entry, PreferenceExport.datasetInfoEntry(fileName: (out as NSString).lastPathComponent)))
-                    try (JSONValue.object(entries).serialized(pretty: true) + "\n").write(toFile: info, atomically: true, encoding: .utf8)
+                    let (info, entry) = try PreferenceExport.registerInDatasetInfo(out, name: name)
                     log("dataset_info.json entry '\(entry)' written to \(info)")
                 }
             } catch { throw CleanExit.message(error) }

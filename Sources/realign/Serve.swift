@@ -16,7 +16,7 @@ struct Serve: ParsableCommand {
             on stderr as 'listening on http://HOST:PORT'.
             """)
 
-    @Option(help: "The llava-hf model folder.") var model: String
+    @Option(help: "The VLM folder (LLaVA-1.5, LLaVA-NeXT, Qwen2-VL, Qwen2.5-VL).") var model: String
     @Option(help: "A PEFT LoRA adapter to apply.") var adapter: String?
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port (0: any free port).") var port = 8000

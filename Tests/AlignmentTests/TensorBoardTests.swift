@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import JSON
 @testable import TensorBoard
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import JSON
 import Testing
 import Torch
@@ -6,10 +7,6 @@ import Torch
 @testable import Models
 
 func prefsFile() -> String { alignmentFixture("prefs/pairs.jsonl") }
-
-func temporaryFolder() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)").path
-}
 
 func smallOptions(_ objective: Objective = .rdpo) -> TrainingOptions {
     var o = TrainingOptions()

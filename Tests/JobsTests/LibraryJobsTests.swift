@@ -11,28 +11,10 @@ import TestSupport
 import Testing
 import WorldModel
 
-/// A small ShapesWorld (12 preference scenes, 20 held-out ones) and the shipped model it belongs to.
-func smallWorld(_ root: String) throws -> (world: String, model: String) {
-    var spec = WorldSpec()
-    spec.train = 12
-    spec.test = 20
-    spec.seed = 1
-    let world = root + "/world"
-    _ = try generateWorld(spec, out: world, popeImages: 4)
-    let model = try #require(TinyVLM.shippedFolder, "the shipped ShapesWorld model is missing from this build")
-    return (world, model)
-}
-
-func temporaryFolder(_ tag: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(tag)-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
 /// The main job through the library, without the command line: pairs, training, answers, scores.
 @Suite struct LibraryJobsTests {
     @Test func pairsTrainingAnsweringAndScoringRunAsLibraryJobs() async throws {
-        let root = try temporaryFolder("jobs")
+        let root = temporaryFolder("jobs")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (world, model) = try smallWorld(root)
 

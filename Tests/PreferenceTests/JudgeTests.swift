@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import JSON
 import Testing
 @testable import Preference

@@ -9,30 +9,6 @@ import Retrieval
 let tinyLlava = repoPath("ModelsTests/Fixtures/tiny-llava")
 let samplesFile = repoPath("PreferenceTests/Fixtures/shapes/samples.jsonl")
 
-func temporaryFolder(_ tag: String = "prefs") -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(tag)-\(UUID().uuidString)").path
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-/// Runs `realign` to the end; returns its exit status and stderr.
-@discardableResult
-func runRealign(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: try realignExecutable())
-    p.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in environment { env[k] = v }
-    p.environment = env
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, text)
-}
-
 /// Loaded once: the tiny LLaVA, MiniLM and a knowledge base of the fixture images.
 final class Shared: @unchecked Sendable {
     static let instance = Shared()

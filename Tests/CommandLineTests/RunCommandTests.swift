@@ -5,35 +5,6 @@ import Jobs
 import TestSupport
 import Testing
 
-/// Runs `realign` with `arguments`; `killAfter` seconds (if given) sends SIGKILL. Returns the status and stderr.
-@discardableResult
-func realign(_ arguments: [String], killAfter: Double? = nil) throws -> (status: Int32, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: try realignExecutable())
-    p.arguments = arguments
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    final class Log: @unchecked Sendable { var data = Data(); let lock = NSLock() }
-    let log = Log()
-    err.fileHandleForReading.readabilityHandler = { h in
-        let d = h.availableData
-        log.lock.withLock { log.data.append(d) }
-    }
-    try p.run()
-    let started = Date()
-    while p.isRunning {
-        if let killAfter, Date().timeIntervalSince(started) >= killAfter {
-            kill(p.processIdentifier, SIGKILL)
-            break
-        }
-        usleep(10_000)
-    }
-    p.waitUntilExit()
-    err.fileHandleForReading.readabilityHandler = nil
-    return (p.terminationStatus, log.lock.withLock { String(decoding: log.data, as: UTF8.self) })
-}
-
 /// `realign run` over the shipped ShapesWorld model: every method x benchmark in the report, the same report
 /// after kills at random moments, and bad recipes refused before anything runs.
 @Suite(.serialized) struct RunCommandTests {
@@ -71,17 +42,17 @@ func realign(_ arguments: [String], killAfter: Double? = nil) throws -> (status:
     }
 
     @Test func aRecipeRunsEveryMethodOnEveryBenchmarkAndResumesAfterKillsToTheSameReport() throws {
-        let root = try temporaryFolder("run")
+        let root = temporaryFolder("run")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (world, model) = try smallWorld(root)
         let file = root + "/recipe.yaml"
         try recipe(world: world, model: model, minilm: try miniLMFolder()).write(toFile: file, atomically: true, encoding: .utf8)
 
-        let check = try realign(["run", file, "--out", root + "/whole", "--check"])
+        let check = try runRealign(["run", file, "--out", root + "/whole", "--check"])
         #expect(check.status == 0, "\(check.stderr)")
         #expect(!FileManager.default.fileExists(atPath: root + "/whole"), "--check ran something")
 
-        let whole = try realign(["run", file, "--out", root + "/whole"])
+        let whole = try runRealign(["run", file, "--out", root + "/whole"])
         try #require(whole.status == 0, "\(whole.stderr.suffix(3000))")
         let report = try JSONValue.parse(contentsOf: root + "/whole/report.json")
         #expect(report["recipe_sha256"]?.stringValue == sha256Hex(Array(try String(contentsOfFile: file, encoding: .utf8).utf8)))
@@ -102,7 +73,7 @@ func realign(_ arguments: [String], killAfter: Double? = nil) throws -> (status:
         var kills = 0
         while true {
             let delay = 0.2 + Double(generator.next() % 1200) / 1000
-            let attempt = try realign(["run", file, "--out", root + "/resumed"], killAfter: delay)
+            let attempt = try runRealign(["run", file, "--out", root + "/resumed"], killAfter: delay)
             if attempt.status == 0 { break }
             #expect(attempt.status == 9, "\(attempt.stderr.suffix(2000))")
             kills += 1
@@ -113,36 +84,36 @@ func realign(_ arguments: [String], killAfter: Double? = nil) throws -> (status:
 
         // Another recipe in the same folder is refused.
         try (recipe(world: world, model: model, minilm: try miniLMFolder()) + "# changed\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let other = try realign(["run", file, "--out", root + "/whole"])
+        let other = try runRealign(["run", file, "--out", root + "/whole"])
         #expect(other.status != 0 && other.stderr.contains("holds a run of another recipe"), "\(other.stderr)")
     }
 
     @Test func badRecipesAreRefusedWithKeyAndLineBeforeAnythingRuns() throws {
-        let root = try temporaryFolder("badrun")
+        let root = temporaryFolder("badrun")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let file = root + "/r.yaml"
         try "model_name_or_path: \(root)\noutput_dir: out\ntraining_defaults:\n  learning_rate: high\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let typed = try realign(["run", file])
+        let typed = try runRealign(["run", file])
         #expect(typed.status != 0 && typed.stderr.contains("r.yaml:4:18: training_defaults.learning_rate: expected a number, got 'high'"), "\(typed.stderr)")
         try "model_name_or_path: \(root)\noutput_dir: out\nbenchmark:\n  - {}\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let unknown = try realign(["run", file, "--check"])
+        let unknown = try runRealign(["run", file, "--check"])
         #expect(unknown.status != 0 && unknown.stderr.contains("r.yaml:3:1: benchmark: unknown key (did you mean 'benchmarks'?)"), "\(unknown.stderr)")
         try "model_name_or_path: \(root)\noutput_dir: out\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let missing = try realign(["run", file])
+        let missing = try runRealign(["run", file])
         #expect(missing.status != 0 && missing.stderr.contains("model_name_or_path: \(root)/config.json does not exist"), "\(missing.stderr)")
         #expect(!FileManager.default.fileExists(atPath: root + "/out"))
-        let printed = try realign(["run", "--print-default"])
+        let printed = try runRealign(["run", "--print-default"])
         #expect(printed.status == 0)
     }
 
     @Test func aResumedBuildReportsTheWholeJobsBackendUsage() throws {
-        let root = try temporaryFolder("ledger")
+        let root = temporaryFolder("ledger")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (world, model) = try smallWorld(root)
         func build(_ out: String, killWhenPairs: Int? = nil) throws -> Int32 {
             let arguments = ["build-prefs", "--input", world + "/samples.jsonl", "--out", out, "--model", model, "--sentence-model", try miniLMFolder(),
                              "--mask-words", world + "/mask_words.txt", "--concurrency", "1"]
-            guard let killWhenPairs else { return try realign(arguments).status }
+            guard let killWhenPairs else { return try runRealign(arguments).status }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: try realignExecutable())
             p.arguments = arguments
