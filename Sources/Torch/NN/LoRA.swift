@@ -25,10 +25,11 @@ public enum LoRATargets: Sendable, Equatable, CustomStringConvertible {
     case names([String])
     case regex(String)
 
-    /// Parses a `--lora-targets` value: a value holding any of `*()[]|^$\` is a regex.
+    /// Parses a `--lora-targets` value: `all-linear` (peft's name) or `all` (LLaMA-Factory's), a value holding
+    /// any of `*()[]|^$\` is a regex, else module names.
     public init(parsing value: String) throws {
         let v = value.trimmingCharacters(in: .whitespaces)
-        if v == "all-linear" {
+        if v == "all-linear" || v == "all" {
             self = .allLinear
         } else if v.contains(where: { "*()[]|^$\\".contains($0) }) {
             do {
