@@ -90,7 +90,7 @@ let package = Package(
         // Chat backends: the protocol, our local model behind it, the OpenAI-compatible client.
         .target(name: "Backends", dependencies: ["Models", "Images", "JSON"]),
         // Preference data: maskers, the Re-Align pipeline, VaPR.
-        .target(name: "Preference", dependencies: ["Common", "Backends", "Models", "Retrieval", "Torch", "Tokenizers", "Images", "JSON"]),
+        .target(name: "Preference", dependencies: ["Common", "Alignment", "Backends", "Models", "Retrieval", "Torch", "Tokenizers", "Images", "JSON"]),
         // `realign serve`: a local model behind the OpenAI chat-completions API.
         // ShapesWorld's tiny LLaVA: its folder and its staged pretraining.
         .target(name: "WorldModel", dependencies: ["ShapesWorld", "Alignment", "Models", "Torch", "Images", "JSON"],

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import JSON
 
@@ -17,15 +18,26 @@ public struct PreferenceRecord: Sendable, Equatable {
     public var system: String? = nil
     /// 1-based line in the JSONL file (or place in the JSON array).
     public var line: Int
+    /// How the pair was made, as build-prefs records it (masked, similarity, retrieval_rank, retrieval_score;
+    /// VaPR's category, substitutions, length_gap, levenshtein): kept in ReAlign's own form, an object.
+    public var provenance: JSONValue = .object([])
+
+    public init(id: String, prompt: String, chosen: String, rejected: String?, image: String?, retrievedImage: String?,
+                system: String? = nil, line: Int, provenance: JSONValue = .object([])) {
+        self.id = id
+        self.prompt = prompt
+        self.chosen = chosen
+        self.rejected = rejected
+        self.image = image
+        self.retrievedImage = retrievedImage
+        self.system = system
+        self.line = line
+        self.provenance = provenance
+    }
 }
 
 /// A record that could not be used, with its line and the reason.
-public struct RecordProblem: Sendable, Equatable, CustomStringConvertible {
-    public var file: String
-    public var line: Int
-    public var reason: String
-    public var description: String { "\(file):\(line): \(reason)" }
-}
+public typealias RecordProblem = LineProblem
 
 /// The record forms the reader takes; `auto` tells them apart record by record by their keys.
 public enum PreferenceFormat: String, CaseIterable, Sendable {
@@ -102,7 +114,7 @@ public enum PreferenceData {
         var problems: [RecordProblem] = []
         var seen = Set<String>()
         func take(_ json: JSONValue, _ number: Int) {
-            func problem(_ reason: String) { problems.append(RecordProblem(file: path, line: number, reason: reason)) }
+            func problem(_ reason: String) { problems.append(RecordProblem(file: path, line: number, message: reason)) }
             guard json.objectValue != nil else { problem("not a JSON object"); return }
             let fields: Fields
             do { fields = try Fields(json, format: format, datasetInfo: datasetInfo) } catch { problem("\(error)"); return }
@@ -117,7 +129,7 @@ public enum PreferenceData {
             }
             records.append(PreferenceRecord(id: id, prompt: prompt, chosen: chosen, rejected: fields.rejected,
                                             image: resolve(fields.image), retrievedImage: resolve(fields.retrievedImage),
-                                            system: fields.system, line: number))
+                                            system: fields.system, line: number, provenance: fields.provenance))
         }
         let bytes = [UInt8](data)
         if let first = bytes.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D && $0 != 0x0A }), first == UInt8(ascii: "[") {
@@ -133,17 +145,10 @@ public enum PreferenceData {
             for (index, json) in array.enumerated() { take(json, index + 1) }
             return (records, problems)
         }
-        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        for (index, raw) in lines.enumerated() {
-            let number = index + 1
-            let line = Array(raw)
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            do {
-                take(try JSONValue.parse(line), number)
-            } catch {
-                problems.append(RecordProblem(file: path, line: number, reason: "not valid JSON (\(error))"))
-            }
-        }
+        let lines = JSONLines(data: data, path: path)
+        for (number, json) in lines.records { take(json, number) }
+        // Problems in file order: the lines that are not JSON objects among the records that could not be used.
+        problems = (problems + lines.issues).sorted { $0.line < $1.line }
         return (records, problems)
     }
 
@@ -160,7 +165,8 @@ public enum PreferenceData {
         return .realign
     }
 
-    /// One record's fields, whichever tool's form it is in.
+    /// One record's fields, whichever tool's form it is in: the form's reader takes them out, then the checks
+    /// every form shares (one image, placeholders against images, empty texts as absent).
     struct Fields {
         var prompt: String?
         var chosen: String?
@@ -168,117 +174,28 @@ public enum PreferenceData {
         var image: String?
         var retrievedImage: String?
         var system: String?
+        var provenance: JSONValue = .object([])
 
         init(_ json: JSONValue, format requested: PreferenceFormat, datasetInfo: DatasetInfoEntry?) throws {
             let format = requested == .auto ? PreferenceData.detect(json, datasetInfo: datasetInfo) : requested
-            func require(_ key: String) throws -> JSONValue {
-                guard let v = json[key] else { throw PreferenceDataError("no '\(key)': not a \(format.rawValue) record") }
-                return v
-            }
-            var images: [String] = []
-            var placeholders = 0  // image placeholders in the prompt: "<image>" or {"type": "image"} parts
-            var keepPlaceholders = false  // ReAlign's prompts keep theirs: the trainer places the image there
             if json["completion"] != nil && json["label"] != nil && json["chosen"] == nil {
                 throw PreferenceDataError("an unpaired KTO record (prompt, completion, label): only pairs are read (kto takes each pair as a desirable and an undesirable example)")
             }
-            switch format {
-            case .auto, .realign, .trl:
-                let prompt = try PreferenceData.turnText(try require("prompt"), role: "user")
-                self.prompt = prompt.text
-                placeholders = prompt.imageParts
-                system = json["prompt"]?.arrayValue != nil ? try PreferenceData.turnText(json["prompt"], role: "system").text : json["system"]?.stringValue
-                chosen = try PreferenceData.turnText(try require("chosen"), role: "assistant").text
-                rejected = try PreferenceData.turnText(json["rejected"], role: "assistant").text
-                retrievedImage = json["retrieved_image"]?.stringValue
-                images = json["images"]?.arrayValue?.compactMap { $0.stringValue ?? $0["path"]?.stringValue } ?? []
-                if let one = json["image"]?.stringValue ?? json["image_path"]?.stringValue { images = [one] }
-                keepPlaceholders = true
-            case .llamafactory:
-                // LLaMA-Factory's defaults where dataset_info.json does not name the keys (its DatasetAttr).
-                let info = datasetInfo ?? DatasetInfoEntry(file: "", formatting: json["conversations"] == nil && json["instruction"] != nil ? "alpaca" : "sharegpt",
-                                                           columns: [:], tags: [:])
-                let chosenKey = info.column("chosen"), rejectedKey = info.column("rejected")
-                if info.formatting == "alpaca" {
-                    let instruction = json[info.columns["prompt"] ?? "instruction"]?.stringValue ?? ""
-                    let input = json[info.columns["query"] ?? "input"]?.stringValue ?? ""
-                    prompt = input.isEmpty ? instruction : instruction + "\n" + input  // LLaMA-Factory's join
-                    system = json[info.column("system")]?.stringValue
-                    chosen = json[chosenKey]?.stringValue
-                    rejected = json[rejectedKey]?.stringValue
-                } else {
-                    let messagesKey = info.columns["messages"] ?? "conversations"
-                    guard let turns = json[messagesKey]?.arrayValue else { throw PreferenceDataError("no '\(messagesKey)': not a llamafactory record") }
-                    let role = info.tag("role_tag", "from"), content = info.tag("content_tag", "value")
-                    let user = info.tag("user_tag", "human"), systemTag = info.tag("system_tag", "system")
-                    let nonSystem = turns.filter { $0[role]?.stringValue != systemTag }
-                    guard nonSystem.count == 1, let turn = nonSystem.first, [user, "user"].contains(turn[role]?.stringValue ?? "") else {
-                        throw PreferenceDataError("\(nonSystem.count) turns in '\(messagesKey)': one \(user) turn per record is supported (multi-turn records are refused, not cut)")
-                    }
-                    prompt = turn[content]?.stringValue
-                    system = turns.first { $0[role]?.stringValue == systemTag }?[content]?.stringValue ?? json[info.column("system")]?.stringValue
-                    chosen = json[chosenKey]?[content]?.stringValue ?? json[chosenKey]?.stringValue
-                    rejected = json[rejectedKey]?[content]?.stringValue ?? json[rejectedKey]?.stringValue
-                }
-                images = json[info.column("images")]?.arrayValue?.compactMap(\.stringValue) ?? []
-                retrievedImage = json["retrieved_image"]?.stringValue  // ours, kept by `prefs convert` (LLaMA-Factory has no such column)
-            case .swift:
-                guard let messages = try require("messages").arrayValue else { throw PreferenceDataError("'messages' is not a list") }
-                let turns = messages.filter { $0["role"]?.stringValue != "system" }
-                guard turns.count == 2, turns[0]["role"]?.stringValue == "user", turns[1]["role"]?.stringValue == "assistant" else {
-                    throw PreferenceDataError("'messages' must be one user turn and the chosen assistant turn (\(turns.count) turns here; multi-turn records are refused, not cut)")
-                }
-                let user = try PreferenceData.turnText(turns[0]["content"], role: "user")
-                prompt = user.text
-                placeholders = user.imageParts
-                system = messages.first { $0["role"]?.stringValue == "system" }?["content"]?.stringValue
-                chosen = try PreferenceData.turnText(turns[1]["content"], role: "assistant").text
-                rejected = try PreferenceData.turnText(try require("rejected_response"), role: "assistant").text
-                images = json["images"]?.arrayValue?.compactMap { $0.stringValue ?? $0["path"]?.stringValue } ?? []
-                let negatives = json["rejected_images"]?.arrayValue?.compactMap { $0.stringValue ?? $0["path"]?.stringValue } ?? []
-                guard negatives.count <= 1 else { throw PreferenceDataError("\(negatives.count) rejected_images; one per record is supported") }
-                // `rejected_images` is ms-swift's image-side negative (read as rdpo's retrieved image); our own export
-                // writes `retrieved_image` instead, which ms-swift ignores.
-                retrievedImage = negatives.first ?? json["retrieved_image"]?.stringValue
-            case .realignRelease:
-                // chosen / rejected are whole conversations [user, assistant] sharing their user turn (TRL's
-                // implicit-prompt form too, which its extract_prompt splits the same way).
-                func split(_ key: String) throws -> (user: String?, answer: String?, imageParts: Int) {
-                    guard let turns = try require(key).arrayValue else { throw PreferenceDataError("'\(key)' is not a message list") }
-                    let users = turns.filter { $0["role"]?.stringValue == "user" }, answers = turns.filter { $0["role"]?.stringValue == "assistant" }
-                    guard users.count == 1, answers.count == 1 else {
-                        throw PreferenceDataError("'\(key)' has \(users.count) user and \(answers.count) assistant turns: one of each is supported (multi-turn records are refused, not cut)")
-                    }
-                    let user = PreferenceData.content(users[0]["content"])
-                    return (user.text, PreferenceData.content(answers[0]["content"]).text, user.imageParts)
-                }
-                let c = try split("chosen"), r = json["rejected"] == nil ? (user: c.user, answer: nil, imageParts: 0) : try split("rejected")
-                guard c.user.map({ Array($0.unicodeScalars) }) == r.user.map({ Array($0.unicodeScalars) }) else {
-                    throw PreferenceDataError("the chosen and rejected conversations ask different questions")
-                }
-                prompt = c.user
-                placeholders = c.imageParts
-                chosen = c.answer
-                rejected = r.answer
-                images = json["image"]?.stringValue.map { [$0] } ?? json["images"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                retrievedImage = json["retrieved_image"]?.stringValue
-            case .mdpo:
-                guard let rendered = try require("prompt").stringValue else { throw PreferenceDataError("'prompt' is not a string") }
-                let parsed = try PreferenceData.renderedVicuna(rendered)
-                prompt = parsed.user
-                system = parsed.system
-                chosen = json["chosen"]?.stringValue
-                rejected = json["rejected"]?.stringValue
-                images = json["img_path"]?.stringValue.map { [$0] } ?? []
-            }
-            guard images.count <= 1 else { throw PreferenceDataError("\(images.count) images; one image per record is supported") }
-            image = images.first
-            if var text = prompt {
-                placeholders += text.components(separatedBy: "<image>").count - 1
+            let raw = try format.reader.read(json, format: format, datasetInfo: datasetInfo)
+            system = raw.system
+            chosen = raw.chosen
+            rejected = raw.rejected
+            retrievedImage = raw.retrievedImage
+            provenance = raw.provenance
+            guard raw.images.count <= 1 else { throw PreferenceDataError("\(raw.images.count) images; one image per record is supported") }
+            image = raw.images.first
+            if var text = raw.prompt {
+                let placeholders = raw.placeholders + text.components(separatedBy: "<image>").count - 1
                 if placeholders > 0 {
-                    guard placeholders == images.count else {
-                        throw PreferenceDataError("\(placeholders) image placeholder(s) in the prompt for \(images.count) image(s)")
+                    guard placeholders == raw.images.count else {
+                        throw PreferenceDataError("\(placeholders) image placeholder(s) in the prompt for \(raw.images.count) image(s)")
                     }
-                    if !keepPlaceholders {
+                    if !raw.keepPlaceholders {
                         // The placeholder and its own line break go; the text's own spacing stays.
                         text = text.replacingOccurrences(of: "<image>\n", with: "").replacingOccurrences(of: "\n<image>", with: "")
                             .replacingOccurrences(of: "<image>", with: "")

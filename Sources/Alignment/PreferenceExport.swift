@@ -9,10 +9,12 @@ import JSON
 public enum PreferenceExport {
     public enum Format: String, CaseIterable, Sendable { case llamafactory, swift, trl, realign }
 
-    /// One record; image paths relative to `folder` when they lie inside it, else absolute.
-    public static func json(_ r: PreferenceRecord, as format: Format, relativeTo folder: String) -> JSONValue {
+    /// One record; image paths relative to `folder` when they lie inside it, else (and without a folder) absolute.
+    /// ReAlign's own form keeps the record's provenance keys after its own.
+    public static func json(_ r: PreferenceRecord, as format: Format, relativeTo folder: String?) -> JSONValue {
         func path(_ p: String?) -> JSONValue? {
             guard let p else { return nil }
+            guard let folder else { return .string(p) }
             let prefix = folder.hasSuffix("/") ? folder : folder + "/"
             return .string(p.hasPrefix(prefix) ? String(p.dropFirst(prefix.count)) : p)
         }
@@ -27,6 +29,9 @@ public enum PreferenceExport {
             if let image = path(r.image) { fields.append(("image", image)) }
             if let retrieved = path(r.retrievedImage) { fields.append(("retrieved_image", retrieved)) }
             if let system = r.system { fields.append(("system", .string(system))) }
+            for (key, value) in r.provenance.objectValue ?? [] where !fields.contains(where: { Array($0.0.utf8) == Array(key.utf8) }) {
+                fields.append((key, value))
+            }
         case .llamafactory:
             var turns: [JSONValue] = []
             if let system = r.system { turns.append(.object([("from", .string("system")), ("value", .string(system))])) }
@@ -101,4 +106,9 @@ extension PreferenceExport {
         try (JSONValue.object(entries).serialized(pretty: true) + "\n").write(toFile: info, atomically: true, encoding: .utf8)
         return (info, entry)
     }
+}
+
+extension PreferenceRecord {
+    /// The record in ReAlign's own form with absolute paths: what build-prefs writes.
+    public var json: JSONValue { PreferenceExport.json(self, as: .realign, relativeTo: nil) }
 }

@@ -121,9 +121,9 @@ public final class PreferenceTrainer {
         var candidates: [PreferenceRecord] = []
         for r in loaded.records {
             if options.otherImage == .retrieved && r.retrievedImage == nil {
-                problems.append(RecordProblem(file: data, line: r.line, reason: "no 'retrieved_image' (rdpo needs it)"))
+                problems.append(RecordProblem(file: data, line: r.line, message: "no 'retrieved_image' (rdpo needs it)"))
             } else if r.image == nil {
-                problems.append(RecordProblem(file: data, line: r.line, reason: "no image"))
+                problems.append(RecordProblem(file: data, line: r.line, message: "no image"))
             } else {
                 candidates.append(r)
             }
@@ -140,9 +140,9 @@ public final class PreferenceTrainer {
         var usable: [PreferenceRecord] = []
         for r in candidates {
             if let reason = check.reason(for: r.image!) {
-                problems.append(RecordProblem(file: data, line: r.line, reason: "image: \(reason)"))
+                problems.append(RecordProblem(file: data, line: r.line, message: "image: \(reason)"))
             } else if usesRetrieved, let reason = check.reason(for: r.retrievedImage!) {
-                problems.append(RecordProblem(file: data, line: r.line, reason: "retrieved image: \(reason)"))
+                problems.append(RecordProblem(file: data, line: r.line, message: "retrieved image: \(reason)"))
             } else {
                 usable.append(r)
             }
@@ -164,7 +164,7 @@ public final class PreferenceTrainer {
     /// "skipped 3 of 20 records: 2 with an image that does not decode, 1 malformed or incomplete"; nil when none.
     public static func summary(_ problems: [RecordProblem], kept: Int) -> String? {
         guard !problems.isEmpty else { return nil }
-        let images = problems.filter { $0.reason.hasPrefix("image: ") || $0.reason.hasPrefix("retrieved image: ") }.count
+        let images = problems.filter { $0.message.hasPrefix("image: ") || $0.message.hasPrefix("retrieved image: ") }.count
         var parts: [String] = []
         if images > 0 { parts.append("\(images) with an image that does not decode") }
         if problems.count > images { parts.append("\(problems.count - images) malformed or incomplete") }

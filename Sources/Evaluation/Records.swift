@@ -1,45 +1,14 @@
+import Common
 import Foundation
 import JSON
 
 /// Something wrong with one line of an input file: reported with the file and line, counted, never fatal.
-public struct EvalIssue: Sendable, CustomStringConvertible {
-    public var file: String
-    public var line: Int
-    public var message: String
-    public var description: String { "\(file):\(line): \(message)" }
-}
+public typealias EvalIssue = LineProblem
 
 /// A failure that stops scoring (an unreadable file, a file with no usable record).
 public struct EvalError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// The JSON objects of a JSONL file with their line numbers; malformed lines become issues.
-public struct JSONLines: Sendable {
-    public var path: String
-    public var records: [(line: Int, value: JSONValue)] = []
-    public var issues: [EvalIssue] = []
-
-    public init(path: String) throws {
-        self.path = path
-        guard let data = FileManager.default.contents(atPath: path) else { throw EvalError("\(path): cannot read") }
-        var number = 0
-        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            number += 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
-            do {
-                let value = try JSONValue.parse(Array(line))
-                guard value.objectValue != nil else {
-                    issues.append(EvalIssue(file: path, line: number, message: "not a JSON object, skipped"))
-                    continue
-                }
-                records.append((number, value))
-            } catch {
-                issues.append(EvalIssue(file: path, line: number, message: "malformed JSON (\(error)), skipped"))
-            }
-        }
-    }
 }
 
 extension JSONValue {

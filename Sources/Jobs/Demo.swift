@@ -1,5 +1,6 @@
 import Alignment
 import Evaluation
+import Common
 import Foundation
 import JSON
 import Models

@@ -1,3 +1,4 @@
+import Alignment
 import Backends
 import Foundation
 import JSON
@@ -147,12 +148,12 @@ public struct ReAlignPipeline: Sendable {
                 return failed("similarity: \(error)")
             }
             if cosine < tau {
-                return .kept(.object([
-                    ("id", .string(sample.id)), ("image", .string(sample.image)), ("retrieved_image", .string(neighbour.path)),
-                    ("prompt", .string(sample.prompt)), ("chosen", .string(answer)), ("rejected", .string(completion)),
-                    ("masked", .string(masked)), ("similarity", .double(Self.rounded(cosine))),
-                    ("retrieval_rank", .int(neighbour.rank)), ("retrieval_score", .double(Self.rounded(Double(neighbour.score)))),
-                ]))
+                return .kept(PreferenceRecord(
+                    id: sample.id, prompt: sample.prompt, chosen: answer, rejected: completion, image: sample.image,
+                    retrievedImage: neighbour.path, line: sample.line,
+                    provenance: .object([("masked", .string(masked)), ("similarity", .double(Self.rounded(cosine))),
+                                         ("retrieval_rank", .int(neighbour.rank)),
+                                         ("retrieval_score", .double(Self.rounded(Double(neighbour.score))))])))
             }
             tried.append("rank \(neighbour.rank): cosine \(String(format: "%.4f", cosine))")
         }

@@ -1,3 +1,4 @@
+import Alignment
 import Common
 import Foundation
 import JSON
@@ -20,15 +21,15 @@ public struct SampleInput: Sendable, Equatable {
     }
 }
 
-/// The end of one record: a line for the output, or an id with a reason for the side file.
+/// The end of one record: a pair for the output, or an id with a reason for the side file.
 public enum RecordOutcome: Sendable, Equatable {
-    case kept(JSONValue)
+    case kept(PreferenceRecord)
     /// `kind`: "unpaired" (worked, but no pair came of it) or "failed" (an error: image, backend, mask, input).
     case skipped(id: String, kind: String, reason: String)
 
     public var id: String? {
         switch self {
-        case .kept(let json): return json["id"]?.stringValue
+        case .kept(let record): return record.id
         case .skipped(let id, _, _): return id
         }
     }
@@ -39,18 +40,15 @@ public enum SampleReader {
     /// none), so they reach the side file and the rest goes on.
     public static func read(_ path: String) throws -> (samples: [SampleInput], problems: [RecordOutcome]) {
         guard let data = FileManager.default.contents(atPath: path) else { throw PipelineError("\(path): cannot read the input file") }
+        let lines = JSONLines(data: data, path: path)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         var samples: [SampleInput] = []
-        var problems: [RecordOutcome] = []
+        var problems = lines.issues.map { ($0.line, RecordOutcome.skipped(id: "line-\($0.line)", kind: "failed", reason: $0.description)) }
         var seen = Set<String>()
-        for (index, raw) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
-            let number = index + 1
-            let bytes = Array(raw)
-            if bytes.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
+        for (number, json) in lines.records {
             func problem(_ id: String?, _ reason: String) {
-                problems.append(.skipped(id: id ?? "line-\(number)", kind: "failed", reason: "\(path):\(number): \(reason)"))
+                problems.append((number, .skipped(id: id ?? "line-\(number)", kind: "failed", reason: "\(path):\(number): \(reason)")))
             }
-            guard let json = try? JSONValue.parse(bytes), json.objectValue != nil else { problem(nil, "not a JSON object"); continue }
             let id = json["id"]?.stringValue ?? json["id"]?.intValue.map(String.init)
             guard let id, !id.isEmpty else { problem(nil, "missing 'id'"); continue }
             guard !seen.contains(id) else { problem(id + "#line-\(number)", "duplicate id '\(id)'"); continue }
@@ -61,7 +59,8 @@ public enum SampleReader {
             let absolute = image.hasPrefix("/") ? URL(fileURLWithPath: image) : base.appendingPathComponent(image)
             samples.append(SampleInput(id: id, image: absolute.standardizedFileURL.path, prompt: prompt, chosen: chosen, line: number))
         }
-        return (samples, problems)
+        // In file order, as the output's order follows the input's.
+        return (samples, problems.sorted { $0.0 < $1.0 }.map(\.1))
     }
 }
 
@@ -97,8 +96,8 @@ public final class ResumableOutput: @unchecked Sendable {
 
     public func write(_ outcome: RecordOutcome) throws {
         switch outcome {
-        case .kept(let json):
-            try out.append(json)
+        case .kept(let record):
+            try out.append(record.json)
         case .skipped(let id, let kind, let reason):
             try side.append(.object([("id", .string(id)), ("kind", .string(kind)), ("reason", .string(reason))]))
         }

@@ -1,3 +1,4 @@
+import Alignment
 import Backends
 import Foundation
 import JSON
@@ -144,11 +145,11 @@ public struct VaPREditor: Sendable {
     /// the output — do not depend on which records finished first.
     public func commit(_ sample: SampleInput, _ proposed: RecordOutcome) async -> RecordOutcome {
         guard case .kept(let record) = proposed, let chosen = sample.chosen,
-              let category = record["category"]?.stringValue.flatMap(TaskCategory.init(rawValue:)) else { return proposed }
+              let category = record.provenance["category"]?.stringValue.flatMap(TaskCategory.init(rawValue:)) else { return proposed }
         var outcome = proposed
         for retry in 0..<2 {
             guard case .kept(let r) = outcome else { return outcome }
-            let substitutions = (r["substitutions"]?.arrayValue ?? []).compactMap(\.stringValue)
+            let substitutions = (r.provenance["substitutions"]?.arrayValue ?? []).compactMap(\.stringValue)
             let overused = penalties.overused(substitutions, limit: maxReuse)
             if overused.isEmpty {
                 penalties.record(substitutions)
@@ -191,11 +192,10 @@ public struct VaPREditor: Sendable {
         let distance = levenshtein(chosen, edited)
         if let maxLengthGap, gap > maxLengthGap { return skip("unpaired", "length gap \(gap) tokens > \(maxLengthGap)") }
         if let maxEditDistance, distance > maxEditDistance { return skip("unpaired", "edit distance \(distance) > \(maxEditDistance)") }
-        return .kept(.object([
-            ("id", .string(sample.id)), ("image", .string(sample.image)), ("prompt", .string(sample.prompt)),
-            ("chosen", .string(chosen)), ("rejected", .string(edited)), ("category", .string(category.rawValue)),
-            ("substitutions", .array(substitutions.map { .string($0) })), ("length_gap", .int(gap)), ("levenshtein", .int(distance)),
-        ]))
+        return .kept(PreferenceRecord(
+            id: sample.id, prompt: sample.prompt, chosen: chosen, rejected: edited, image: sample.image, retrievedImage: nil, line: sample.line,
+            provenance: .object([("category", .string(category.rawValue)), ("substitutions", .array(substitutions.map { .string($0) })),
+                                 ("length_gap", .int(gap)), ("levenshtein", .int(distance))])))
     }
 
     /// Word-level replacements from `a` to `b` ("red -> blue"), from the longest common subsequence of words.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backends
 import Evaluation
+import Common
 import Foundation
 import Jobs
 import JSON

@@ -19,8 +19,8 @@ import Testing
         #expect(records.map(\.image) == [folder + "/images/a.png", folder + "/images/b.png"])
         #expect(records.map(\.line) == [1, 2], "records are numbered by their place in the array")
         #expect(problems.map(\.line) == [3, 4])
-        #expect(problems[0].reason.contains("2 image placeholder(s) in the prompt for 1 image(s)"), "\(problems[0])")
-        #expect(problems[1].reason.contains("multi-turn"), "\(problems[1])")
+        #expect(problems[0].message.contains("2 image placeholder(s) in the prompt for 1 image(s)"), "\(problems[0])")
+        #expect(problems[1].message.contains("multi-turn"), "\(problems[1])")
     }
 
     @Test func msSwiftMessages() throws {
@@ -30,8 +30,8 @@ import Testing
         #expect(records.map(\.rejected) == ["A red circle next to a blue square.", "Three."])
         #expect(records.map(\.retrievedImage) == [nil, folder + "/images/a.png"])
         #expect(problems.map(\.line) == [3, 4])
-        #expect(problems[0].reason.contains("multi-turn"))
-        #expect(problems[1].reason.contains("1 image placeholder(s) in the prompt for 0 image(s)"))
+        #expect(problems[0].message.contains("multi-turn"))
+        #expect(problems[1].message.contains("1 image placeholder(s) in the prompt for 0 image(s)"))
     }
 
     /// TRL's conversational vision form, as its extract_prompt and `datasets` write it (image parts with
@@ -44,8 +44,8 @@ import Testing
         #expect(records.map(\.system) == [nil, "Answer briefly."])
         #expect(records.map(\.image) == [folder + "/images/a.png", folder + "/images/b.png"])
         #expect(problems.map(\.line) == [3, 4])
-        #expect(problems[0].reason.contains("2 image placeholder(s) in the prompt for 1 image(s)"), "\(problems[0])")
-        #expect(problems[1].reason.contains("multi-turn"), "\(problems[1])")
+        #expect(problems[0].message.contains("2 image placeholder(s) in the prompt for 1 image(s)"), "\(problems[0])")
+        #expect(problems[1].message.contains("multi-turn"), "\(problems[1])")
     }
 
     /// The Re-Align release's pref_data.json (images relative to the image folder) and mDPO's rendered prompts.
@@ -56,14 +56,14 @@ import Testing
         #expect(records.map(\.rejected) == ["A red circle next to a blue square.", "Three."])
         #expect(records.map(\.image) == ["/data/train2014/a.png", "/data/train2014/b.png"])
         #expect(records.map(\.retrievedImage) == ["/data/train2014/b.png", "/data/train2014/a.png"])
-        #expect(problems.map(\.line) == [3] && problems[0].reason.contains("different questions"))
+        #expect(problems.map(\.line) == [3] && problems[0].message.contains("different questions"))
 
         let mdpo = try PreferenceData.load(folder + "/mdpo_data.json")
         #expect(mdpo.records.map(\.prompt) == ["What is in the picture?", "How many triangles?"])
         #expect(mdpo.records.map(\.chosen) == ["A red circle on a white background.", "Two."])
         #expect(mdpo.records.allSatisfy { $0.system?.hasPrefix("A chat between a curious user") == true })
         #expect(mdpo.records.map(\.image) == [folder + "/images/a.png", folder + "/images/b.png"])
-        #expect(mdpo.problems.map(\.line) == [3] && mdpo.problems[0].reason.contains("after 'ASSISTANT:'"))
+        #expect(mdpo.problems.map(\.line) == [3] && mdpo.problems[0].message.contains("after 'ASSISTANT:'"))
     }
 
     /// LLaMA-Factory's dataset_info.json: its column and tag mappings (alpaca ranking, OpenAI-style sharegpt),
@@ -93,7 +93,7 @@ import Testing
     @Test func anExplicitFormatRefusesOtherForms() throws {
         let (records, problems) = try PreferenceData.load(folder + "/swift_dpo.jsonl", format: .llamafactory)
         #expect(records.isEmpty && problems.count == 4)
-        #expect(problems[0].reason.contains("no 'conversations'"), "\(problems[0])")
+        #expect(problems[0].message.contains("no 'conversations'"), "\(problems[0])")
     }
 
     /// `prefs convert` output read back gives the same records, for every form, from every form.
@@ -164,7 +164,7 @@ import Testing
         let (records, problems) = try PreferenceData.load(dir + "/p.jsonl")
         #expect(records.map(\.prompt) == ["<image>\nDescribe."])
         #expect(problems.map(\.line) == [2, 3])
-        #expect(problems[1].reason.contains("unpaired KTO record"))
+        #expect(problems[1].message.contains("unpaired KTO record"))
         try "[{\"prompt\": 1},".write(toFile: dir + "/broken.json", atomically: true, encoding: .utf8)
         #expect { try PreferenceData.load(dir + "/broken.json") } throws: { "\($0)".contains("not a valid JSON array") }
     }

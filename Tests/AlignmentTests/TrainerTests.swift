@@ -31,7 +31,7 @@ struct Interrupted: Error {}
         let (records, problems) = try PreferenceData.load(prefsFile())
         #expect(records.count == 8)
         #expect(problems.map(\.line) == [9, 10, 11])
-        #expect(problems[0].reason.contains("not valid JSON") && problems[1].reason.contains("rejected") && problems[2].reason.contains("duplicate"))
+        #expect(problems[0].message.contains("not valid JSON") && problems[1].message.contains("rejected") && problems[2].message.contains("duplicate"))
         let trl = records.first { $0.id == "trl" }!
         #expect(trl.image!.hasSuffix("images/0-red-circle.png") && trl.image!.hasPrefix("/"))
         let conversation = records.first { $0.id == "conv" }!

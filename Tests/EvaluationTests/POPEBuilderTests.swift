@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import JSON
 import Testing
@@ -139,11 +140,11 @@ import Testing
             """)
         let r = try POPEScorer(rule: .pope).score(questionsFile: questions, answersFile: answers)
         let text = r.issues.map(\.description)
-        #expect(text.contains { $0.hasPrefix("\(questions):2:") && $0.contains("malformed") })
+        #expect(text.contains { $0.hasPrefix("\(questions):2:") && $0.contains("not valid JSON") })
         #expect(text.contains { $0.hasPrefix("\(questions):3:") && $0.contains("unknown category") })
         #expect(text.contains { $0.hasPrefix("\(questions):4:") && $0.contains("label") })
         #expect(text.contains { $0.hasPrefix("\(questions):5:") && $0.contains("no answer") })
-        #expect(text.contains { $0.hasPrefix("\(answers):2:") && $0.contains("malformed") })
+        #expect(text.contains { $0.hasPrefix("\(answers):2:") && $0.contains("not valid JSON") })
         #expect(text.contains { $0.hasPrefix("\(answers):4:") && $0.contains("unknown question_id") })
         #expect(r.overall.count == 2 && r.missing == 1)
         #expect(r.categories.map(\.0) == ["random", "weird"])

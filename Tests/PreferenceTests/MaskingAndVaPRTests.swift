@@ -131,7 +131,8 @@ import Testing
         for i in 0..<3 {
             outcomes.append(await editor.process(SampleInput(id: "v\(i)", image: "/x.png", prompt: "What color is the car?", chosen: "The car is red.", line: i + 1)))
         }
-        guard case .kept(let first) = outcomes[0], case .kept = outcomes[1] else { Issue.record("\(outcomes)"); return }
+        guard case .kept(let pair) = outcomes[0], case .kept = outcomes[1] else { Issue.record("\(outcomes)"); return }
+        let first = pair.json
         #expect(first["rejected"]?.stringValue == "The car is blue.")
         #expect(first["category"]?.stringValue == "colour")
         #expect(first["substitutions"]?.arrayValue == [.string("red -> blue")])

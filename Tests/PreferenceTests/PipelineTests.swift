@@ -23,7 +23,8 @@ final class ScriptedSimilarity: TextSimilarity, @unchecked Sendable {
         var kept = 0
         for sample in shared.samples {
             let neighbours = try await pipeline.retriever.neighbours(of: sample.image, k: 5)
-            guard case .kept(let json) = await pipeline.process(sample) else { continue }
+            guard case .kept(let record) = await pipeline.process(sample) else { continue }
+            let json = record.json
             kept += 1
             let chosen = try #require(json["chosen"]?.stringValue), rejected = try #require(json["rejected"]?.stringValue)
             let masked = try #require(json["masked"]?.stringValue)
@@ -59,7 +60,8 @@ final class ScriptedSimilarity: TextSimilarity, @unchecked Sendable {
         #expect(!neighbours.contains { $0.path == sample.image })
         // 0.95 is not below tau 0.95; the third image's completion is.
         let pipeline = shared.pipeline(similarity: ScriptedSimilarity([0.99, 0.95, 0.4]), tau: 0.95)
-        guard case .kept(let json) = await pipeline.process(sample) else { Issue.record("no pair"); return }
+        guard case .kept(let record) = await pipeline.process(sample) else { Issue.record("no pair"); return }
+        let json = record.json
         #expect(json["retrieval_rank"]?.intValue == 3)
         #expect(json["retrieved_image"]?.stringValue == neighbours[2].path)
         #expect(json["similarity"]?.doubleValue == 0.4)
@@ -121,7 +123,7 @@ final class ScriptedSimilarity: TextSimilarity, @unchecked Sendable {
         let progress = try await RecordRunner(concurrency: 2).run(samples, problems: problems, output: output) { await shared.pipeline().process($0) }
         let skipped = jsonLines(output.skippedPath)
         let reasons = Dictionary(skipped.map { ($0["id"] as! String, $0["reason"] as! String) }, uniquingKeysWith: { a, _ in a })
-        #expect(reasons["line-3"]?.contains("in.jsonl:3: not a JSON object") == true)
+        #expect(reasons["line-3"]?.contains("in.jsonl:3: not valid JSON") == true)
         #expect(reasons["a#line-5"]?.contains("duplicate id") == true)
         #expect(reasons["d"]?.contains("missing 'prompt'") == true)
         #expect(reasons["b"]?.contains("no such image file") == true)
