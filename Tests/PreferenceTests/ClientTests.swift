@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import JSON
 import Testing
 @testable import Backends
@@ -131,6 +132,3 @@ import Testing
     }
 }
 
-func repoPath(_ relative: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(relative).path
-}

@@ -1,12 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 import Torch
 @testable import Models
 @testable import Retrieval
 
-func repoPath(_ relative: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(relative).path
-}
 
 struct Stop: Error {}
 

@@ -13,6 +13,11 @@ public struct TestSupportError: Error, CustomStringConvertible {
 /// The repository's root folder.
 public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+/// A path under Tests/ (fixtures of any target: "ModelsTests/Fixtures/tiny-llava").
+public func repoPath(_ relative: String) -> String {
+    repositoryRoot.appendingPathComponent("Tests").appendingPathComponent(relative).path
+}
+
 /// The `realign` executable built next to the tests.
 public func realignExecutable() throws -> String {
     for candidate in [".build/debug/realign", ".build/release/realign"] {
