@@ -105,6 +105,10 @@ let package = Package(
             "Common", "JSON", "Torch", "Models", "Alignment", "Retrieval", "Evaluation", "Backends", "Preference",
             "ShapesWorld", "WorldModel", .product(name: "Yams", package: "Yams"),
         ]),
+        // Speed and memory measurements against the Python reference on the same machine (`realign bench`).
+        .target(name: "Bench", dependencies: [
+            "JSON", "Torch", "Tokenizers", "Images", "Models", "Alignment", "Retrieval", "Backends", "Preference", "Jobs",
+        ]),
         .executableTarget(
             name: "realign",
             dependencies: [
@@ -123,6 +127,7 @@ let package = Package(
                 "ShapesWorld",
                 "WorldModel",
                 "Jobs",
+                "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,11 +1,5 @@
-import Alignment
 import ArgumentParser
-import Foundation
-import Jobs
-import Images
-import JSON
-import Models
-import Torch
+import Bench
 
 /// A 7B-class model on this machine, beside transformers + peft on the same work: loading, generation, one rdpo step.
 struct BenchScale: ParsableCommand {
@@ -24,120 +18,20 @@ struct BenchScale: ParsableCommand {
     @Option(help: "The 7B-shaped model folder.") var model: String
     @Option(help: "The folder with 0.png, 1.png and pair.jsonl (default: scale-data beside the model folder).") var data: String?
     @Option(name: .customLong("threads"), help: "Intra-op threads for both sides (default: every core).") var threadOption: Int?
-    var threads: Int { threadOption ?? ProcessInfo.processInfo.activeProcessorCount }
     @Option(help: "Python interpreter with torch, transformers and peft.") var python = "python3"
     @Option(help: "The reference script.") var script = "tools/reference/bench_scale.py"
     @Option(help: "Run one phase in this process and print its JSON line: generate or step (used by the bench itself).") var phase: String?
 
-    var dataFolder: String {
-        data ?? ((URL(fileURLWithPath: model).standardizedFileURL.deletingLastPathComponent().path as NSString).appendingPathComponent("scale-data"))
-    }
-
     func run() throws {
-        switch phase {
-        case "generate": try generatePhase()
-        case "step": try stepPhase()
-        case nil: try compare()
-        default: throw ValidationError("--phase must be generate or step")
+        var c = ScaleBenchConfig(model: model)
+        c.data = data
+        if let threadOption { c.threads = threadOption }
+        c.python = python
+        c.script = script
+        if let phase {
+            guard let p = ScaleBenchConfig.Phase(rawValue: phase) else { throw ValidationError("--phase must be generate or step") }
+            c.phase = p
         }
+        try benchmark { try ScaleBench.run(c) }
     }
-
-    /// Runs each phase as a child process (ours, then the reference's) and prints them side by side.
-    func compare() throws {
-        printMachine()
-        let images = ["0.png", "1.png"].map { (dataFolder as NSString).appendingPathComponent($0) }
-        let pairs = (dataFolder as NSString).appendingPathComponent("pair.jsonl")
-        for file in images + [pairs] where !FileManager.default.fileExists(atPath: file) {
-            throw ValidationError("\(file) is missing: tools/reference/make_scale_model.py writes it beside the model folder (or give --data)")
-        }
-        let checkpoint = try Checkpoint(path: model)
-        let weights = checkpoint.names.reduce(0) { $0 + (checkpoint.info($1)?.byteCount ?? 0) }
-        print("threads: \(threads), \(model): \(String(format: "%.1f", Double(weights) / 1e9)) GB of weights")
-        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        func ours(_ phase: String) -> JSONValue? {
-            let out = referenceOutput([me, "bench", "scale", "--model", model, "--data", dataFolder, "--threads", String(threads), "--phase", phase])
-            return out.flatMap { $0.split(separator: "\n").last }.flatMap { try? JSONValue.parse(Array($0.utf8)) }
-        }
-        let gib = { (v: JSONValue?) in v?.doubleValue.map { String(format: "%.2f GiB", $0 / 1_073_741_824) } ?? "-" }
-        let sec = { (v: JSONValue?) in v?.doubleValue.map { String(format: "%.1f s", $0) } ?? "-" }
-
-        let a = ours("generate")
-        let b = referenceJSON([python, script, "generate", model, String(threads)] + images)
-        print("load (bf16) + generate, 8 greedy tokens per image")
-        print("  ReAlign    load \(sec(a?["load_seconds"])), peak after load \(gib(a?["load_peak"])), first token at \(sec(a?["first_token_seconds"])), peak \(gib(a?["peak"]))")
-        print("  reference  load \(sec(b?["load_seconds"])), peak after load \(gib(b?["load_peak"])), first token at \(sec(b?["first_token_seconds"])), peak \(gib(b?["peak"]))")
-        if let a, let b {
-            let same = a["prompt"] == b["prompt"]
-            let tokens = { (v: JSONValue) in (v["tokens"]?.arrayValue ?? []).map { ($0.arrayValue ?? []).compactMap(\.intValue) } }
-            for (i, (x, y)) in zip(tokens(a), tokens(b)).enumerated() {
-                print("  image \(i): ReAlign \(x), reference \(y): \(x == y ? "equal" : "differ")\(same ? "" : " (the prompts differ)")")
-            }
-        }
-        let c = ours("step")
-        let d = referenceJSON([python, script, "step", model, String(threads), pairs])
-        print("one rdpo step (LoRA r 128 on every language-model linear, bf16, gradient checkpointing, one pair)")
-        print("  ReAlign    \(sec(c?["step_seconds"])), loss \(c?["loss"]?.doubleValue.map { String(format: "%.4f", $0) } ?? "-"), peak \(gib(c?["peak"]))")
-        print("  reference  \(sec(d?["step_seconds"])), loss \(d?["loss"]?.doubleValue.map { String(format: "%.4f", $0) } ?? "-"), peak \(gib(d?["peak"]))\(d == nil ? " (failed or did not fit)" : "")")
-    }
-
-    func generatePhase() throws {
-        let start = DispatchTime.now().uptimeNanoseconds
-        func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-        try Torch.setThreads(threads)
-        let vlm = try VisionLanguageModel(folder: model, dtype: .bfloat16)
-        let loadSeconds = elapsed(), loadPeak = peakResidentBytes()
-        let generator = TextGenerator(model: vlm.model, tokenizer: vlm.tokenizer)
-        var tokens: [JSONValue] = []
-        var first: Double?
-        var prompt: [Int] = []
-        for name in ["0.png", "1.png"] {
-            let image = try RGBImage(contentsOfFile: (dataFolder as NSString).appendingPathComponent(name))
-            let inputs = try vlm.pixels([image])
-            prompt = try vlm.promptIDs("What is shown in this image? Describe it in detail.", imageTokenCounts: inputs.tokenCounts)
-            if first == nil {
-                _ = try generator.generate(prompts: [prompt], images: inputs, options: GenerationOptions(maxNewTokens: 1))
-                first = elapsed()
-            }
-            let out = try generator.generate(prompts: [prompt], images: inputs, options: GenerationOptions(maxNewTokens: 8))
-            tokens.append(.array(out[0].tokens.map { .int($0) }))
-        }
-        print(JSONValue.object([
-            ("load_seconds", .double(loadSeconds)), ("load_peak", .int(loadPeak)), ("first_token_seconds", .double(first ?? 0)),
-            ("prompt", .array(prompt.map { .int($0) })), ("tokens", .array(tokens)), ("peak", .int(peakResidentBytes())),
-        ]).serialized())
-    }
-
-    func stepPhase() throws {
-        try Torch.setThreads(threads)
-        var o = TrainingOptions()
-        o.objectives = [(.rdpo, 1)]
-        o.steps = 1
-        o.batchSize = 1
-        o.gradientAccumulation = 1
-        o.projectorLearningRate = nil
-        o.warmupRatio = 0
-        o.lora = LoRAConfig(r: 128, alpha: 256, dropout: 0)
-        o.checkpointEvery = 1000
-        o.dtype = .bfloat16
-        o.gradientCheckpointing = true
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("realign-bench-scale-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let trainer = try PreferenceTrainer(modelFolder: model, data: (dataFolder as NSString).appendingPathComponent("pair.jsonl"), out: out, options: o)
-        let start = DispatchTime.now().uptimeNanoseconds
-        var loss = Double.nan
-        var seconds = 0.0
-        try trainer.run(resume: false) { r in
-            seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            loss = r.values.first { $0.0 == "loss" }?.1 ?? .nan
-        }
-        print(JSONValue.object([("step_seconds", .double(seconds)), ("loss", .double(loss)), ("peak", .int(peakResidentBytes()))]).serialized())
-    }
-}
-
-/// This process's peak resident size (VmHWM), in bytes.
-func peakResidentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kB = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) else { return 0 }
-    return kB * 1024
 }
