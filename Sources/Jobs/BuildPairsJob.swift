@@ -32,6 +32,14 @@ public struct BuildPairsConfig: Sendable {
     public var chosen = "given"
     public var masker = "rules"
     public var maskWords: String?
+    /// The rule masker, strategically: at most this many spans per answer (nil: every span)...
+    public var maskSpans: Int?
+    /// ... of these kinds (nil: objects, attributes and relations).
+    public var maskKinds: [RuleMasker.Kind]?
+    /// One sample per image, of a kind drawn with these weights (nil: every sample).
+    public var kindMix: KindMix?
+    /// Seeds the strategic mask.
+    public var seed: UInt64 = 0
     public var inducer = "local"
     public var induceMode: Inducer.Mode = .continue
     public var k = 5
@@ -61,6 +69,8 @@ public struct BuildPairsConfig: Sendable {
     public func validate() throws {
         guard k >= 1 else { throw JobError("k must be at least 1") }
         guard concurrency >= 1 else { throw JobError("concurrency must be at least 1") }
+        if let maskSpans, maskSpans < 1 { throw JobError("mask spans must be at least 1") }
+        if maskSpans != nil || maskKinds != nil, masker != "rules" { throw JobError("mask spans and kinds set the rule masker (masker rules)") }
         if method == .realign && sentenceModel == nil { throw JobError("re-align pairs need the sentence model (all-MiniLM-L6-v2 folder) of the similarity filter") }
         if method == .vapr && editor == nil { throw JobError("vapr pairs need an editor: rules or a backend") }
         if method == .vapr && launch.shard != nil { throw JobError("vapr cannot be sharded: its penalty list follows the whole input in order (run it in one process)") }
@@ -137,7 +147,11 @@ public struct BuildPairsJob: Sendable {
             let chosenSource: ReAlignPipeline.ChosenSource = c.chosen == "given" ? .given : .backend(try factory.backend(c.chosen))
             let theMasker: any Masker
             if c.masker == "rules" {
-                theMasker = try c.maskWords.map { try RuleMasker(wordList: $0) } ?? RuleMasker()
+                var rules = try c.maskWords.map { try RuleMasker(wordList: $0) } ?? RuleMasker()
+                rules.spans = c.maskSpans
+                if let kinds = c.maskKinds { rules.kinds = Set(kinds) }
+                rules.seed = c.seed
+                theMasker = rules
             } else {
                 theMasker = BackendMasker(backend: try factory.backend(c.masker))
             }
@@ -149,6 +163,7 @@ public struct BuildPairsJob: Sendable {
             pipeline.k = c.k
             pipeline.tau = c.tau
             clock = pipeline.clock
+            if talks, let mix = c.kindMix { log("kind mix \(mix.description): \(Self.kindCounts(allSamples))") }
             if talks { log("re-align: \(samples.count) samples; chosen \(c.chosen), masker \(theMasker.name), inducer \(inducerBackend.name) (\(c.induceMode.rawValue)), k \(c.k), tau \(c.tau)") }
             let p = pipeline
             result = try await runner.run(samples, problems: problems, output: output,
@@ -209,6 +224,13 @@ public struct BuildPairsJob: Sendable {
         return outcome
     }
 
+    /// "caption 300, existence 120, ...": the samples per kind.
+    static func kindCounts(_ samples: [SampleInput]) -> String {
+        var counts: [String: Int] = [:]
+        for s in samples { counts[s.category ?? "caption", default: 0] += 1 }
+        return counts.keys.sorted().map { "\($0) \(counts[$0]!)" }.joined(separator: ", ")
+    }
+
     /// The progress callback: the bar (when this process talks) and the ledger, rewritten after every record.
     func progress(_ label: String, talks: Bool, ledger: PreferenceLedger, factory: BackendFactory, clock: StageClock,
                   started: Date) -> @Sendable (RecordRunner.Progress) -> Void {
@@ -222,6 +244,11 @@ public struct BuildPairsJob: Sendable {
     /// The input's samples: our own form, or the prompts, images and chosen answers of another tool's preference
     /// records (a record without an image is reported, as a sample without one is).
     public func readSamples() throws -> (samples: [SampleInput], problems: [RecordOutcome]) {
+        let (samples, problems) = try readAllSamples()
+        return (config.kindMix.map { $0.pick(samples) } ?? samples, problems)
+    }
+
+    func readAllSamples() throws -> (samples: [SampleInput], problems: [RecordOutcome]) {
         if config.inputFormat == "samples" { return try SampleReader.read(config.input) }
         let source = try PreferenceSource(path: config.input, format: config.inputFormat, dataset: config.dataset)
         let loaded = try PreferenceData.load(source.path, requireRejected: false, format: source.format, datasetInfo: source.datasetInfo)

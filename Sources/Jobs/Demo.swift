@@ -18,24 +18,55 @@ public struct DemoSettings: Sendable {
     public var popeImages: Int
     public var chairImages: Int
     public var attributeQuestions: Int
-    public var epochs: Double
     public var batchSize: Int
-    public var learningRate = 2e-4
     public var loraR = 16
-    public var beta = 0.1
     public var evalBatch = 32
+    /// Re-Align's samples: one per preference scene, its caption or one of its questions answered in a full
+    /// sentence, drawn with these weights (the paper's instruction data mixes descriptions and conversations).
+    public var kindMix = "caption=0.5,existence=0.2,count=0.1,colour=0.1,size=0.05,position=0.05"
+    /// The rule masker hides at most this many spans of an answer (objects, attributes, relations).
+    public var maskSpans = 2
 
-    public static let full = DemoSettings(name: "default", preferenceScenes: 600, testScenes: 300, popeImages: 100, chairImages: 100,
-                                   attributeQuestions: 300, epochs: 2, batchSize: 8)
+    // The evaluation has the real POPE's size: 500 images per split (3,000 questions; 1,200 held-out scenes hold
+    // about 610 with three or more shapes), CHAIR over 500 captions, 1,000 attribute questions.
+    /// Each method's training: its pairs, objective and the settings the validation world chose (`demo --select`;
+    /// until a selection is frozen here, the shared defaults above).
+    public var methods: [MethodSetting]
+
+    public struct MethodSetting: Sendable, Equatable {
+        public var name: String
+        /// realign or vapr.
+        public var pairs: String
+        public var objective: String
+        public var learningRate: Double
+        public var epochs: Double
+        public var beta: Double
+
+        public var json: JSONValue {
+            .object([("name", .string(name)), ("pairs", .string(pairs)), ("objective", .string(objective)),
+                     ("learning_rate", .double(learningRate)), ("epochs", .double(epochs)), ("beta", .double(beta))])
+        }
+    }
+
+    /// The four methods of the report, all at one setting.
+    public static func methods(learningRate: Double, epochs: Double, beta: Double) -> [MethodSetting] {
+        [("realign-rdpo", "realign", "rdpo"), ("realign-dpo", "realign", "dpo"), ("mdpo", "realign", "mdpo"), ("vapr-dpo", "vapr", "dpo")].map {
+            MethodSetting(name: $0.0, pairs: $0.1, objective: $0.2, learningRate: learningRate, epochs: epochs, beta: beta)
+        }
+    }
+
+    public static let full = DemoSettings(name: "default", preferenceScenes: 600, testScenes: 1200, popeImages: 500, chairImages: 500,
+                                          attributeQuestions: 1000, batchSize: 8,
+                                          methods: methods(learningRate: 2e-4, epochs: 2, beta: 0.1))
     public static let quick = DemoSettings(name: "quick", preferenceScenes: 16, testScenes: 30, popeImages: 6, chairImages: 6,
-                                    attributeQuestions: 12, epochs: 1, batchSize: 4)
+                                           attributeQuestions: 12, batchSize: 4, methods: methods(learningRate: 2e-4, epochs: 1, beta: 0.1))
 
     public var json: JSONValue {
         .object([("mode", .string(name)), ("seed", .int(Int(seed))), ("seeds", .int(seeds)),
                  ("preference_scenes", .int(preferenceScenes)), ("test_scenes", .int(testScenes)), ("pope_images", .int(popeImages)),
-                 ("chair_images", .int(chairImages)), ("attribute_questions", .int(attributeQuestions)), ("epochs", .double(epochs)),
-                 ("batch_size", .int(batchSize)), ("learning_rate", .double(learningRate)), ("lora_r", .int(loraR)),
-                 ("lora_alpha", .int(2 * loraR)), ("beta", .double(beta))])
+                 ("chair_images", .int(chairImages)), ("attribute_questions", .int(attributeQuestions)),
+                 ("batch_size", .int(batchSize)), ("lora_r", .int(loraR)), ("lora_alpha", .int(2 * loraR)), ("kind_mix", .string(kindMix)), ("mask_spans", .int(maskSpans)),
+                 ("methods", .array(methods.map(\.json)))])
     }
 }
 
@@ -98,9 +129,11 @@ public final class DemoRun {
             pairs:
               - name: realign
                 method: realign
-                samples: \(q(w + "/samples.jsonl"))
+                samples: \(q(w + "/instruction_samples.jsonl"))
+                kind_mix: {\(s.kindMix.split(separator: ",").map { $0.replacingOccurrences(of: "=", with: ": ") }.joined(separator: ", "))}
                 sentence_model: \(q(sentenceModel))
                 mask_words: \(q(w + "/mask_words.txt"))
+                mask_spans: \(s.maskSpans)
                 k: 5
                 tau: 0.95
                 concurrency: 1
@@ -113,21 +146,15 @@ public final class DemoRun {
                 max_reuse: 100
                 concurrency: 1
             training_defaults:
-              num_train_epochs: \(s.epochs)
               per_device_train_batch_size: \(s.batchSize)
               gradient_accumulation_steps: 1
-              learning_rate: \(s.learningRate)
               mm_projector_lr: 0
               lora_rank: \(s.loraR)
               lora_alpha: \(2 * s.loraR)
-              pref_beta: \(s.beta)
               save_steps: 10
               seeds: [\((0..<s.seeds).map { String(s.seed &+ UInt64($0)) }.joined(separator: ", "))]
             training:
-              - {name: realign-rdpo, pairs: realign, pref_loss: rdpo}
-              - {name: realign-dpo, pairs: realign, pref_loss: dpo}
-              - {name: mdpo, pairs: realign, pref_loss: mdpo}
-              - {name: vapr-dpo, pairs: vapr, pref_loss: dpo}
+            \(s.methods.map { m in "  - {name: \(m.name), pairs: \(m.pairs), pref_loss: \(m.objective), learning_rate: \(m.learningRate), num_train_epochs: \(m.epochs), pref_beta: \(m.beta)}" }.joined(separator: "\n"))
             benchmarks:
 
             """
@@ -195,7 +222,12 @@ public final class DemoRun {
         let step = max(1, attributes.count / max(1, settings.attributeQuestions))
         let subset = stride(from: 0, to: attributes.count, by: step).prefix(settings.attributeQuestions).map { attributes[$0] }
         try (subset.joined(separator: "\n") + "\n").write(toFile: path("eval/attributes.jsonl"), atomically: true, encoding: .utf8)
-        // VaPR edits answers of every task: one record per preference scene, its caption or one of its questions.
+        try Self.writeVaPRSamples(world: world)
+    }
+
+    /// VaPR edits answers of every task: one record per preference scene, its caption or one of its questions
+    /// (world/vapr_samples.jsonl, from sft.jsonl).
+    static func writeVaPRSamples(world: String) throws {
         let sft = try String(contentsOfFile: (world as NSString).appendingPathComponent("sft.jsonl"), encoding: .utf8).split(separator: "\n")
         var byScene: [[Substring]] = []
         var current = ""
@@ -326,16 +358,22 @@ public final class DemoRun {
             guard let present = shapes[key] else { continue }
             pairs += 1
             if let c = r["category"]?.stringValue { categories[c, default: 0] += 1 }
-            let absent = Set(chair.mentions(r["rejected"]?.stringValue ?? "")).subtracting(present)
+            let absent = Set(chair.mentions(Self.withoutNegations(r["rejected"]?.stringValue ?? ""))).subtracting(present)
             if !absent.isEmpty { rejectedAbsent += 1 }
             let partners = Set(present.compactMap { Shape(rawValue: $0).flatMap(WorldLexicon.partner(of:))?.rawValue })
             if !absent.isDisjoint(with: partners) { rejectedPartner += 1 }
-            if !Set(chair.mentions(r["chosen"]?.stringValue ?? "")).subtracting(present).isEmpty { chosenAbsent += 1 }
+            if !Set(chair.mentions(Self.withoutNegations(r["chosen"]?.stringValue ?? ""))).subtracting(present).isEmpty { chosenAbsent += 1 }
         }
         var fields: [(String, JSONValue)] = [("pairs", .int(pairs)), ("rejected_names_absent_shape", .int(rejectedAbsent)),
                                              ("rejected_names_absent_partner", .int(rejectedPartner)), ("chosen_names_absent_shape", .int(chosenAbsent))]
         if !categories.isEmpty { fields.append(("categories", .object(categories.keys.sorted().map { ($0, .int(categories[$0]!)) }))) }
         return .object(fields)
+    }
+
+    /// The answer without "no <shape>" ("no, there is no ring in the image." claims no ring): what CHAIR's word match
+    /// would otherwise count as a mention.
+    static func withoutNegations(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\bno [a-z]+", with: "", options: .regularExpression)
     }
 
     /// Exact answers to the colour, count, size, position and background questions, per category and overall.
@@ -358,4 +396,84 @@ public final class DemoRun {
     }
 
     func relative(_ p: String) -> String { p.hasPrefix(out + "/") ? String(p.dropFirst(out.count + 1)) : p }
+
+    // MARK: figures per image, for intervals and paired tests
+
+    /// One figure of the report kept per image, and per question where it is an accuracy (McNemar's test pairs
+    /// questions).
+    struct Figure {
+        var ratio: ImageRatio
+        var correct: [String: Bool]?
+    }
+
+    /// Every figure of the report's table for one model, keyed by its path in report.json ("pope.random.accuracy"),
+    /// recomputed from the answer files.
+    func figures(name: String) throws -> [String: Figure] {
+        let folder = path("eval/\(name)")
+        var out: [String: Figure] = [:]
+        var all: [YesNoOutcome] = []
+        for split in Self.splits {
+            let outcomes = try YesNoOutcome.read(questionsFile: (world as NSString).appendingPathComponent("pope/pope_\(split).jsonl"),
+                                                 answersFile: "\(folder)/pope_\(split).answers.jsonl", rule: .pope)
+            all += outcomes
+            out["pope.\(split).accuracy"] = Figure(ratio: .accuracy(outcomes), correct: Dictionary(outcomes.map { ($0.id, $0.correct) }, uniquingKeysWith: { a, _ in a }))
+            if split == "adversarial" {
+                out["pope.adversarial.f1"] = Figure(ratio: .f1(outcomes))
+                out["pope.adversarial.yes_ratio"] = Figure(ratio: .yesRatio(outcomes))
+            }
+        }
+        out["yes_bias.false_yes_rate"] = Figure(ratio: .falseYes(all))
+        let prior = try priorRatios(answers: "\(folder)/pope_all.answers.jsonl")
+        out["prior.absent_partner_false_yes"] = Figure(ratio: prior.partner)
+        out["prior.other_absent_false_yes"] = Figure(ratio: prior.other)
+        let chair = try CHAIR(objectList: WorldLexicon.chairObjects, source: "ShapesWorld objects")
+            .score(annotationsFile: path("eval/chair_annotations.jsonl"), answersFile: "\(folder)/captions.answers.jsonl").ratios
+        out["chair.CHAIRs"] = Figure(ratio: chair.chairS)
+        out["chair.CHAIRi"] = Figure(ratio: chair.chairI)
+        out["chair.recall"] = Figure(ratio: chair.recall)
+        let attributes = try attributeOutcomes(answers: "\(folder)/attributes.answers.jsonl")
+        var ratio = ImageRatio()
+        for a in attributes { ratio.add(image: a.image, numerator: a.correct ? 1 : 0, denominator: 1) }
+        out["attributes.accuracy"] = Figure(ratio: ratio, correct: Dictionary(attributes.map { ($0.id, $0.correct) }, uniquingKeysWith: { a, _ in a }))
+        return out
+    }
+
+    /// The partner-prior rates per image: "yes" to an absent shape whose partner is present, and to other absent
+    /// shapes (the same questions as `partnerPrior`).
+    func priorRatios(answers: String) throws -> (partner: ImageRatio, other: ImageRatio) {
+        let shapes = try objectsByImage("annotations.jsonl").mapValues { $0.compactMap(Shape.init(rawValue:)) }
+        var asked: [String: (image: String, shape: Shape)] = [:]
+        for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("pope/pope_all.jsonl")).records {
+            guard let id = r.text(["question_id"]), let image = r["image"]?.stringValue, let text = r["text"]?.stringValue,
+                  r["label"]?.stringValue == "no",
+                  let shape = Shape.allCases.first(where: { Array(POPEBuilder.questionText($0.rawValue).utf8) == Array(text.utf8) }) else { continue }
+            asked[id] = (image, shape)
+        }
+        var partner = ImageRatio(), other = ImageRatio()
+        for (_, r) in try JSONLines(path: answers).records {
+            guard let id = r.text(["question_id"]), let q = asked[id] else { continue }
+            let yes: Double = YesNoRule.pope.parse(r["text"]?.stringValue ?? "") == .yes ? 1 : 0
+            if (shapes[q.image] ?? []).contains(where: { WorldLexicon.partner(of: $0) == q.shape }) {
+                partner.add(image: q.image, numerator: yes, denominator: 1)
+            } else {
+                other.add(image: q.image, numerator: yes, denominator: 1)
+            }
+        }
+        return (partner, other)
+    }
+
+    /// Each attribute question, right or wrong, with its image (the rule of `attributeScores`).
+    func attributeOutcomes(answers: String) throws -> [(id: String, image: String, correct: Bool)] {
+        var truth: [String: (answer: String, image: String)] = [:]
+        for (_, r) in try JSONLines(path: path("eval/attributes.jsonl")).records {
+            if let id = r.text(["question_id"]), let a = r["answer"]?.stringValue, r["category"] != nil { truth[id] = (a, r["image"]?.stringValue ?? id) }
+        }
+        var out: [(id: String, image: String, correct: Bool)] = []
+        for (_, r) in try JSONLines(path: answers).records {
+            guard let id = r.text(["question_id"]), let t = truth[id] else { continue }
+            let text = (r["text"]?.stringValue ?? "").lowercased().trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ".")))
+            out.append((id, t.image, Array(text.unicodeScalars) == Array(t.answer.unicodeScalars)))
+        }
+        return out
+    }
 }

@@ -13,10 +13,38 @@ struct DemoReport {
     let json: JSONValue
     let rows: [(String, JSONValue)]
 
+    /// Bootstrap draws per interval and per paired bootstrap.
+    static let resamples = 2000
+
     init(run: DemoRun, base: String, total: Double) throws {
         self.run = run
         var models: [(String, JSONValue)] = [("base", try run.scores(name: "base", adapter: nil))]
         for m in run.methods { models.append((m.name, try run.scores(name: m.name, adapter: run.path("train/\(m.name)/adapter")))) }
+        // Every figure's interval, and every trained model against the base on the same questions and images.
+        let baseFigures = try run.figures(name: "base")
+        for i in models.indices {
+            let figures = i == 0 ? baseFigures : try run.figures(name: models[i].0)
+            var intervals: [(String, JSONValue)] = [], tests: [(String, JSONValue)] = []
+            for (k, column) in Self.columns.enumerated() {
+                let key = column.1.joined(separator: ".")
+                guard let f = figures[key] else { continue }
+                let seed = run.settings.seed &* 1_000_003 &+ UInt64(k)
+                if let ci = Statistics.interval(f.ratio, resamples: Self.resamples, seed: seed) {
+                    intervals.append((key, .array([.double(ci.lower), .double(ci.upper)])))
+                }
+                guard i > 0, let b = baseFigures[key] else { continue }
+                if let mine = f.correct, let theirs = b.correct {
+                    tests.append((key, PairedComparison.mcNemar(base: theirs, model: mine).json))
+                } else if let t = Statistics.pairedBootstrap(b.ratio, f.ratio, resamples: Self.resamples, seed: seed) {
+                    tests.append((key, .object([("difference", .double(t.difference)), ("interval", .array([.double(t.lower), .double(t.upper)])),
+                                                ("p", .double(t.p)), ("test", .string("paired-bootstrap"))])))
+                }
+            }
+            var fields = models[i].1.objectValue ?? []
+            fields.append(("intervals", .object(intervals)))
+            if i > 0 { fields.append(("vs_base", .object(tests))) }
+            models[i].1 = .object(fields)
+        }
         rows = models
         var pairs: [(String, JSONValue)] = []
         for recipe in ["realign", "vapr"] {
@@ -36,6 +64,10 @@ struct DemoReport {
             ("pair_counts", .object(pairs.map { ($0.0, $0.1["pairs"]!) })),
             ("pair_summaries", .object(pairs.map { ($0.0, $0.1["summary"]!) })),
             ("pair_quality", .object(pairs.map { ($0.0, $0.1["quality"]!) })),
+            ("statistics", .object([("interval", .string("percentile bootstrap over images, 95 %")), ("resamples", .int(Self.resamples)),
+                                    ("accuracy_test", .string("McNemar's exact test, two-sided, on the same questions")),
+                                    ("other_test", .string("paired bootstrap over images, two-sided")),
+                                    ("detectable_80", .string("(z_0.975 + z_0.8) sqrt(discordant share / questions): the smallest accuracy difference the paired test detects with 80 % power"))])),
             ("models", .object(models)),
         ])
     }
@@ -77,6 +109,79 @@ struct DemoReport {
             out += "| \(name) | " + cells.joined(separator: " | ") + " |\n"
         }
         return out
+    }
+
+    /// The pairs by kind of sample, with how many rejected answers name an absent shape or an absent partner, and
+    /// how much of the chosen answer the masks hid.
+    var pairKinds: String {
+        var out = "| pairs | kinds | rejected names an absent shape | … an absent partner | masks hide (mean) |\n| --- | --- | ---: | ---: | ---: |\n"
+        for recipe in ["realign", "vapr"] {
+            guard let q = json["pair_quality"]?[recipe] else { continue }
+            let kinds = (q["categories"]?.objectValue ?? []).map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", ")
+            let masked = json["pair_summaries"]?[recipe]?["mean_masked_fraction"]?.doubleValue.map { String(format: "%.0f%%", 100 * $0) } ?? "–"
+            out += "| \(recipe) | \(kinds.isEmpty ? "–" : kinds) | \(q["rejected_names_absent_shape"]?.intValue ?? 0) | \(q["rejected_names_absent_partner"]?.intValue ?? 0) | \(masked) |\n"
+        }
+        return out
+    }
+
+    var intervalTable: String {
+        var out = "| model | " + Self.columns.map(\.0).joined(separator: " | ") + " |\n"
+        out += "| --- |" + String(repeating: " ---: |", count: Self.columns.count) + "\n"
+        for (name, model) in rows {
+            let cells = Self.columns.map { column -> String in
+                guard let ci = model["intervals"]?[column.1.joined(separator: ".")]?.arrayValue, ci.count == 2,
+                      let lo = ci[0].doubleValue, let hi = ci[1].doubleValue else { return "–" }
+                return String(format: "[%.3f, %.3f]", lo, hi)
+            }
+            out += "| \(name) | " + cells.joined(separator: " | ") + " |\n"
+        }
+        return out
+    }
+
+    /// McNemar's exact p for accuracies (with the questions only the model / only the base got right), a paired
+    /// bootstrap's p for the rest.
+    var testTable: String {
+        var out = "| model | " + Self.columns.map(\.0).joined(separator: " | ") + " |\n"
+        out += "| --- |" + String(repeating: " ---: |", count: Self.columns.count) + "\n"
+        for (name, model) in rows.dropFirst() {
+            let cells = Self.columns.map { column -> String in
+                guard let t = model["vs_base"]?[column.1.joined(separator: ".")], let p = t["p"]?.doubleValue else { return "–" }
+                if let b = t["better"]?.intValue, let w = t["worse"]?.intValue { return String(format: "p %.3g (+%d/−%d)", p, b, w) }
+                return String(format: "p %.3g", p)
+            }
+            out += "| \(name) | " + cells.joined(separator: " | ") + " |\n"
+        }
+        return out
+    }
+
+    /// What the evaluation can tell: the smallest accuracy difference detectable with 80 % power (two-sided 5 %),
+    /// for two independent samples of this size at the base's accuracy, and for the paired tests run here.
+    var power: String {
+        var parts: [String] = []
+        for (label, key, questionsKey) in DemoRun.splits.map({ ("POPE \($0)", "pope.\($0).accuracy", $0) }) + [("attributes", "attributes.accuracy", "attributes")] {
+            guard let p = cell(rows[0].1, key.split(separator: ".").map(String.init)) else { continue }
+            let n = questionsKey == "attributes" ? rows[0].1["attributes"]?["questions"]?.intValue ?? 0 : questionCount(split: questionsKey)
+            guard n > 0 else { continue }
+            let unpaired = 2.801585 * (2 * p * (1 - p) / Double(n)).squareRoot()
+            let paired = rows.dropFirst().compactMap { $0.1["vs_base"]?[key] }.filter { ($0["better"]?.intValue ?? 0) + ($0["worse"]?.intValue ?? 0) > 0 }
+                .compactMap { $0["detectable_80"]?.doubleValue }
+            var text = String(format: "%@ (%d questions): %.1f points unpaired", label, n, 100 * unpaired)
+            if let lo = paired.min(), let hi = paired.max() {
+                text += String(format: ", %.1f–%.1f paired", 100 * lo, 100 * hi)
+            } else {
+                text += ", no answer changed"
+            }
+            parts.append(text)
+        }
+        guard !parts.isEmpty else { return "" }
+        return "Smallest accuracy difference detectable with 80 % power at the two-sided 5 % level — for two independent "
+            + "samples of this size at the base's accuracy (2.80 sqrt(2p(1-p)/n)), and for the paired tests above, from the "
+            + "share of questions each model answers differently from the base (2.80 sqrt(discordant share / n)): "
+            + parts.joined(separator: "; ") + ". McNemar's counts are the questions only the model (+) or only the base (−) answers right."
+    }
+
+    func questionCount(split: String) -> Int {
+        (try? JSONLines(path: (run.world as NSString).appendingPathComponent("pope/pope_\(split).jsonl")).records.count) ?? 0
     }
 
     /// Mean and spread (min–max) over seeds of each method, when there is more than one seed.
@@ -147,13 +252,16 @@ struct DemoReport {
         var out = "# ReAlign demo on ShapesWorld\n\n"
         out += "Mode \(s.name), seed \(s.seed)\(s.seeds > 1 ? " (training seeds \(s.seed)–\(s.seed + UInt64(s.seeds) - 1))" : ""); "
         out += "\(s.preferenceScenes) preference scenes, \(s.testScenes) held-out scenes (POPE over \(s.popeImages) images, "
-        out += "CHAIR over \(s.chairImages), \(s.attributeQuestions) attribute questions); LoRA r \(s.loraR), lr \(s.learningRate), "
-        out += "\(s.epochs) epochs, batch \(s.batchSize), beta \(s.beta).\n\n"
+        out += "CHAIR over \(s.chairImages), \(s.attributeQuestions) attribute questions); LoRA r \(s.loraR), batch \(s.batchSize); "
+        out += s.methods.map { "\($0.name) lr \($0.learningRate), \($0.epochs) epochs, beta \($0.beta)" }.joined(separator: "; ") + ".\n\n"
         out += "## Hallucination before and after (deltas against the base)\n\n" + table + "\n"
+        out += "## 95 % intervals (bootstrap over images, \(Self.resamples) resamples, seeded)\n\n" + intervalTable + "\n"
+        out += "## Against the base, on the same questions (p-values)\n\n" + testTable + "\n" + power + "\n\n"
         if let spread = spreadTable { out += "## Spread over seeds\n\n" + spread + "\n" }
         let counts = json["pair_counts"]
         out += "## Preference data\n\nRe-Align pairs: \(counts?["realign"]?.intValue ?? 0); VaPR pairs: \(counts?["vapr"]?.intValue ?? 0) "
         out += "(of \(s.preferenceScenes) samples each; the rest are in the `.skipped.jsonl` files with their reasons).\n\n"
+        out += pairKinds + "\n"
         out += "## What the numbers say\n\n" + findings.map { "- " + $0 }.joined(separator: "\n") + "\n\n"
         out += "## Time per stage\n\n" + timeTable
         return out
@@ -254,8 +362,12 @@ struct DemoReport {
             </style></head><body>
             <h1>ReAlign demo on ShapesWorld</h1>
             """
-        out += "<p>Mode \(s.name), seed \(s.seed); \(s.preferenceScenes) preference scenes, \(s.testScenes) held-out scenes; LoRA r \(s.loraR), lr \(s.learningRate), \(s.epochs) epochs, beta \(s.beta). Every number below is measured in this run.</p>"
+        out += "<p>Mode \(s.name), seed \(s.seed); \(s.preferenceScenes) preference scenes, \(s.testScenes) held-out scenes; LoRA r \(s.loraR), batch \(s.batchSize); "
+            + Charts.escape(s.methods.map { "\($0.name) lr \($0.learningRate), \($0.epochs) epochs, beta \($0.beta)" }.joined(separator: "; "))
+            + ". Every number below is measured in this run.</p>"
         out += "<h2>Hallucination before and after</h2>" + htmlTable(table)
+        out += "<h2>95 % intervals (bootstrap over images)</h2>" + htmlTable(intervalTable)
+        out += "<h2>Against the base, on the same questions</h2>" + htmlTable(testTable) + "<p>\(Charts.escape(power))</p>"
         if let spread = spreadTable { out += "<h2>Spread over seeds</h2>" + htmlTable(spread) }
         out += "<h2>What the numbers say</h2><ul>" + findings.map { "<li>\(Charts.escape($0))</li>" }.joined() + "</ul>"
         out += "<h2>POPE by split</h2>" + barChart()

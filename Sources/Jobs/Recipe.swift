@@ -72,6 +72,7 @@ public struct Recipe: Sendable {
 extension Recipe {
     static let topKeys = ["model_name_or_path", "output_dir", "seed", "knowledge_base", "pairs", "training_defaults", "training", "benchmarks", "report"]
     static let pairKeys = ["name", "method", "samples", "format", "dataset", "path", "model", "sentence_model", "index", "chosen", "masker", "mask_words",
+                           "mask_spans", "mask_kinds", "kind_mix", "seed",
                            "inducer", "induce_mode", "k", "tau", "concurrency", "api_key_env", "timeout", "retries", "editor", "editor_lexicon",
                            "classifier", "max_reuse", "max_length_gap", "max_edit_distance", "bf16_weights"]
     static let trainKeys = ["name", "pairs", "format", "pref_loss", "pref_beta", "seed", "seeds", "num_train_epochs", "max_steps",
@@ -108,7 +109,7 @@ extension Recipe {
             try kb.finish(known: ["images", "index_kind", "batch_size"])
             knowledgeBase = spec
         }
-        for p in try root.maps("pairs") ?? [] { pairs.append(try Self.pair(p, model: model, base: base)) }
+        for p in try root.maps("pairs") ?? [] { pairs.append(try Self.pair(p, model: model, base: base, seed: seed)) }
         let defaults = try root.map("training_defaults")
         for t in try root.maps("training") ?? [] { training += try Self.train(t, defaults: defaults, seed: seed, base: base) }
         _ = try Self.train(nil, defaults: defaults, seed: seed, base: base)
@@ -121,7 +122,7 @@ extension Recipe {
         try checkNames()
     }
 
-    static func pair(_ m: YAMLMap, model: String, base: String) throws -> PairSpec {
+    static func pair(_ m: YAMLMap, model: String, base: String, seed: UInt64) throws -> PairSpec {
         guard let name = try m.string("name") else { throw RecipeError("\(YAMLMap.place(m.file, m.mark)): \(m.path): name is required") }
         let method = try m.choice("method", ["realign", "vapr", "file"]) ?? "realign"
         var spec = PairSpec(name: name, method: method, config: BuildPairsConfig(input: "", out: "", model: try m.path("model", base: base) ?? model))
@@ -142,6 +143,23 @@ extension Recipe {
         c.chosen = try m.string("chosen") ?? c.chosen
         c.masker = try m.string("masker") ?? c.masker
         c.maskWords = try m.path("mask_words", base: base)
+        c.seed = UInt64(try m.int("seed") ?? Int(seed))
+        c.maskSpans = try m.int("mask_spans")
+        if let kinds = try m.strings("mask_kinds") {
+            c.maskKinds = try kinds.map { k in
+                guard let kind = RuleMasker.Kind(rawValue: k) else { throw m.fail("mask_kinds", nil, "'\(k)' is not objects, attributes or relations") }
+                return kind
+            }
+        }
+        if let mix = try m.map("kind_mix") {
+            var weights: [(kind: String, weight: Double)] = []
+            for key in mix.keys {
+                guard let w = try mix.double(key), w >= 0 else { throw mix.fail(key, nil, "a weight must be 0 or more") }
+                weights.append((key, w))
+            }
+            guard weights.contains(where: { $0.weight > 0 }) else { throw m.fail("kind_mix", nil, "every weight is 0") }
+            c.kindMix = KindMix(weights: weights, seed: c.seed)
+        }
         c.inducer = try m.string("inducer") ?? c.inducer
         if let mode = try m.choice("induce_mode", ["continue", "instruct"]) { c.induceMode = Inducer.Mode(rawValue: mode)! }
         c.k = try m.int("k") ?? c.k

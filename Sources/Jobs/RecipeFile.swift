@@ -36,6 +36,9 @@ final class YAMLMap {
 
     func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
+    /// The keys, in the file's order.
+    var keys: [String] { entries.map(\.key) }
+
     func has(_ key: String) -> Bool { entries.contains { Array($0.key.utf8) == Array(key.utf8) } }
 
     /// The node of `key`, marked as read.

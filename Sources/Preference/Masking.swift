@@ -1,4 +1,5 @@
 import Backends
+import Common
 import Foundation
 
 /// The mask token of masked answers.
@@ -60,29 +61,48 @@ public protocol Masker: Sendable {
     func mask(answer: String, prompt: String, image: String) async throws -> String
 }
 
-/// Masks words about objects, attributes (colours, sizes, materials), counts and spatial relations from
-/// built-in lexicons, plus any words or phrases the user adds. Needs no network; the text outside the masks is
-/// left exactly as it was. A phrase is matched before its words; each matched word or phrase becomes one mask.
+/// Masks words about objects, attributes (colours, sizes, materials, counts) and spatial relations from built-in
+/// lexicons, plus any words or phrases the user adds. Needs no network; the text outside the masks is left exactly
+/// as it was. A phrase is matched before its words; each matched word or phrase is one span. By default every span
+/// is masked; strategically (`spans`, `kinds`), at most `spans` of the spans of the chosen kinds are, drawn with a
+/// generator seeded by `seed` and the answer, so the same answer gets the same mask.
 public struct RuleMasker: Masker {
-    public var name: String { "rules" }
-    /// Lower-case words and phrases to mask.
-    public private(set) var lexicon: Set<String>
+    /// What a span names.
+    public enum Kind: String, CaseIterable, Sendable { case objects, attributes, relations }
+
+    public var name: String {
+        guard spans != nil || kinds != Set(Kind.allCases) else { return "rules" }
+        return "rules (\(spans.map { "\($0) span\($0 == 1 ? "" : "s")" } ?? "every span") of \(Kind.allCases.filter(kinds.contains).map(\.rawValue).joined(separator: ", ")))"
+    }
+    /// Lower-case words and phrases to mask, with their kind.
+    public private(set) var lexicon: [String: Kind]
     private var longestPhrase: Int
+    /// At most this many spans per answer (nil: every span).
+    public var spans: Int?
+    /// The kinds of span that may be masked.
+    public var kinds = Set(Kind.allCases)
+    public var seed: UInt64 = 0
 
     public init(extraWords: [String] = []) {
-        var words = Set<String>()
-        for list in [Self.objects, Self.colours, Self.counts, Self.sizes, Self.materials, Self.spatial] {
-            for w in list.split(separator: " ") { words.insert(w.replacingOccurrences(of: "_", with: " ")) }
+        var words: [String: Kind] = [:]
+        for (kind, lists) in [(Kind.objects, [Self.objects]), (.attributes, [Self.colours, Self.counts, Self.sizes, Self.materials]), (.relations, [Self.spatial])] {
+            for list in lists { for w in list.split(separator: " ") { words[w.replacingOccurrences(of: "_", with: " ")] = kind } }
         }
+        // Added words: under a `[objects]` / `[attributes]` / `[relations]` line, that kind; before any, the kind the
+        // built-in lexicons give them, else objects.
+        var section: Kind?
         for w in extraWords {
             let t = w.trimmingCharacters(in: .whitespaces).lowercased()
-            if !t.isEmpty && !t.hasPrefix("#") { words.insert(t) }
+            if t.hasPrefix("["), t.hasSuffix("]"), let k = Kind(rawValue: String(t.dropFirst().dropLast())) { section = k; continue }
+            if t.isEmpty || t.hasPrefix("#") { continue }
+            words[t] = section ?? words[t] ?? .objects
         }
         lexicon = words
-        longestPhrase = words.map { $0.split(separator: " ").count }.max() ?? 1
+        longestPhrase = words.keys.map { $0.split(separator: " ").count }.max() ?? 1
     }
 
-    /// Reads a word list: one word or phrase per line, `#` starts a comment line.
+    /// Reads a word list: one word or phrase per line, `#` starts a comment line, `[objects]`, `[attributes]` or
+    /// `[relations]` starts the words of that kind.
     public init(wordList path: String) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw MaskError("\(path): cannot read the word list") }
         self.init(extraWords: text.components(separatedBy: .newlines))
@@ -94,8 +114,30 @@ public struct RuleMasker: Masker {
         return masked
     }
 
-    /// The answer with every lexicon match replaced by a mask.
+    /// The answer with the chosen lexicon spans replaced by masks.
     public func maskText(_ text: String) -> String {
+        let found = spansOf(text).filter { kinds.contains($0.kind) }
+        var chosen = found
+        if let spans, found.count > spans {
+            var hash = FNV1a64()
+            hash.add(bytes: text.utf8)
+            var rng = SplitMix64(seed: seed ^ hash.value)
+            var order = Array(found.indices)
+            order.shuffle(using: &rng)
+            let keep = Set(order.prefix(max(0, spans)))
+            chosen = found.indices.filter(keep.contains).map { found[$0] }
+        }
+        var out = ""
+        var cursor = text.startIndex
+        for span in chosen {
+            out += text[cursor..<span.range.lowerBound] + maskToken
+            cursor = span.range.upperBound
+        }
+        return out + text[cursor...]
+    }
+
+    /// Every lexicon span of the text, in order, with its kind.
+    func spansOf(_ text: String) -> [(range: Range<String.Index>, kind: Kind)] {
         // Word spans: runs of letters, digits, apostrophes and hyphens.
         var words: [Range<String.Index>] = []
         var i = text.startIndex
@@ -109,36 +151,34 @@ public struct RuleMasker: Masker {
                 i = text.index(after: i)
             }
         }
-        var out = ""
-        var cursor = text.startIndex
+        var out: [(range: Range<String.Index>, kind: Kind)] = []
         var w = 0
         while w < words.count {
-            var matched = 0
+            var matched: (Int, Kind)?
             // Longest phrase first; phrases span words separated by single spaces only.
             for n in stride(from: min(longestPhrase, words.count - w), through: 1, by: -1) {
                 let span = text[words[w].lowerBound..<words[w + n - 1].upperBound]
                 guard !span.contains(where: { !$0.isLetter && !$0.isNumber && $0 != " " && $0 != "-" && $0 != "'" }) else { continue }
-                if matches(span.lowercased()) { matched = n; break }
+                if let kind = kind(of: span.lowercased()) { matched = (n, kind); break }
             }
-            if matched > 0 {
-                out += text[cursor..<words[w].lowerBound] + maskToken
-                cursor = words[w + matched - 1].upperBound
-                w += matched
+            if let (n, kind) = matched {
+                out.append((words[w].lowerBound..<words[w + n - 1].upperBound, kind))
+                w += n
             } else {
                 w += 1
             }
         }
-        return out + text[cursor...]
+        return out
     }
 
-    /// A lexicon entry, or a plural of one ("apples", "boxes", "berries", "knives").
-    func matches(_ word: String) -> Bool {
-        if lexicon.contains(word) { return true }
-        if word.allSatisfy(\.isNumber) { return true }
+    /// A lexicon entry's kind, or a plural's ("apples", "boxes", "berries", "knives"); numbers are attributes.
+    func kind(of word: String) -> Kind? {
+        if let k = lexicon[word] { return k }
+        if word.allSatisfy(\.isNumber) { return .attributes }
         for (suffix, replacement) in [("ies", "y"), ("ves", "f"), ("ves", "fe"), ("es", ""), ("s", "")] where word.hasSuffix(suffix) {
-            if lexicon.contains(String(word.dropLast(suffix.count)) + replacement) { return true }
+            if let k = lexicon[String(word.dropLast(suffix.count)) + replacement] { return k }
         }
-        return false
+        return nil
     }
 
     // Lexicons (underscores join phrases). Objects: the COCO categories and common scene nouns.

@@ -153,7 +153,8 @@ public struct ReAlignPipeline: Sendable {
                     retrievedImage: neighbour.path, line: sample.line,
                     provenance: .object([("masked", .string(masked)), ("similarity", .double(Self.rounded(cosine))),
                                          ("retrieval_rank", .int(neighbour.rank)),
-                                         ("retrieval_score", .double(Self.rounded(Double(neighbour.score))))])))
+                                         ("retrieval_score", .double(Self.rounded(Double(neighbour.score))))]
+                                        + (sample.category.map { [("category", JSONValue.string($0))] } ?? []))))
             }
             tried.append("rank \(neighbour.rank): cosine \(String(format: "%.4f", cosine))")
         }

@@ -11,13 +11,16 @@ public struct SampleInput: Sendable, Equatable {
     public var prompt: String
     public var chosen: String?
     public var line: Int
+    /// The sample's kind, when its file says (`"category"`: caption, existence, count, ...).
+    public var category: String?
 
-    public init(id: String, image: String, prompt: String, chosen: String?, line: Int) {
+    public init(id: String, image: String, prompt: String, chosen: String?, line: Int, category: String? = nil) {
         self.id = id
         self.image = image
         self.prompt = prompt
         self.chosen = chosen
         self.line = line
+        self.category = category
     }
 }
 
@@ -57,7 +60,8 @@ public enum SampleReader {
             guard let prompt = json["prompt"]?.stringValue, !prompt.isEmpty else { problem(id, "missing 'prompt'"); continue }
             let chosen = json["chosen"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
             let absolute = image.hasPrefix("/") ? URL(fileURLWithPath: image) : base.appendingPathComponent(image)
-            samples.append(SampleInput(id: id, image: absolute.standardizedFileURL.path, prompt: prompt, chosen: chosen, line: number))
+            samples.append(SampleInput(id: id, image: absolute.standardizedFileURL.path, prompt: prompt, chosen: chosen, line: number,
+                                       category: json["category"]?.stringValue))
         }
         // In file order, as the output's order follows the input's.
         return (samples, problems.sorted { $0.0 < $1.0 }.map(\.1))
@@ -102,5 +106,64 @@ public final class ResumableOutput: @unchecked Sendable {
             try side.append(.object([("id", .string(id)), ("kind", .string(kind)), ("reason", .string(reason))]))
         }
         if let id = outcome.id { done.insert(id) }
+    }
+}
+
+/// A mix of sample kinds (Re-Align's samples mix descriptions with question answering): for each image, one of its
+/// samples is kept, of a kind drawn with these weights among the kinds it has (seeded, so the same input and seed
+/// give the same samples). Samples of kinds without a weight are dropped; samples without a kind count as "caption".
+public struct KindMix: Sendable, Equatable {
+    public var weights: [(kind: String, weight: Double)]
+    public var seed: UInt64
+
+    public init(weights: [(kind: String, weight: Double)], seed: UInt64) {
+        self.weights = weights
+        self.seed = seed
+    }
+
+    public static func == (a: KindMix, b: KindMix) -> Bool {
+        a.seed == b.seed && a.weights.map(\.kind) == b.weights.map(\.kind) && a.weights.map(\.weight) == b.weights.map(\.weight)
+    }
+
+    /// "caption=0.5,existence=0.2,count=0.1".
+    public init(parsing text: String, seed: UInt64) throws {
+        weights = try text.split(separator: ",").map { part in
+            let kv = part.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard kv.count == 2, !kv[0].isEmpty, let w = Double(kv[1]), w >= 0, w.isFinite else {
+                throw PipelineError("kind mix: '\(part)' is not KIND=WEIGHT (a weight of 0 or more)")
+            }
+            return (kv[0], w)
+        }
+        guard weights.contains(where: { $0.weight > 0 }) else { throw PipelineError("kind mix: every weight is 0") }
+        self.seed = seed
+    }
+
+    public var description: String { weights.map { "\($0.kind)=\($0.weight)" }.joined(separator: ",") }
+
+    /// One sample per image, in the order of the images' first samples.
+    public func pick(_ samples: [SampleInput]) -> [SampleInput] {
+        var order: [String] = [], byImage: [String: [SampleInput]] = [:]
+        for s in samples {
+            if byImage[s.image] == nil { order.append(s.image) }
+            byImage[s.image, default: []].append(s)
+        }
+        return order.compactMap { image -> SampleInput? in
+            let candidates = byImage[image]!
+            // Seeded by the image's file name, not its folder: the same data elsewhere picks the same samples.
+            var hash = FNV1a64()
+            hash.add(field: (image as NSString).lastPathComponent)
+            var rng = SplitMix64(seed: seed ^ hash.value)
+            let available = weights.filter { w in w.weight > 0 && candidates.contains { Array(($0.category ?? "caption").utf8) == Array(w.kind.utf8) } }
+            let total = available.reduce(0) { $0 + $1.weight }
+            guard total > 0 else { return nil }
+            var x = rng.unit() * total
+            var kind = available.last!.kind
+            for w in available {
+                if x < w.weight { kind = w.kind; break }
+                x -= w.weight
+            }
+            let ofKind = candidates.filter { Array(($0.category ?? "caption").utf8) == Array(kind.utf8) }
+            return ofKind[Int(rng.next() % UInt64(ofKind.count))]
+        }
     }
 }

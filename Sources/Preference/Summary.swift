@@ -13,11 +13,13 @@ public struct PreferenceSummary: Sendable {
     public var categories: [String: Int] = [:]
     public var meanLengthGap: Double?
     public var meanLevenshtein: Double?
+    /// Re-Align: the mean share of the chosen answer's characters the masks hide.
+    public var meanMaskedFraction: Double?
     /// Reasons of skipped records, grouped by their first words.
     public var reasons: [String: Int] = [:]
 
     public init(output: String) {
-        var ranks: [Int] = [], sims: [Double] = [], gaps: [Int] = [], distances: [Int] = []
+        var ranks: [Int] = [], sims: [Double] = [], gaps: [Int] = [], distances: [Int] = [], hidden: [Double] = []
         for json in Self.lines(output) {
             pairs += 1
             if let s = json["similarity"]?.doubleValue {
@@ -28,6 +30,10 @@ public struct PreferenceSummary: Sendable {
             if let c = json["category"]?.stringValue { categories[c, default: 0] += 1 }
             if let g = json["length_gap"]?.intValue { gaps.append(g) }
             if let d = json["levenshtein"]?.intValue { distances.append(d) }
+            if let masked = json["masked"]?.stringValue, let chosen = json["chosen"]?.stringValue, !chosen.isEmpty {
+                let kept = masked.unicodeScalars.count - MaskedText(masked).maskCount * maskToken.unicodeScalars.count
+                hidden.append(Double(chosen.unicodeScalars.count - kept) / Double(chosen.unicodeScalars.count))
+            }
         }
         for json in Self.lines(ResumableOutput.skippedPath(for: output)) {
             if json["kind"]?.stringValue == "unpaired" { unpaired += 1 } else { failed += 1 }
@@ -39,6 +45,7 @@ public struct PreferenceSummary: Sendable {
         meanSimilarity = sims.isEmpty ? nil : sims.reduce(0, +) / Double(sims.count)
         meanLengthGap = mean(gaps)
         meanLevenshtein = mean(distances)
+        meanMaskedFraction = hidden.isEmpty ? nil : hidden.reduce(0, +) / Double(hidden.count)
     }
 
     static func lines(_ path: String) -> [JSONValue] {
@@ -59,6 +66,7 @@ public struct PreferenceSummary: Sendable {
         var lines = ["pairs \(pairs), unpaired \(unpaired), failed \(failed)"]
         if let meanSimilarity, let meanRank {
             lines.append(String(format: "similarity mean %.3f; retrieval rank used, mean %.2f", meanSimilarity, meanRank))
+            if let f = meanMaskedFraction { lines.append(String(format: "masks hide %.0f%% of the chosen answer on average", 100 * f)) }
             let peak = max(1, similarityHistogram.max() ?? 1)
             for (i, n) in similarityHistogram.enumerated() where n > 0 {
                 lines.append(String(format: "  %.1f-%.1f %@ %d", Double(i) / 10, Double(i + 1) / 10, String(repeating: "#", count: max(1, n * 30 / peak)), n))
@@ -88,6 +96,7 @@ public struct PreferenceSummary: Sendable {
             ("mean_similarity", optional(meanSimilarity)), ("mean_retrieval_rank", optional(meanRank)),
             ("categories", .object(categories.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("mean_length_gap", optional(meanLengthGap)), ("mean_levenshtein", optional(meanLevenshtein)),
+            ("mean_masked_fraction", optional(meanMaskedFraction)),
             ("skipped_reasons", .object(reasons.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("stage_seconds", .object(StageClock.stages.compactMap { s in stageSeconds[s].map { (s, .double($0)) } })),
             ("usage", .object(usage.map { ($0.0, .object([("requests", .int($0.1.requests)), ("prompt_tokens", .int($0.1.promptTokens)),

@@ -88,6 +88,17 @@ public enum WorldLexicon {
         return words
     }
 
+    /// The rule masker's word list (`--mask-words`): the same words in the kinds a strategic mask chooses from,
+    /// each kind under its `[objects]`, `[attributes]` or `[relations]` line.
+    public static var maskWordList: String {
+        let objects = Shape.allCases.flatMap { [$0.rawValue, $0.plural] }
+        let attributes = ObjectColour.allCases.map(\.rawValue) + BackgroundColour.allCases.map(\.rawValue) + ObjectSize.allCases.map(\.rawValue)
+            + counts.dropFirst()
+        let relations = Relation.allCases.map(\.rawValue) + positions
+        return [("objects", objects), ("attributes", attributes), ("relations", relations)]
+            .map { "[\($0.0)]\n" + $0.1.joined(separator: "\n") }.joined(separator: "\n") + "\n"
+    }
+
     /// The CHAIR object list of the world, in the format of COCO's synonyms file: the object, then its other
     /// names (here its plural), separated by ", ".
     public static var chairObjects: String {

@@ -72,6 +72,40 @@ public enum SceneText {
         return out
     }
 
+    /// The answer to a question in a full sentence, as instruction data answers (Re-Align's samples mix these
+    /// with captions): existence names what is there ("yes, there is a small red circle in the image.") or what is
+    /// not, counts name the shape, attributes name the object they describe.
+    public static func sentenceAnswer(_ q: WorldQuestion, scene: Scene) -> String {
+        func plural(_ n: Int, _ shape: Shape) -> String { n == 1 ? "one \(shape.rawValue)" : "\(WorldLexicon.counts[n]) \(shape.plural)" }
+        switch q.category {
+        case .existence:
+            let shape = Shape.allCases.first { existenceQuestion($0) == q.text }!
+            let present = scene.objects.filter { $0.shape == shape }
+            if present.isEmpty { return "no, there is no \(shape.rawValue) in the image." }
+            if present.count == 1 { return "yes, there is a \(present[0].description) in the image." }
+            return "yes, there are \(plural(present.count, shape)) in the image: \(join(present.map { "a \($0.description)" }))."
+        case .count:
+            if q.text == "how many objects are there?" {
+                let n = scene.objects.count
+                return n == 1 ? "there is one object in the image." : "there are \(WorldLexicon.counts[n]) objects in the image."
+            }
+            let shape = Shape.allCases.first { q.text == "how many \($0.plural) are there?" }!
+            let n = scene.count(of: shape)
+            return n == 1 ? "there is one \(shape.rawValue) in the image." : "there are \(plural(n, shape)) in the image."
+        case .colour:
+            let shape = Shape.allCases.first { q.text == "what colour is the \($0.rawValue)?" }!
+            return "the \(shape.rawValue) is \(q.answer)."
+        case .size:
+            let name = q.text.replacingOccurrences(of: "is the ", with: "").replacingOccurrences(of: " small or large?", with: "")
+            return "the \(name) is \(q.answer)."
+        case .position:
+            let name = q.text.replacingOccurrences(of: "where is the ", with: "").replacingOccurrences(of: "?", with: "")
+            return "the \(name) is at the \(q.answer) of the image."
+        case .background:
+            return "the background is \(q.answer)."
+        }
+    }
+
     /// A training mix of `count` questions: one existence question answered yes and one answered no (so
     /// existence stays balanced), then others drawn from the remaining categories.
     public static func trainingQuestions(_ scene: Scene, count: Int, rng: inout SplitMix64) -> [WorldQuestion] {

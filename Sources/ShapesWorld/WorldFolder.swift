@@ -58,6 +58,27 @@ public enum WorldFolder {
                                     ("chosen", .string(q.answer)), ("category", .string(q.category.rawValue))]))
             }
         }
+        // Re-Align's candidate samples, as instruction data mixes them: each training scene's caption and one
+        // question per kind answered in a full sentence (existence both ways). Drawn with a generator of their own,
+        // so the files above keep their bytes.
+        var instructions: [JSONValue] = []
+        for scene in train {
+            var rng = SplitMix64(seed: spec.seed ^ 0x1A57 ^ UInt64(scene.id.utf8.reduce(0) { $0 &* 31 &+ Int($1) }))
+            let image = imagePath(scene)
+            instructions.append(.object([("id", .string(scene.id + "-caption")), ("image", .string(image)), ("prompt", .string(SceneText.captionPrompt)),
+                                         ("chosen", .string(SceneText.caption(scene, variant: Int(rng.next() % 3)))), ("category", .string("caption"))]))
+            let all = SceneText.questions(scene)
+            var picked: [(String, WorldQuestion)] = []
+            if let q = all.filter({ $0.category == .existence && $0.answer == "yes" }).randomElement(using: &rng) { picked.append(("existence-yes", q)) }
+            if let q = all.filter({ $0.category == .existence && $0.answer == "no" }).randomElement(using: &rng) { picked.append(("existence-no", q)) }
+            for c in [WorldQuestion.Category.count, .colour, .size, .position] {
+                if let q = all.filter({ $0.category == c }).randomElement(using: &rng) { picked.append((c.rawValue, q)) }
+            }
+            for (suffix, q) in picked {
+                instructions.append(.object([("id", .string("\(scene.id)-\(suffix)")), ("image", .string(image)), ("prompt", .string(q.text)),
+                                             ("chosen", .string(SceneText.sentenceAnswer(q, scene: scene))), ("category", .string(q.category.rawValue))]))
+            }
+        }
         var annotations: [JSONValue] = [], questions: [JSONValue] = []
         var questionID = 0
         for scene in test {
@@ -71,13 +92,14 @@ public enum WorldFolder {
         }
         try writeLines(sft, to: (out as NSString).appendingPathComponent("sft.jsonl"))
         try writeLines(samples, to: (out as NSString).appendingPathComponent("samples.jsonl"))
+        try writeLines(instructions, to: (out as NSString).appendingPathComponent("instruction_samples.jsonl"))
         try writeLines(train.map { annotation($0, image: imagePath($0)) }, to: (out as NSString).appendingPathComponent("train_annotations.jsonl"))
         try writeLines(annotations, to: (out as NSString).appendingPathComponent("annotations.jsonl"))
         try writeLines(questions, to: (out as NSString).appendingPathComponent("attributes.jsonl"))
         try WorldTokenizer.write(to: (out as NSString).appendingPathComponent("tokenizer"))
         try WorldLexicon.chairObjects.write(toFile: (out as NSString).appendingPathComponent("objects.txt"), atomically: true, encoding: .utf8)
         try (WorldLexicon.editorLexicon.serialized(pretty: true) + "\n").write(toFile: (out as NSString).appendingPathComponent("editor_lexicon.json"), atomically: true, encoding: .utf8)
-        try (WorldLexicon.maskWords.joined(separator: "\n") + "\n").write(toFile: (out as NSString).appendingPathComponent("mask_words.txt"), atomically: true, encoding: .utf8)
+        try WorldLexicon.maskWordList.write(toFile: (out as NSString).appendingPathComponent("mask_words.txt"), atomically: true, encoding: .utf8)
 
         let summary: JSONValue = .object([
             ("seed", .int(Int(truncatingIfNeeded: spec.seed))),

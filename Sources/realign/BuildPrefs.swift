@@ -43,6 +43,10 @@ struct BuildPrefs: ParsableCommand {
     @Option(help: "Chosen answers: given (from the input) or a BACKEND that answers the prompt.") var chosen = "given"
     @Option(help: "Masker: rules (built-in lexicons) or a BACKEND.") var masker = "rules"
     @Option(help: "A word list (one word or phrase per line) added to the rule masker's lexicons.") var maskWords: String?
+    @Option(help: "Rule masker, strategic: at most this many spans per answer, drawn per answer with --seed (default: every span).") var maskSpans: Int?
+    @Option(help: "Rule masker: the kinds of span it may hide, comma-separated: objects, attributes, relations (default: all three).") var maskKinds: String?
+    @Option(help: "Keep one sample per image, of a kind drawn with these weights among the kinds it has (the input's \"category\" field; none counts as caption), e.g. \"caption=0.5,existence=0.2,count=0.1,colour=0.1,size=0.05,position=0.05\".") var kindMix: String?
+    @Option(help: "Seed of the strategic mask and the kind mix.") var seed: UInt64 = 0
     @Option(help: "Inducer: local (--model) or a BACKEND.") var inducer = "local"
     @Option(help: "continue (fill each mask by continuing the answer; needs prefill, as vLLM/SGLang/realign serve have) or instruct (one request, fills read back).") var induceMode = "continue"
     @Option(help: "Retrieved images tried per sample.") var k = 5
@@ -78,6 +82,17 @@ struct BuildPrefs: ParsableCommand {
         c.chosen = chosen
         c.masker = masker
         c.maskWords = maskWords
+        c.maskSpans = maskSpans
+        c.maskKinds = try maskKinds.map { text in
+            try text.split(separator: ",").map { part in
+                guard let k = RuleMasker.Kind(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--mask-kinds: '\(part)' is not objects, attributes or relations")
+                }
+                return k
+            }
+        }
+        c.seed = seed
+        do { c.kindMix = try kindMix.map { try KindMix(parsing: $0, seed: seed) } } catch { throw ValidationError("--kind-mix: \(error)") }
         c.inducer = inducer
         c.induceMode = mode
         c.k = k
