@@ -20,7 +20,7 @@ struct Demo: ParsableCommand {
             unfinished one, and inside it.
             """)
 
-    @Option(help: "Output folder (resumable; default: realign-demo, or realign-select with --select).") var out: String?
+    @Option(help: "Output folder (resumable; default: realign-demo, or realign-select / realign-study with --select / --study).") var out: String?
     @Option(help: "Seed of the demo's world, the training runs and the random draws.") var seed: UInt64 = 0
     @Flag(help: "Tiny counts (seconds): what the test suite runs.") var quick = false
     @Option(help: "Base VLM folder (default: the shipped ShapesWorld LLaVA).") var base: String?
@@ -28,6 +28,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Training-and-evaluation seeds (seed, seed+1, ...): the report shows the spread (each seed adds about 2 minutes on 2 cores).") var seeds = 1
 
     @Flag(help: "Print the built-in recipe these options give (a `realign run` recipe) and stop.") var printRecipe = false
+    @Flag(help: "The study: rdpo and dpo on Re-Align pairs and dpo on VaPR pairs at 300, 600, 1,200 and 2,400 preference scenes, 3 seeds each, plus rdpo with random retrieved images at the largest size, on the demo's test world with the frozen settings; adversarial POPE and CHAIRi with intervals, study.md / .json / .html and two SVG charts (hours; resumable).") var study = false
     @Flag(help: "Choose the settings on a validation world (its own seed, no scene in common with the test world): the rule masker's span count with rdpo, then the same grid of learning rate x epochs x beta for every method, by adversarial POPE accuracy on the validation world. Writes selection.md and selection.json (hours at the default sizes; resumable).") var select = false
 
     func run() throws {
@@ -35,6 +36,10 @@ struct Demo: ParsableCommand {
             var settings = quick ? DemoSettings.quick : DemoSettings.full
             settings.seed = seed
             settings.seeds = max(1, seeds)
+            if study {
+                print(try DemoStudy(out: out ?? "realign-study", settings: settings, base: base, sentenceModel: sentenceModel).run(), terminator: "")
+                return
+            }
             if select {
                 print(try DemoSelection(out: out ?? "realign-select", settings: settings, base: base, sentenceModel: sentenceModel).run(), terminator: "")
                 return

@@ -4,8 +4,8 @@ import JSON
 import TestSupport
 import Testing
 
-/// `realign demo --select --quick` runs to the end, and a run killed at seeded random moments resumes to the
-/// same selection.
+/// `realign demo --select --quick` and `--study --quick` run to the end, and runs killed at seeded random moments (five
+/// times, then left to finish) resume to the same results.
 @Suite(.serialized) struct DemoSelectTests {
     @Test func selectionRunsAndResumesAfterKillsToTheSameChoice() throws {
         let root = temporaryFolder("select")
@@ -22,16 +22,41 @@ import Testing
         var kills = 0
         while true {
             let attempt = try runRealign(["demo", "--select", "--quick", "--out", root + "/resumed", "--sentence-model", minilm],
-                                         killAfter: 0.3 + Double(generator.next() % 1500) / 1000)
+                                         killAfter: kills < 5 ? 0.3 + Double(generator.next() % 1500) / 1000 : nil)
             if attempt.status == 0 { break }
             #expect(attempt.status == 9, "\(attempt.stderr.suffix(2000))")
             kills += 1
-            try #require(kills < 40, "the selection never finished")
+            try #require(kills <= 5, "the selection failed after its kills")
         }
         #expect(kills >= 2)
         let again = try JSONValue.parse(contentsOf: root + "/resumed/selection.json")
         #expect(again["chosen"] == selection["chosen"])
         #expect(again["phase_a"] == selection["phase_a"])
         #expect(again["phase_b"] == selection["phase_b"])
+    }
+
+    @Test func studyRunsAndResumesAfterKillsToTheSameTable() throws {
+        let root = temporaryFolder("study")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let minilm = try miniLMFolder()
+        let whole = try runRealign(["demo", "--study", "--quick", "--out", root + "/whole", "--sentence-model", minilm])
+        try #require(whole.status == 0, "\(whole.stderr.suffix(3000))")
+        let study = try JSONValue.parse(contentsOf: root + "/whole/study.json")
+        // The quick study: 3 sizes x 3 methods + the random-image ablation, one seed.
+        #expect(study["runs"]?.arrayValue?.count == 10)
+        #expect(try String(contentsOfFile: root + "/whole/study_accuracy.svg", encoding: .utf8).contains("<svg"))
+        var generator = SplitMix64(seed: 9)
+        var kills = 0
+        while true {
+            let attempt = try runRealign(["demo", "--study", "--quick", "--out", root + "/resumed", "--sentence-model", minilm],
+                                         killAfter: kills < 5 ? 0.3 + Double(generator.next() % 1500) / 1000 : nil)
+            if attempt.status == 0 { break }
+            #expect(attempt.status == 9, "\(attempt.stderr.suffix(2000))")
+            kills += 1
+            try #require(kills <= 5, "the study failed after its kills")
+        }
+        #expect(kills >= 2)
+        let again = try JSONValue.parse(contentsOf: root + "/resumed/study.json")
+        #expect(again["runs"] == study["runs"])
     }
 }
