@@ -23,6 +23,26 @@ public struct RecipeReport {
             }
             scores.append((m.name, row))
         }
+        // The headline figure's interval (bootstrap over images) and, for every run, a paired test against the base.
+        for (j, b) in runner.recipe.benchmarks.enumerated() {
+            let baseFigure = try Self.figure(b, answers: runner.answersPath(model: "base", benchmark: b.name))
+            for i in scores.indices {
+                guard let f = i == 0 ? baseFigure : try Self.figure(b, answers: runner.answersPath(model: scores[i].0, benchmark: b.name)),
+                      var fields = scores[i].1[j].1.objectValue else { continue }
+                let seed = runner.recipe.seed &* 1_000_003 &+ UInt64(j)
+                if let ci = Statistics.interval(f.ratio, resamples: 2000, seed: seed) {
+                    fields.append(("interval", .object([("figure", .string(Self.headline[b.kind]?.first?.0 ?? "")), ("lower", .double(ci.lower)), ("upper", .double(ci.upper))])))
+                }
+                if i > 0, let base = baseFigure {
+                    if let mine = f.correct, let theirs = base.correct {
+                        fields.append(("vs_base", PairedComparison.mcNemar(base: theirs, model: mine).json))
+                    } else if let t = Statistics.pairedBootstrap(base.ratio, f.ratio, resamples: 2000, seed: seed) {
+                        fields.append(("vs_base", .object([("difference", .double(t.difference)), ("p", .double(t.p)), ("test", .string("paired-bootstrap"))])))
+                    }
+                }
+                scores[i].1[j].1 = .object(fields)
+            }
+        }
         self.scores = scores
         let pairs: [(String, JSONValue)] = runner.recipe.pairs.map { p in
             let file = runner.pairsPath(p.name)
@@ -66,6 +86,29 @@ public struct RecipeReport {
         }
     }
 
+    /// The benchmark's first headline figure per image (and per question, for McNemar), where it has one: pope and
+    /// exact accuracy, CHAIR's CHAIRs.
+    static func figure(_ b: Recipe.BenchmarkSpec, answers: String) throws -> (ratio: ImageRatio, correct: [String: Bool]?)? {
+        switch b.kind {
+        case "pope":
+            let outcomes = try YesNoOutcome.read(questionsFile: b.questions, answersFile: answers, rule: YesNoRule(rawValue: b.rule ?? "pope")!)
+            return (.accuracy(outcomes), Dictionary(outcomes.map { ($0.id, $0.correct) }, uniquingKeysWith: { a, _ in a }))
+        case "exact":
+            let outcomes = try ExactAnswers.outcomes(questions: b.questions, answers: answers)
+            var r = ImageRatio()
+            for o in outcomes { r.add(image: o.image, numerator: o.correct ? 1 : 0, denominator: 1) }
+            return (r, Dictionary(outcomes.map { ($0.id, $0.correct) }, uniquingKeysWith: { a, _ in a }))
+        case "chair":
+            let chair = try b.objects.map { path -> CHAIR in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw JobError("\(path): cannot read") }
+                return try CHAIR(objectList: text, source: path)
+            } ?? CHAIR()
+            return (try chair.score(annotationsFile: b.questions, answersFile: answers).ratios.chairS, nil)
+        default:
+            return nil
+        }
+    }
+
     /// The figures a table shows per benchmark kind: (column, path in the metrics, higher is better).
     static let headline: [String: [(String, [String], Bool)]] = [
         "pope": [("accuracy", ["overall", "accuracy"], true), ("F1", ["overall", "f1"], true), ("yes ratio", ["overall", "yes_ratio"], false)],
@@ -87,10 +130,17 @@ public struct RecipeReport {
             let columns = Self.headline[b.kind] ?? []
             let base = scores[0].1[i].1
             let rows = scores.map { model -> [String] in
-                [model.0] + columns.map { c -> String in
+                [model.0] + columns.enumerated().map { k, c -> String in
                     guard let v = Self.value(model.1[i].1, c.1) else { return "–" }
-                    guard model.0 != "base", let reference = Self.value(base, c.1) else { return String(format: "%.3f", v) }
-                    return String(format: "%.3f (%@%.3f)", v, v - reference >= 0 ? "+" : "−", abs(v - reference))
+                    var text = String(format: "%.3f", v)
+                    // The first figure carries its interval and, against the base, its paired test's p.
+                    if k == 0, let lo = model.1[i].1["interval"]?["lower"]?.doubleValue, let hi = model.1[i].1["interval"]?["upper"]?.doubleValue {
+                        text += String(format: " [%.3f, %.3f]", lo, hi)
+                    }
+                    guard model.0 != "base", let reference = Self.value(base, c.1) else { return text }
+                    text += String(format: " (%@%.3f", v - reference >= 0 ? "+" : "−", abs(v - reference))
+                    if k == 0, let p = model.1[i].1["vs_base"]?["p"]?.doubleValue { text += String(format: ", p %.3g", p) }
+                    return text + ")"
                 }
             }
             return ("\(b.name) (\(b.kind)\(b.rule.map { ", \($0) rule" } ?? ""))", ["model"] + columns.map(\.0), rows)
@@ -99,8 +149,10 @@ public struct RecipeReport {
 
     public var markdown: String {
         var md = "# \(runner.recipe.title)\n\nBase model: `\(runner.recipe.model)`. Recipe: `recipe.yaml` (sha256 \(runner.recipeHash)).\n"
+        md += "\nEach table's first figure carries its 95 % bootstrap interval over images and, for a trained model, the p-value of a paired "
+        md += "test against the base on the same questions (McNemar's exact test for accuracies, a paired bootstrap for CHAIR).\n"
         for (title, header, rows) in tables {
-            md += "\n## \(title)\n\n| " + header.joined(separator: " | ") + " |\n|" + header.map { _ in " --- |" }.joined() + "\n"
+            md += "\n## \(title)\n\n| " + header.joined(separator: " | ") + " |\n| --- |" + header.dropFirst().map { _ in " ---: |" }.joined() + "\n"
             for r in rows { md += "| " + r.joined(separator: " | ") + " |\n" }
         }
         if !runner.recipe.pairs.isEmpty {
@@ -142,6 +194,19 @@ public struct RecipeReport {
 /// Short answers that must equal the question's `answer` (lower-cased, trimmed of spaces and periods), per
 /// `category` and overall: the world's attribute questions, or any exact-match set.
 public enum ExactAnswers {
+    /// Each question answered, right or wrong, with its image.
+    public static func outcomes(questions: String, answers: String) throws -> [(id: String, image: String, correct: Bool)] {
+        var truth: [String: (answer: String, image: String)] = [:]
+        for (_, r) in try JSONLines(path: questions).records {
+            if let id = r.text(["question_id"]), let a = r["answer"]?.stringValue { truth[id] = (a, r["image"]?.stringValue ?? id) }
+        }
+        return try JSONLines(path: answers).records.compactMap { _, r in
+            guard let id = r.text(["question_id"]), let t = truth[id] else { return nil }
+            let text = (r["text"]?.stringValue ?? "").lowercased().trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ".")))
+            return (id, t.image, Array(text.unicodeScalars) == Array(t.answer.unicodeScalars))
+        }
+    }
+
     public static func score(questions: String, answers: String) throws -> JSONValue {
         var truth: [String: (String, String)] = [:]
         for (_, r) in try JSONLines(path: questions).records {

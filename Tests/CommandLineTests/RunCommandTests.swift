@@ -68,16 +68,17 @@ import Testing
         #expect(markdown.contains("| vapr-dpo |") && markdown.contains("## adversarial (pope, "))
         #expect(try String(contentsOfFile: root + "/whole/report.html", encoding: .utf8).contains("<table>"))
 
-        // Killed at seeded random moments until it finishes: the same report, timings aside.
+        // Killed at seeded random moments, then finished: the same report, timings aside.
         var generator = SplitMix64(seed: 11)
         var kills = 0
         while true {
-            let delay = 0.2 + Double(generator.next() % 1200) / 1000
+            // Five kills at seeded random moments, then left to finish.
+            let delay = kills < 5 ? 0.2 + Double(generator.next() % 1200) / 1000 : nil
             let attempt = try runRealign(["run", file, "--out", root + "/resumed"], killAfter: delay)
             if attempt.status == 0 { break }
             #expect(attempt.status == 9, "\(attempt.stderr.suffix(2000))")
             kills += 1
-            try #require(kills < 40, "the run never finished")
+            try #require(kills <= 5, "the run failed after its kills")
         }
         #expect(kills >= 3)
         #expect(try comparable(root + "/resumed") == comparable(root + "/whole"))
