@@ -93,10 +93,28 @@ final class DemoTests: XCTestCase {
                            noQuestions, name)
             XCTAssertNotNil(m["chair"]?["CHAIRi"]?.doubleValue)
             XCTAssertNotNil(m["attributes"]?["accuracy"]?.doubleValue)
+            // Every figure has its interval around it; every trained model a paired test against the base.
+            for key in ["pope.adversarial.accuracy", "chair.CHAIRi", "attributes.accuracy", "prior.absent_partner_false_yes"] {
+                let path = key.split(separator: ".").map(String.init)
+                var value: JSONValue? = m
+                for k in path { value = value?[k] }
+                guard let v = value?.doubleValue, let ci = m["intervals"]?[key]?.arrayValue, ci.count == 2,
+                      let lo = ci[0].doubleValue, let hi = ci[1].doubleValue else { XCTFail("\(name) \(key): no interval"); continue }
+                XCTAssertTrue(lo <= v + 1e-12 && v <= hi + 1e-12, "\(name) \(key): \(v) outside [\(lo), \(hi)]")
+                if name != "base" {
+                    let p = m["vs_base"]?[key]?["p"]?.doubleValue
+                    XCTAssertTrue(p.map { (0...1).contains($0) } ?? false, "\(name) \(key): p \(String(describing: p))")
+                }
+            }
         }
+        // Re-Align's samples mix captions with questions answered in sentences; the pairs are counted by kind.
+        let kinds = report["pair_quality"]?["realign"]?["categories"]?.objectValue?.map(\.0) ?? []
+        XCTAssertTrue(kinds.contains("caption") && kinds.count >= 2, "\(kinds)")
+        XCTAssertNotNil(report["pair_summaries"]?["realign"]?["mean_masked_fraction"]?.doubleValue)
         for file in ["report.md", "report.html"] {
             let text = try String(contentsOfFile: whole + "/" + file, encoding: .utf8)
             XCTAssertTrue(text.contains("realign-rdpo") && text.contains("vapr-dpo"), file)
+            XCTAssertTrue(text.contains("95 % intervals") && text.contains("80 % power"), file)
         }
         XCTAssertTrue(try String(contentsOfFile: whole + "/report.html", encoding: .utf8).contains("<svg"))
 
