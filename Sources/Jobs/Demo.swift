@@ -24,8 +24,9 @@ public struct DemoSettings: Sendable {
     /// Re-Align's samples: one per preference scene, its caption or one of its questions answered in a full
     /// sentence, drawn with these weights (the paper's instruction data mixes descriptions and conversations).
     public var kindMix = "caption=0.5,existence=0.2,count=0.1,colour=0.1,size=0.05,position=0.05"
-    /// The rule masker hides at most this many spans of an answer (objects, attributes, relations).
-    public var maskSpans = 2
+    /// The rule masker hides at most this many spans of an answer (objects, attributes, relations): 1, chosen
+    /// on the validation world (docs/demo-selection.md).
+    public var maskSpans = 1
 
     // The evaluation has the real POPE's size: 500 images per split (3,000 questions; 1,200 held-out scenes hold
     // about 610 with three or more shapes), CHAIR over 500 captions, 1,000 attribute questions.
@@ -55,9 +56,15 @@ public struct DemoSettings: Sendable {
         }
     }
 
+    /// Each method's learning rate, epochs and beta as `realign demo --select` chose them on the validation world
+    /// (seed 499997; docs/demo-selection.md): the best adversarial POPE accuracy there of the same 12-run grid.
     public static let full = DemoSettings(name: "default", preferenceScenes: 600, testScenes: 1200, popeImages: 500, chairImages: 500,
-                                          attributeQuestions: 1000, batchSize: 8,
-                                          methods: methods(learningRate: 2e-4, epochs: 2, beta: 0.1))
+                                          attributeQuestions: 1000, batchSize: 8, methods: [
+                                              MethodSetting(name: "realign-rdpo", pairs: "realign", objective: "rdpo", learningRate: 2e-4, epochs: 2, beta: 0.1),
+                                              MethodSetting(name: "realign-dpo", pairs: "realign", objective: "dpo", learningRate: 5e-4, epochs: 4, beta: 0.1),
+                                              MethodSetting(name: "mdpo", pairs: "realign", objective: "mdpo", learningRate: 5e-4, epochs: 4, beta: 0.1),
+                                              MethodSetting(name: "vapr-dpo", pairs: "vapr", objective: "dpo", learningRate: 2e-4, epochs: 2, beta: 0.1),
+                                          ])
     public static let quick = DemoSettings(name: "quick", preferenceScenes: 16, testScenes: 30, popeImages: 6, chairImages: 6,
                                            attributeQuestions: 12, batchSize: 4, methods: methods(learningRate: 2e-4, epochs: 1, beta: 0.1))
 

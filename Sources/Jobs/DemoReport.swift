@@ -147,7 +147,8 @@ struct DemoReport {
             let cells = Self.columns.map { column -> String in
                 guard let t = model["vs_base"]?[column.1.joined(separator: ".")], let p = t["p"]?.doubleValue else { return "–" }
                 if let b = t["better"]?.intValue, let w = t["worse"]?.intValue { return String(format: "p %.3g (+%d/−%d)", p, b, w) }
-                return String(format: "p %.3g", p)
+                // No bootstrap draw crossed zero: the p-value is below what the draws can resolve.
+                return p == 0 ? String(format: "p < %.2g", 2.0 / Double(Self.resamples)) : String(format: "p %.3g", p)
             }
             out += "| \(name) | " + cells.joined(separator: " | ") + " |\n"
         }

@@ -139,7 +139,7 @@ public struct RecipeReport {
                     }
                     guard model.0 != "base", let reference = Self.value(base, c.1) else { return text }
                     text += String(format: " (%@%.3f", v - reference >= 0 ? "+" : "−", abs(v - reference))
-                    if k == 0, let p = model.1[i].1["vs_base"]?["p"]?.doubleValue { text += String(format: ", p %.3g", p) }
+                    if k == 0, let p = model.1[i].1["vs_base"]?["p"]?.doubleValue { text += p == 0 ? ", p < 0.001" : String(format: ", p %.3g", p) }
                     return text + ")"
                 }
             }
