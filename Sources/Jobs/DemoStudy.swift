@@ -44,6 +44,8 @@ public final class DemoStudy {
                 out.append(("vapr-dpo-n\(n)-s\(seed)", "vapr-n\(n)", "dpo", vapr, seed))
             }
             out.append(("rdpo-random-image-n\(sizes.max()!)-s\(seed)", "realign-random-n\(sizes.max()!)", "rdpo", rdpo, seed))
+            // rdpo's image term alone off: dpo on the same pairs at rdpo's settings.
+            out.append(("dpo-at-rdpo-settings-n\(sizes.max()!)-s\(seed)", "realign-n\(sizes.max()!)", "dpo", rdpo, seed))
         }
         return out
     }

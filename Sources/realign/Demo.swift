@@ -28,7 +28,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Training-and-evaluation seeds (seed, seed+1, ...): the report shows the spread (each seed adds about 2 minutes on 2 cores).") var seeds = 1
 
     @Flag(help: "Print the built-in recipe these options give (a `realign run` recipe) and stop.") var printRecipe = false
-    @Flag(help: "The study: rdpo and dpo on Re-Align pairs and dpo on VaPR pairs at 300, 600, 1,200 and 2,400 preference scenes, 3 seeds each, plus rdpo with random retrieved images at the largest size, on the demo's test world with the frozen settings; adversarial POPE and CHAIRi with intervals, study.md / .json / .html and two SVG charts (hours; resumable).") var study = false
+    @Flag(help: "The study: rdpo and dpo on Re-Align pairs and dpo on VaPR pairs at 300, 600, 1,200 and 2,400 preference scenes, 3 seeds each, plus rdpo with random retrieved images and dpo at rdpo's settings (its image term off) at the largest size, on the demo's test world with the frozen settings; adversarial POPE and CHAIRi with intervals, study.md / .json / .html and two SVG charts (hours; resumable).") var study = false
     @Flag(help: "Choose the settings on a validation world (its own seed, no scene in common with the test world): the rule masker's span count with rdpo, then the same grid of learning rate x epochs x beta for every method, by adversarial POPE accuracy on the validation world. Writes selection.md and selection.json (hours at the default sizes; resumable).") var select = false
 
     func run() throws {

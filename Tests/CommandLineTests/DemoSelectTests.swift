@@ -42,8 +42,8 @@ import Testing
         let whole = try runRealign(["demo", "--study", "--quick", "--out", root + "/whole", "--sentence-model", minilm])
         try #require(whole.status == 0, "\(whole.stderr.suffix(3000))")
         let study = try JSONValue.parse(contentsOf: root + "/whole/study.json")
-        // The quick study: 3 sizes x 3 methods + the random-image ablation, one seed.
-        #expect(study["runs"]?.arrayValue?.count == 10)
+        // The quick study: 3 sizes x 3 methods + the two ablations, one seed.
+        #expect(study["runs"]?.arrayValue?.count == 11)
         #expect(try String(contentsOfFile: root + "/whole/study_accuracy.svg", encoding: .utf8).contains("<svg"))
         var generator = SplitMix64(seed: 9)
         var kills = 0
