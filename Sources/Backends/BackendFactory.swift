@@ -31,13 +31,7 @@ public final class BackendFactory: @unchecked Sendable {
             // A second local model (say, a larger "advanced" VLM) shares the worker: one torch job at a time.
             backend = LocalBackend(model: same ? vlm : try VisionLanguageModel(folder: folder, bf16LinearWeights: vlm.model.hasBF16LinearWeights), worker: worker)
         case .openai(let url, let model):
-            var options = OpenAIClient.Options()
-            options.timeout = timeout
-            options.maxRetries = retries
-            options.concurrency = concurrency
-            let client = try OpenAIClient(baseURL: url, model: model, apiKeyVariable: apiKeyEnv, options: options)
-            client.onRetry = onRetry
-            backend = client
+            backend = try Self.client(url, model, apiKeyEnv: apiKeyEnv, timeout: timeout, retries: retries, concurrency: concurrency, onRetry: onRetry)
         }
         made[spec.description] = backend
         order.append(spec.description)
@@ -54,13 +48,19 @@ extension BackendFactory {
         case .local(let folder):
             return LocalBackend(model: try VisionLanguageModel(folder: folder), worker: TorchWorker())
         case .openai(let url, let model):
-            var options = OpenAIClient.Options()
-            options.concurrency = concurrency
-            options.timeout = timeout
-            options.maxRetries = retries
-            let client = try OpenAIClient(baseURL: url, model: model, apiKeyVariable: apiKeyEnv, options: options)
-            client.onRetry = { FileHandle.standardError.write(Data("realign: \($0)\n".utf8)) }
-            return client
+            return try client(url, model, apiKeyEnv: apiKeyEnv, timeout: timeout, retries: retries, concurrency: concurrency,
+                              onRetry: { FileHandle.standardError.write(Data("realign: \($0)\n".utf8)) })
         }
+    }
+
+    static func client(_ url: URL, _ model: String?, apiKeyEnv: String?, timeout: Double, retries: Int, concurrency: Int,
+                       onRetry: @escaping @Sendable (String) -> Void) throws -> OpenAIClient {
+        var options = OpenAIClient.Options()
+        options.timeout = timeout
+        options.maxRetries = retries
+        options.concurrency = concurrency
+        let client = try OpenAIClient(baseURL: url, model: model, apiKeyVariable: apiKeyEnv, options: options)
+        client.onRetry = onRetry
+        return client
     }
 }

